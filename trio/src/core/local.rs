@@ -1,0 +1,159 @@
+//! Run-local and task-local storage.
+//!
+//! [`RunVar`] is one value per run (Trio's `RunVar`): a `static` key whose value lives in the
+//! run and vanishes with it. [`TaskLocal`] is one value per task, inherited by children as a
+//! snapshot taken when they are spawned (Trio's contextvars behaviour): a child sees its
+//! parent's values, and what a child sets stays in the child.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::run::{Runner, not_in_run};
+use crate::error::{Error, Result};
+
+/// A task's local values, shared copy-on-write with the tasks it spawned.
+pub(crate) type LocalMap = HashMap<usize, Rc<dyn Any>>;
+
+/// The run-local values of a run.
+#[derive(Default)]
+pub(crate) struct RunVars {
+    values: RefCell<HashMap<usize, Box<dyn Any>>>,
+}
+
+/// A variable with one value per run. Declare it as a `static`.
+///
+/// ```
+/// # fn main() -> trio::Result<()> {
+/// use trio::lowlevel::RunVar;
+/// static HITS: RunVar<u32> = RunVar::with_default("hits", || 0);
+/// trio::run(async {
+///     HITS.set(HITS.get()? + 1)?;
+///     assert_eq!(HITS.get()?, 1);
+///     Ok(())
+/// })?;
+/// // A new run starts from the default again.
+/// trio::run(async { assert_eq!(HITS.get()?, 0); Ok(()) })
+/// # }
+/// ```
+pub struct RunVar<T: 'static> {
+    name: &'static str,
+    default: Option<fn() -> T>,
+}
+
+impl<T: 'static> RunVar<T> {
+    /// A run variable with no default: `get` fails until `set` is called in the run.
+    pub const fn new(name: &'static str) -> Self {
+        RunVar {
+            name,
+            default: None,
+        }
+    }
+
+    /// A run variable whose value starts as `default()` in every run.
+    pub const fn with_default(name: &'static str, default: fn() -> T) -> Self {
+        RunVar {
+            name,
+            default: Some(default),
+        }
+    }
+
+    fn key(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Calls `f` with the value, initialising it from the default if needed.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R> {
+        Runner::with_current(|runner| {
+            let mut values = runner.run_vars.values.borrow_mut();
+            if !values.contains_key(&self.key()) {
+                let default = self.default.ok_or_else(|| {
+                    Error::usage(format!("RunVar {:?} has no value in this run", self.name))
+                })?;
+                values.insert(self.key(), Box::new(default()));
+            }
+            let value = values
+                .get_mut(&self.key())
+                .and_then(|b| b.downcast_mut::<T>())
+                .ok_or_else(|| Error::usage("RunVar value has the wrong type"))?;
+            Ok(f(value))
+        })
+        .unwrap_or_else(|| Err(not_in_run("RunVar")))
+    }
+
+    /// A clone of the value.
+    pub fn get(&self) -> Result<T>
+    where
+        T: Clone,
+    {
+        self.with(|v| v.clone())
+    }
+
+    /// Sets the value for the rest of the run; returns the previous one, if any.
+    pub fn set(&self, value: T) -> Result<Option<T>> {
+        Runner::with_current(|runner| {
+            runner
+                .run_vars
+                .values
+                .borrow_mut()
+                .insert(self.key(), Box::new(value))
+                .and_then(|old| old.downcast::<T>().ok())
+                .map(|b| *b)
+        })
+        .ok_or_else(|| not_in_run("RunVar::set"))
+    }
+}
+
+/// A variable with one value per task, inherited by the tasks it spawns. Declare it as a
+/// `static`.
+pub struct TaskLocal<T: 'static> {
+    name: &'static str,
+    _marker: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: 'static> TaskLocal<T> {
+    /// A task-local variable; it has no value until a task sets it.
+    pub const fn new(name: &'static str) -> Self {
+        TaskLocal {
+            name,
+            _marker: std::marker::PhantomData,
+        }
+    }
+
+    fn key(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// The name given at declaration.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// A clone of the current task's value (`None` if neither it nor its ancestors set one at
+    /// the time it was spawned). Fails outside a task.
+    pub fn get(&self) -> Result<Option<T>>
+    where
+        T: Clone,
+    {
+        Runner::with_current_task(|_, task| {
+            task.locals
+                .borrow()
+                .as_ref()
+                .and_then(|m| m.get(&self.key()))
+                .and_then(|v| v.downcast_ref::<T>())
+                .cloned()
+        })
+        .ok_or_else(|| not_in_run("TaskLocal::get"))
+    }
+
+    /// Sets the current task's value; tasks it spawns from now on inherit it.
+    pub fn set(&self, value: T) -> Result<()> {
+        Runner::with_current_task(|_, task| {
+            let mut locals = task.locals.borrow_mut();
+            let map = locals.get_or_insert_with(Default::default);
+            Rc::make_mut(map).insert(self.key(), Rc::new(value));
+        })
+        .ok_or_else(|| not_in_run("TaskLocal::set"))
+    }
+}

@@ -1,0 +1,689 @@
+//! Nurseries: where tasks live, and the only way to start one.
+//!
+//! [`open_nursery`] runs a body that gets a [`Nursery`] handle; tasks started through the handle
+//! are children of the nursery, and `open_nursery` does not return until every child has
+//! finished. A child's error cancels the nursery (its siblings and the body); when everything
+//! has ended the nursery returns an [`ErrorGroup`] of every error that is not `Cancelled`. A
+//! child's panic also cancels the nursery and is resumed in the parent once all children ended.
+//!
+//! The body is polled inline by the parent task, so it may borrow from the caller; children are
+//! independently scheduled tasks, so their futures are `'static` (share state with `Rc`).
+//!
+//! Dropping an `open_nursery` future early (for example because an enclosing `select` lost
+//! interest) drops every child synchronously: nothing outlives its nursery.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll};
+
+use super::cancel::{CancelReason, CancelScope, ScopeState, StatusSwap};
+use super::run::{Runner, drop_quietly, not_in_run};
+use super::task::{Task, TaskInner, TaskKey};
+use crate::error::{CancelSource, Error, ErrorGroup, Result};
+
+/// How a task ended.
+pub(crate) enum Outcome {
+    Ok,
+    Err(Error),
+    Panic(Box<dyn Any + Send>),
+}
+
+impl Outcome {
+    pub(crate) fn from_result(result: Result<()>) -> Self {
+        match result {
+            Ok(()) => Outcome::Ok,
+            Err(e) => Outcome::Err(e),
+        }
+    }
+}
+
+/// A nursery's shared state.
+pub(crate) struct NurseryInner {
+    /// The nursery's cancel scope; its `tasks` list is the nursery's child list.
+    pub(crate) scope: Rc<ScopeState>,
+    parent_task: Cell<Option<TaskKey>>,
+    pending_starts: Cell<usize>,
+    pub(crate) closed: Cell<bool>,
+    body_done: Cell<bool>,
+    entered: Cell<bool>,
+    errors: RefCell<Vec<Error>>,
+    cancelled: RefCell<Option<Error>>,
+    panic: RefCell<Option<Box<dyn Any + Send>>>,
+    /// The private nursery of a `start()` call: any child exit wakes the caller.
+    is_start: bool,
+}
+
+impl NurseryInner {
+    pub(crate) fn new() -> Rc<Self> {
+        Self::with_scope(ScopeState::new())
+    }
+
+    pub(crate) fn with_scope(scope: Rc<ScopeState>) -> Rc<Self> {
+        Self::build(scope, false)
+    }
+
+    fn build(scope: Rc<ScopeState>, is_start: bool) -> Rc<Self> {
+        Rc::new(NurseryInner {
+            scope,
+            parent_task: Cell::new(None),
+            pending_starts: Cell::new(0),
+            closed: Cell::new(false),
+            body_done: Cell::new(false),
+            entered: Cell::new(false),
+            errors: RefCell::new(Vec::new()),
+            cancelled: RefCell::new(None),
+            panic: RefCell::new(None),
+            is_start,
+        })
+    }
+
+    /// Enters the nursery's scope under `parent`, owned by task `owner`.
+    pub(crate) fn enter_eagerly(&self, runner: &Runner, parent: &Rc<ScopeState>, owner: TaskKey) {
+        if self.entered.replace(true) {
+            return;
+        }
+        self.parent_task.set(Some(owner));
+        // A fresh scope cannot fail to enter.
+        let _ = self.scope.enter(runner, parent, Some(owner));
+    }
+
+    pub(crate) fn remove_child(&self, task: &Rc<TaskInner>) {
+        let mut tasks = self.scope.tasks.borrow_mut();
+        let index = task.index_in_parent.get();
+        if index < tasks.len() && Rc::ptr_eq(&tasks[index], task) {
+            tasks.swap_remove(index);
+            if let Some(moved) = tasks.get(index) {
+                moved.index_in_parent.set(index);
+            }
+        }
+    }
+
+    fn add_child(&self, task: &Rc<TaskInner>) {
+        let mut tasks = self.scope.tasks.borrow_mut();
+        task.index_in_parent.set(tasks.len());
+        tasks.push(task.clone());
+    }
+
+    fn cancel_for_failure(&self, runner: &Runner) {
+        self.scope.cancel(CancelReason {
+            source: CancelSource::Nursery,
+            reason: Some("a task in this nursery failed".into()),
+            task: runner.current_task_name(),
+        });
+    }
+
+    fn record(&self, runner: &Runner, outcome: Outcome) {
+        match outcome {
+            Outcome::Ok => {}
+            Outcome::Err(e) if e.is_cancelled() => {
+                self.cancelled.borrow_mut().get_or_insert(e);
+            }
+            Outcome::Err(e) => {
+                self.errors.borrow_mut().push(e);
+                self.cancel_for_failure(runner);
+            }
+            Outcome::Panic(payload) => {
+                self.panic.borrow_mut().get_or_insert(payload);
+                self.cancel_for_failure(runner);
+            }
+        }
+    }
+
+    /// A child task ended with `outcome`.
+    pub(crate) fn child_finished(&self, runner: &Runner, outcome: Outcome) {
+        self.record(runner, outcome);
+    }
+
+    fn can_finish(&self) -> bool {
+        self.body_done.get()
+            && self.pending_starts.get() == 0
+            && self.scope.tasks.borrow().is_empty()
+    }
+
+    /// Wakes the task waiting on this nursery if it can now finish.
+    pub(crate) fn wake_parent_if_done(&self, runner: &Runner) {
+        if self.is_start || self.can_finish() {
+            if let Some(parent) = self.parent_task.get() {
+                runner.schedule(parent);
+            }
+        }
+    }
+
+    /// Leaves the scope and closes the nursery to new tasks.
+    fn close(&self, runner: Option<&Runner>) {
+        self.closed.set(true);
+        self.scope.exit(runner);
+    }
+
+    /// The nursery's result once everything ended (the panic, if any, is resumed by the caller).
+    fn take_result(&self, absorbs: bool) -> Result<()> {
+        let errors = std::mem::take(&mut *self.errors.borrow_mut());
+        let cancelled = self.cancelled.borrow_mut().take();
+        if !errors.is_empty() {
+            return Err(Error::new(ErrorGroup::new(errors)));
+        }
+        match cancelled {
+            Some(_) if absorbs => {
+                self.scope.set_cancelled_caught();
+                Ok(())
+            }
+            Some(c) => Err(c),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops every child synchronously (the nursery's future is being dropped).
+    fn drop_children(&self) {
+        let children = std::mem::take(&mut *self.scope.tasks.borrow_mut());
+        let futures: Vec<_> = Runner::with_current(|runner| {
+            children
+                .iter()
+                .filter_map(|child| runner.discard_task(child))
+                .collect()
+        })
+        .unwrap_or_default();
+        drop(children);
+        for future in futures {
+            drop_quietly(future);
+        }
+    }
+}
+
+/// A handle to an open nursery: start tasks in it, reach its cancel scope, list its children.
+///
+/// Cheap to clone and pass to other tasks (it is `'static`). Once the nursery has closed (its
+/// `open_nursery` call finished), starting a task in it is an error.
+#[derive(Clone)]
+pub struct Nursery {
+    inner: Rc<NurseryInner>,
+}
+
+impl std::fmt::Debug for Nursery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nursery")
+            .field("children", &self.inner.scope.tasks.borrow().len())
+            .field("closed", &self.inner.closed.get())
+            .finish()
+    }
+}
+
+impl Nursery {
+    pub(crate) fn from_inner(inner: Rc<NurseryInner>) -> Self {
+        Nursery { inner }
+    }
+
+    /// Starts `task` as a child of this nursery; it begins running at the next schedule point.
+    ///
+    /// Not a checkpoint (a sync fn). Fails if the nursery is closed or if called outside a run.
+    pub fn start_soon<F>(&self, task: F) -> Result<()>
+    where
+        F: Future<Output = Result<()>> + 'static,
+    {
+        self.start_soon_named(std::any::type_name::<F>(), task)
+    }
+
+    /// [`start_soon`](Self::start_soon) with a name for the task (shown in task dumps and
+    /// by [`Task::name`]).
+    pub fn start_soon_named<F>(&self, name: impl Into<Cow<'static, str>>, task: F) -> Result<()>
+    where
+        F: Future<Output = Result<()>> + 'static,
+    {
+        let name = name.into();
+        Runner::with_current(|runner| {
+            runner
+                .spawn(&self.inner, Box::pin(task), name, false)
+                .map(drop)
+        })
+        .unwrap_or_else(|| Err(not_in_run("Nursery::start_soon")))
+    }
+
+    /// Starts a task and waits until it reports that it is ready, returning the value it
+    /// passes to [`TaskStatus::started`].
+    ///
+    /// Until it calls `started`, the task runs inside the caller's cancel scope and its errors
+    /// come out of `start` as they are (not in a group); afterwards it is a child of this
+    /// nursery. A `start` that is still waiting keeps this nursery open. A task that returns
+    /// without calling `started` makes `start` fail.
+    ///
+    /// # Checkpoint
+    /// Yes: it waits for the task to run.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before `started` drops the new task with it (nothing was started);
+    /// after `started` the task keeps running in this nursery and only the value is lost.
+    pub fn start<V, F, Fut>(&self, task: F) -> Start<V, F>
+    where
+        F: FnOnce(TaskStatus<V>) -> Fut,
+        Fut: Future<Output = Result<()>> + 'static,
+        V: 'static,
+    {
+        Start {
+            target: self.inner.clone(),
+            make: Some(task),
+            temp: None,
+            shared: None,
+            task: None,
+            done: false,
+            spawn: spawn_start::<V, F, Fut>,
+        }
+    }
+
+    /// The nursery's cancel scope: cancelling it cancels the body and every child.
+    pub fn cancel_scope(&self) -> CancelScope {
+        CancelScope::from_state(self.inner.scope.clone())
+    }
+
+    /// The tasks running in the nursery right now.
+    pub fn child_tasks(&self) -> Vec<Task> {
+        self.inner
+            .scope
+            .tasks
+            .borrow()
+            .iter()
+            .cloned()
+            .map(Task::from_inner)
+            .collect()
+    }
+
+    /// The task that opened the nursery.
+    pub fn parent_task(&self) -> Option<Task> {
+        let key = self.inner.parent_task.get()?;
+        Runner::with_current(|runner| runner.tasks.borrow().get(key).cloned())
+            .flatten()
+            .map(Task::from_inner)
+    }
+
+    /// Whether the nursery has closed (its `open_nursery` call finished).
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.get()
+    }
+}
+
+impl PartialEq for Nursery {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for Nursery {}
+
+/// Opens a nursery, runs `body` with a handle to it, and waits for every child task.
+///
+/// Returns `Ok(())` when the body and every child succeeded (or the nursery's own cancel scope
+/// was cancelled and absorbed the resulting `Cancelled`s); an [`ErrorGroup`] of every failure
+/// otherwise. A `Cancelled` from an enclosing scope comes out as it is.
+///
+/// ```
+/// # fn main() -> trio::Result<()> {
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// trio::run(async {
+///     let count = Rc::new(Cell::new(0));
+///     trio::open_nursery(|nursery| async move {
+///         for _ in 0..3 {
+///             let count = count.clone();
+///             nursery.start_soon(async move {
+///                 trio::sleep(0.01).await?;
+///                 count.set(count.get() + 1);
+///                 Ok(())
+///             })?;
+///         }
+///         Ok(())
+///     })
+///     .await?;
+///     Ok(())
+/// })
+/// # }
+/// ```
+///
+/// # Checkpoint
+/// Yes: leaving the nursery is a schedule point when nothing inside it yielded. Cancellation
+/// reaches the body and the children through the checkpoints they make.
+///
+/// # Cancel safety
+/// Dropping the future cancels and drops the body and every child synchronously.
+pub fn open_nursery<F, B>(body: F) -> NurseryRun<B>
+where
+    F: FnOnce(Nursery) -> B,
+    B: Future<Output = Result<()>>,
+{
+    let inner = NurseryInner::new();
+    let handle = Nursery::from_inner(inner.clone());
+    NurseryRun {
+        nursery: inner,
+        body: Some(body(handle)),
+        polls_at_entry: 0,
+        pending_result: None,
+        done: false,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`open_nursery`].
+    #[must_use = "a nursery does nothing unless awaited"]
+    pub struct NurseryRun<B> {
+        nursery: Rc<NurseryInner>,
+        #[pin]
+        body: Option<B>,
+        polls_at_entry: u64,
+        pending_result: Option<Result<()>>,
+        done: bool,
+    }
+
+    impl<B> PinnedDrop for NurseryRun<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if *this.done || !this.nursery.entered.get() {
+                return;
+            }
+            // Closed first, so that nothing dropped below can start a task in it.
+            this.nursery.closed.set(true);
+            this.nursery.drop_children();
+            let _ = catch_unwind(AssertUnwindSafe(|| this.body.set(None)));
+            let nursery = this.nursery.clone();
+            Runner::with_current(|runner| nursery.close(Some(runner)))
+                .unwrap_or_else(|| nursery.close(None));
+        }
+    }
+}
+
+impl<B> NurseryRun<B> {
+    /// The init task's nursery: already entered by the runner.
+    pub(crate) fn for_system(nursery: Rc<NurseryInner>, body: B) -> Self {
+        NurseryRun {
+            nursery,
+            body: Some(body),
+            polls_at_entry: 1,
+            pending_result: None,
+            done: false,
+        }
+    }
+}
+
+impl<B> Future for NurseryRun<B>
+where
+    B: Future<Output = Result<()>>,
+{
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let mut this = self.project();
+        if let Some(result) = this.pending_result.take() {
+            *this.done = true;
+            return Poll::Ready(result);
+        }
+        let nursery = this.nursery.clone();
+        let polled = Runner::with_current_task(|runner, task| {
+            if !nursery.entered.get() {
+                let parent = task.current_status.borrow().clone();
+                nursery.enter_eagerly(runner, &parent, task.key);
+                let mut open = task.child_nurseries.borrow_mut();
+                open.retain(|n| n.upgrade().is_some_and(|n| !n.closed.get()));
+                open.push(Rc::downgrade(&nursery));
+                *this.polls_at_entry = task.polls.get();
+            }
+            if let Some(body) = this.body.as_mut().as_pin_mut() {
+                let swap = StatusSwap::new(task, nursery.scope.clone());
+                let polled = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
+                drop(swap);
+                let outcome = match polled {
+                    Ok(Poll::Pending) => None,
+                    Ok(Poll::Ready(result)) => Some(Outcome::from_result(result)),
+                    Err(payload) => Some(Outcome::Panic(payload)),
+                };
+                if let Some(outcome) = outcome {
+                    nursery.body_done.set(true);
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| this.body.set(None))) {
+                        nursery.record(runner, Outcome::Panic(payload));
+                    }
+                    nursery.record(runner, outcome);
+                }
+            }
+            if !nursery.can_finish() {
+                return None;
+            }
+            let absorbs =
+                nursery.scope.is_cancelled() && !nursery.scope.parent_cancellation_is_visible();
+            nursery.close(Some(runner));
+            task.child_nurseries
+                .borrow_mut()
+                .retain(|n| !std::ptr::eq(n.as_ptr(), Rc::as_ptr(&nursery)));
+            let yielded = task.polls.get() != *this.polls_at_entry;
+            Some((nursery.take_result(absorbs), yielded))
+        });
+        let Some(polled) = polled else {
+            *this.done = true;
+            return Poll::Ready(Err(not_in_run("open_nursery")));
+        };
+        let Some((result, yielded)) = polled else {
+            return Poll::Pending;
+        };
+        if let Some(payload) = nursery.panic.borrow_mut().take() {
+            *this.done = true;
+            resume_unwind(payload);
+        }
+        if result.is_ok() && !yielded {
+            // Leaving the nursery is a schedule point even when nothing inside yielded.
+            *this.pending_result = Some(result);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        *this.done = true;
+        Poll::Ready(result)
+    }
+}
+
+/// What [`Nursery::start`] and [`TaskStatus::started`] share.
+struct StartShared<V> {
+    value: RefCell<Option<V>>,
+    started: Cell<bool>,
+    task: RefCell<Weak<TaskInner>>,
+    target: Rc<NurseryInner>,
+    temp: Rc<NurseryInner>,
+    caller: TaskKey,
+}
+
+/// Given to a task started with [`Nursery::start`]; call [`started`](Self::started) once the
+/// task is ready (listening, connected, ...).
+pub struct TaskStatus<V> {
+    shared: Rc<StartShared<V>>,
+}
+
+impl<V> std::fmt::Debug for TaskStatus<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskStatus")
+            .field("started", &self.shared.started.get())
+            .finish()
+    }
+}
+
+impl<V> TaskStatus<V> {
+    /// Reports that the task is ready: `start` returns `value`, and the task moves into the
+    /// nursery `start` was called on (out of the caller's cancel scope).
+    ///
+    /// Consumes the status, so it can be called once. Fails if the target nursery closed in
+    /// the meantime. Not a checkpoint.
+    pub fn started(self, value: V) -> Result<()> {
+        let shared = &self.shared;
+        if shared.target.closed.get() {
+            return Err(Error::usage(
+                "the nursery passed to start() closed before the task called started()",
+            ));
+        }
+        let Some(task) = shared.task.borrow().upgrade() else {
+            return Err(Error::usage("started() was called after its task ended"));
+        };
+        Runner::with_current(|runner| {
+            shared.temp.remove_child(&task);
+            *task.parent.borrow_mut() = Some(shared.target.clone());
+            shared.target.add_child(&task);
+            task.reparented.set(true);
+            {
+                let mut current = task.current_status.borrow_mut();
+                if Rc::ptr_eq(&current, &shared.temp.scope) {
+                    *current = shared.target.scope.clone();
+                }
+            }
+            shared
+                .temp
+                .scope
+                .move_children_to(runner, &shared.target.scope);
+            if shared.target.scope.is_cancelled() {
+                runner.schedule(task.key);
+            }
+            shared
+                .target
+                .pending_starts
+                .set(shared.target.pending_starts.get() - 1);
+            *shared.value.borrow_mut() = Some(value);
+            shared.started.set(true);
+            runner.schedule(shared.caller);
+        })
+        .ok_or_else(|| not_in_run("TaskStatus::started"))
+    }
+}
+
+type SpawnStart<V, F> = fn(&Runner, &Rc<StartShared<V>>, F) -> Result<Rc<TaskInner>>;
+
+fn spawn_start<V, F, Fut>(
+    runner: &Runner,
+    shared: &Rc<StartShared<V>>,
+    make: F,
+) -> Result<Rc<TaskInner>>
+where
+    F: FnOnce(TaskStatus<V>) -> Fut,
+    Fut: Future<Output = Result<()>> + 'static,
+    V: 'static,
+{
+    let future = make(TaskStatus {
+        shared: shared.clone(),
+    });
+    runner.spawn(
+        &shared.temp,
+        Box::pin(future),
+        std::any::type_name::<Fut>().into(),
+        false,
+    )
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Nursery::start`].
+    #[must_use = "start does nothing unless awaited"]
+    pub struct Start<V, F> {
+        target: Rc<NurseryInner>,
+        make: Option<F>,
+        temp: Option<Rc<NurseryInner>>,
+        shared: Option<Rc<StartShared<V>>>,
+        task: Option<Rc<TaskInner>>,
+        done: bool,
+        spawn: SpawnStart<V, F>,
+    }
+
+    impl<V, F> PinnedDrop for Start<V, F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if *this.done {
+                return;
+            }
+            if let (Some(shared), Some(temp)) = (this.shared.as_ref(), this.temp.as_ref()) {
+                if !shared.started.get() {
+                    temp.drop_children();
+                    let target = &shared.target;
+                    target.pending_starts.set(target.pending_starts.get() - 1);
+                    Runner::with_current(|runner| target.wake_parent_if_done(runner));
+                }
+                let temp = temp.clone();
+                Runner::with_current(|runner| temp.close(Some(runner)))
+                    .unwrap_or_else(|| temp.close(None));
+            }
+        }
+    }
+}
+
+impl<V, F> Future for Start<V, F> {
+    type Output = Result<V>;
+
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<V>> {
+        let this = self.project();
+        if *this.done {
+            return Poll::Ready(Err(Error::usage("start() future polled after it finished")));
+        }
+        if let Some(make) = this.make.take() {
+            let spawned = Runner::with_current_task(|runner, caller| {
+                if this.target.closed.get() {
+                    return Err(Error::usage(
+                        "start() was called on a nursery that is closed to new tasks",
+                    ));
+                }
+                let temp = NurseryInner::build(ScopeState::new(), true);
+                let parent = caller.current_status.borrow().clone();
+                temp.enter_eagerly(runner, &parent, caller.key);
+                let shared = Rc::new(StartShared {
+                    value: RefCell::new(None),
+                    started: Cell::new(false),
+                    task: RefCell::new(Weak::new()),
+                    target: this.target.clone(),
+                    temp: temp.clone(),
+                    caller: caller.key,
+                });
+                this.target
+                    .pending_starts
+                    .set(this.target.pending_starts.get() + 1);
+                *this.temp = Some(temp.clone());
+                *this.shared = Some(shared.clone());
+                let task = (this.spawn)(runner, &shared, make)?;
+                *shared.task.borrow_mut() = Rc::downgrade(&task);
+                *this.task = Some(task);
+                Ok(())
+            });
+            match spawned {
+                None => {
+                    *this.done = true;
+                    return Poll::Ready(Err(not_in_run("Nursery::start")));
+                }
+                Some(Err(e)) => {
+                    // `drop` undoes the pending start, if one was recorded.
+                    return Poll::Ready(Err(e));
+                }
+                Some(Ok(())) => return Poll::Pending,
+            }
+        }
+        let (Some(shared), Some(temp), Some(task)) =
+            (this.shared.as_ref(), this.temp.as_ref(), this.task.as_ref())
+        else {
+            return Poll::Ready(Err(Error::usage("start() future polled after it failed")));
+        };
+        if shared.started.get() {
+            let value = shared.value.borrow_mut().take();
+            *this.done = true;
+            Runner::with_current(|runner| temp.close(Some(runner)));
+            return Poll::Ready(
+                value.ok_or_else(|| Error::usage("start(): the started value was already taken")),
+            );
+        }
+        if !task.finished.get() {
+            return Poll::Pending;
+        }
+        // The task ended before calling started().
+        *this.done = true;
+        let target = &shared.target;
+        target.pending_starts.set(target.pending_starts.get() - 1);
+        Runner::with_current(|runner| {
+            target.wake_parent_if_done(runner);
+            temp.close(Some(runner));
+        });
+        if let Some(payload) = temp.panic.borrow_mut().take() {
+            resume_unwind(payload);
+        }
+        let error = temp.errors.borrow_mut().drain(..).next();
+        let cancelled = temp.cancelled.borrow_mut().take();
+        Poll::Ready(Err(error.or(cancelled).unwrap_or_else(|| {
+            Error::usage("the task passed to start() returned without calling task_status.started()")
+        })))
+    }
+}

@@ -1,0 +1,358 @@
+//! `ParkingLot`: the one blocking primitive trio builds everything else on.
+//!
+//! A parking lot is a FIFO queue of parked tasks. [`ParkingLot::park`] blocks the calling task
+//! until another task unparks it; [`unpark`](ParkingLot::unpark) wakes the oldest waiters,
+//! [`repark`](ParkingLot::repark) moves waiters to another lot without waking them (keeping
+//! their order), and [`break_lot`](ParkingLot::break_lot) fails every current and future
+//! waiter with [`BrokenResourceError`].
+//!
+//! Cancellation is lossless by construction: a parked task that is cancelled (or whose `Park`
+//! future is dropped) leaves the queue and nothing happened; a task that was already unparked
+//! returns success even if its scope was cancelled meanwhile. Code that hands something to the
+//! unparked task (a lock, a value) checks [`Park::is_unparked`] when its future is dropped
+//! and passes the hand-off on.
+//!
+//! Waiters that leave early are tombstoned and swept lazily, so every operation is O(1)
+//! amortized.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+
+use super::run::{Runner, not_in_run};
+use super::task::Task;
+use crate::error::{BrokenResourceError, Error, Result};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum SlotState {
+    Parked,
+    Unparked,
+    Left,
+    Broken(String),
+}
+
+struct Slot {
+    state: RefCell<SlotState>,
+    waker: RefCell<Waker>,
+    task: Task,
+    lot: RefCell<Weak<RefCell<LotInner>>>,
+}
+
+#[derive(Default)]
+struct LotInner {
+    queue: VecDeque<Rc<Slot>>,
+    /// Slots in `queue` still parked (the rest are tombstones).
+    live: usize,
+    broken: Option<String>,
+}
+
+impl LotInner {
+    fn sweep_if_needed(&mut self) {
+        if self.queue.len() > 2 * self.live + 32 {
+            self.queue
+                .retain(|s| *s.state.borrow() == SlotState::Parked);
+        }
+    }
+
+    fn pop_live(&mut self) -> Option<Rc<Slot>> {
+        while let Some(slot) = self.queue.pop_front() {
+            if *slot.state.borrow() == SlotState::Parked {
+                self.live -= 1;
+                return Some(slot);
+            }
+        }
+        None
+    }
+}
+
+/// Statistics of a [`ParkingLot`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParkingLotStatistics {
+    /// Tasks parked now.
+    pub tasks_waiting: usize,
+}
+
+/// A FIFO queue of parked tasks. See the [module docs](self).
+pub struct ParkingLot {
+    inner: Rc<RefCell<LotInner>>,
+}
+
+impl Default for ParkingLot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for ParkingLot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParkingLot")
+            .field("tasks_waiting", &self.len())
+            .finish()
+    }
+}
+
+impl ParkingLot {
+    /// An empty lot.
+    pub fn new() -> Self {
+        ParkingLot {
+            inner: Rc::new(RefCell::new(LotInner::default())),
+        }
+    }
+
+    /// Parks the current task until it is unparked.
+    ///
+    /// # Checkpoint
+    /// Yes: a cancel point on entry, and it always blocks.
+    ///
+    /// # Cancel safety
+    /// Safe: cancelled or dropped before being unparked, the task leaves the queue and nothing
+    /// happened. Once unparked it returns `Ok` even if cancelled meanwhile; if the future is
+    /// dropped after being unparked, [`Park::is_unparked`] tells the owner of the hand-off.
+    pub fn park(&self) -> Park {
+        Park {
+            lot: self.inner.clone(),
+            slot: None,
+            done: false,
+        }
+    }
+
+    /// Wakes up to `count` of the oldest parked tasks; returns them in wake order.
+    pub fn unpark(&self, count: usize) -> Vec<Task> {
+        let mut woken = Vec::new();
+        for _ in 0..count {
+            match self.unpark_one() {
+                Some(task) => woken.push(task),
+                None => break,
+            }
+        }
+        woken
+    }
+
+    /// Wakes the oldest parked task, if any, and returns it. Does not allocate.
+    pub fn unpark_one(&self) -> Option<Task> {
+        let slot = self.inner.borrow_mut().pop_live()?;
+        *slot.state.borrow_mut() = SlotState::Unparked;
+        slot.waker.borrow().wake_by_ref();
+        Some(slot.task.clone())
+    }
+
+    /// Wakes every parked task.
+    pub fn unpark_all(&self) -> Vec<Task> {
+        self.unpark(usize::MAX)
+    }
+
+    /// Moves up to `count` of the oldest parked tasks to `new_lot`, behind its own waiters and
+    /// in their current order, without waking them.
+    pub fn repark(&self, new_lot: &ParkingLot, count: usize) {
+        if Rc::ptr_eq(&self.inner, &new_lot.inner) {
+            return;
+        }
+        let mut moved = Vec::new();
+        {
+            let mut from = self.inner.borrow_mut();
+            for _ in 0..count {
+                match from.pop_live() {
+                    Some(slot) => moved.push(slot),
+                    None => break,
+                }
+            }
+        }
+        let mut to = new_lot.inner.borrow_mut();
+        if let Some(reason) = to.broken.clone() {
+            drop(to);
+            for slot in moved {
+                *slot.state.borrow_mut() = SlotState::Broken(reason.clone());
+                slot.waker.borrow().wake_by_ref();
+            }
+            return;
+        }
+        for slot in moved {
+            *slot.lot.borrow_mut() = Rc::downgrade(&new_lot.inner);
+            to.live += 1;
+            to.queue.push_back(slot);
+        }
+    }
+
+    /// Moves every parked task to `new_lot`.
+    pub fn repark_all(&self, new_lot: &ParkingLot) {
+        self.repark(new_lot, usize::MAX);
+    }
+
+    /// Breaks the lot: every parked task, and every later `park`, fails with
+    /// [`BrokenResourceError`] naming `cause` (for example the task that died holding a lock).
+    pub fn break_lot(&self, cause: Option<&Task>) {
+        let reason = match cause {
+            Some(task) => format!("the parking lot was broken by task {:?}", task.name()),
+            None => "the parking lot was broken".to_string(),
+        };
+        let slots: Vec<_> = {
+            let mut inner = self.inner.borrow_mut();
+            inner.broken = Some(reason.clone());
+            inner.live = 0;
+            inner.queue.drain(..).collect()
+        };
+        for slot in slots {
+            if *slot.state.borrow() == SlotState::Parked {
+                *slot.state.borrow_mut() = SlotState::Broken(reason.clone());
+                slot.waker.borrow().wake_by_ref();
+            }
+        }
+    }
+
+    /// Whether the lot is broken.
+    pub fn is_broken(&self) -> bool {
+        self.inner.borrow().broken.is_some()
+    }
+
+    /// How many tasks are parked.
+    pub fn len(&self) -> usize {
+        self.inner.borrow().live
+    }
+
+    /// Whether no task is parked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The parked tasks, oldest first.
+    pub fn parked_tasks(&self) -> Vec<Task> {
+        self.inner
+            .borrow()
+            .queue
+            .iter()
+            .filter(|s| *s.state.borrow() == SlotState::Parked)
+            .map(|s| s.task.clone())
+            .collect()
+    }
+
+    /// Trio's statistics: how many tasks wait.
+    pub fn statistics(&self) -> ParkingLotStatistics {
+        ParkingLotStatistics {
+            tasks_waiting: self.len(),
+        }
+    }
+}
+
+/// The future of [`ParkingLot::park`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Park {
+    lot: Rc<RefCell<LotInner>>,
+    slot: Option<Rc<Slot>>,
+    done: bool,
+}
+
+impl Park {
+    /// Whether the task was unparked and the future has not yet returned `Ok` for it. A
+    /// primitive that handed something to this waiter checks this when dropping the future.
+    pub fn is_unparked(&self) -> bool {
+        !self.done
+            && self
+                .slot
+                .as_ref()
+                .is_some_and(|s| *s.state.borrow() == SlotState::Unparked)
+    }
+
+    fn leave(&self, slot: &Rc<Slot>) {
+        let mut state = slot.state.borrow_mut();
+        if *state != SlotState::Parked {
+            return;
+        }
+        *state = SlotState::Left;
+        drop(state);
+        if let Some(lot) = slot.lot.borrow().upgrade() {
+            let mut lot = lot.borrow_mut();
+            lot.live -= 1;
+            lot.sweep_if_needed();
+        }
+    }
+}
+
+impl Future for Park {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.done {
+            return Poll::Ready(Err(Error::usage("park() polled after it finished")));
+        }
+        let Some(slot) = self.slot.clone() else {
+            let parked = Runner::with_current_task(|_, task| {
+                let status = task.current_status.borrow().clone();
+                if status.is_cancelled() {
+                    return Err(Error::new(status.cancelled_error()));
+                }
+                let mut lot = self.lot.borrow_mut();
+                if let Some(reason) = &lot.broken {
+                    return Err(Error::new(BrokenResourceError::new(reason.clone())));
+                }
+                let slot = Rc::new(Slot {
+                    state: RefCell::new(SlotState::Parked),
+                    waker: RefCell::new(cx.waker().clone()),
+                    task: Task::from_inner(task.clone()),
+                    lot: RefCell::new(Rc::downgrade(&self.lot)),
+                });
+                lot.sweep_if_needed();
+                lot.live += 1;
+                lot.queue.push_back(slot.clone());
+                Ok(slot)
+            });
+            return match parked {
+                None => {
+                    self.done = true;
+                    Poll::Ready(Err(not_in_run("ParkingLot::park")))
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    Poll::Ready(Err(e))
+                }
+                Some(Ok(slot)) => {
+                    self.slot = Some(slot);
+                    Poll::Pending
+                }
+            };
+        };
+        let state = slot.state.borrow().clone();
+        match state {
+            SlotState::Unparked => {
+                self.done = true;
+                Poll::Ready(Ok(()))
+            }
+            SlotState::Broken(reason) => {
+                self.done = true;
+                Poll::Ready(Err(Error::new(BrokenResourceError::new(reason))))
+            }
+            SlotState::Left => {
+                self.done = true;
+                Poll::Ready(Err(Error::usage("park() polled after it left the lot")))
+            }
+            SlotState::Parked => {
+                let cancelled = Runner::with_current_task(|_, task| {
+                    let status = task.current_status.borrow();
+                    status.is_cancelled().then(|| status.cancelled_error())
+                })
+                .flatten();
+                if let Some(cancelled) = cancelled {
+                    self.leave(&slot);
+                    self.done = true;
+                    return Poll::Ready(Err(Error::new(cancelled)));
+                }
+                let mut waker = slot.waker.borrow_mut();
+                if !waker.will_wake(cx.waker()) {
+                    *waker = cx.waker().clone();
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for Park {
+    fn drop(&mut self) {
+        if let Some(slot) = &self.slot {
+            self.leave(slot);
+        }
+    }
+}

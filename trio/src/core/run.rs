@@ -1,0 +1,791 @@
+//! The run loop: `run`, `RunConfig`, and the `Runner` every other core module talks to.
+//!
+//! One thread drives one run. The loop works in batches, as Trio's does:
+//!
+//! 1. take the callbacks and wakes that other threads queued (the entry queue);
+//! 2. wait for I/O: without blocking when tasks are runnable (and then only every few batches,
+//!    since an `epoll_wait` per batch is the cost Trio measured in python-trio/trio#1595),
+//!    otherwise blocking until the next deadline, a `wait_all_tasks_blocked` cushion, or the
+//!    clock's autojump threshold;
+//! 3. expire deadlines (cancelling their scopes);
+//! 4. if still nothing is runnable: wake the `wait_all_tasks_blocked` waiters with the smallest
+//!    cushion, or else let the clock autojump to the next deadline;
+//! 5. run every task that was runnable when the batch began, in an order that a seeded random
+//!    generator reverses half of the time, so a failing interleaving can be replayed.
+//!
+//! The run's structure is Trio's too: an *init* task (the root of the task tree) opens the
+//! *system nursery*; the main task and every system task are its children. When the main task
+//! ends, init cancels the system nursery, waits for the system tasks, and the run ends.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use super::cancel::{CancelReason, Deadlines, ScopeState};
+use super::clock::{Clock, SystemClock};
+use super::entry::{Entry, EntryShared};
+use super::instrument::{Instrument, Instruments};
+use super::io::Reactor;
+use super::ki::CtrlC;
+use super::local::RunVars;
+use super::nursery::{NurseryInner, NurseryRun, Outcome};
+use super::task::{BoxedTaskFuture, Task, TaskInner, TaskKey, TaskTable, WakerPool};
+use crate::error::{
+    CancelSource, DeadlockError, Error, KeyboardInterrupt, Result, TrioInternalError,
+};
+
+static NEXT_RUN_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static CURRENT: Cell<*const Runner> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The error for a trio function used outside `trio::run`.
+pub(crate) fn not_in_run(what: &str) -> Error {
+    Error::usage(format!(
+        "{what} must be called from inside trio::run (no trio run is active on this thread)"
+    ))
+}
+
+/// How to run: clock, instruments, scheduling seed, Ctrl-C handling, deadlock detection.
+///
+/// ```
+/// # fn main() -> trio::Result<()> {
+/// let answer = trio::RunConfig::new().seed(7).run(async { Ok(42) })?;
+/// assert_eq!(answer, 42);
+/// # Ok(())
+/// # }
+/// ```
+pub struct RunConfig {
+    clock: Option<Rc<dyn Clock>>,
+    instruments: Vec<Rc<dyn Instrument>>,
+    seed: Option<u64>,
+    ctrl_c: bool,
+    fail_on_deadlock: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RunConfig {
+    /// The defaults: system clock, no instruments, a random seed (or `TRIO_SEED` from the
+    /// environment), Ctrl-C handled, no deadlock detection.
+    pub fn new() -> Self {
+        RunConfig {
+            clock: None,
+            instruments: Vec::new(),
+            seed: None,
+            ctrl_c: true,
+            fail_on_deadlock: false,
+        }
+    }
+
+    /// Uses `clock` for time (for example `trio_test::MockClock`).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Some(Rc::new(clock));
+        self
+    }
+
+    /// Adds an instrument; it sees every event of the run.
+    pub fn instrument(mut self, instrument: impl Instrument + 'static) -> Self {
+        self.instruments.push(Rc::new(instrument));
+        self
+    }
+
+    /// Adds an instrument that the caller keeps a handle to.
+    pub fn instrument_rc(mut self, instrument: Rc<dyn Instrument>) -> Self {
+        self.instruments.push(instrument);
+        self
+    }
+
+    /// Fixes the seed of the scheduling order, to replay a run.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Whether to turn Ctrl-C into cancellation (default true). Even when true, the handler is
+    /// only installed on the main thread and only over SIGINT's default disposition.
+    pub fn ctrl_c(mut self, enabled: bool) -> Self {
+        self.ctrl_c = enabled;
+        self
+    }
+
+    /// Ends the run with a [`DeadlockError`] (and a task dump) when every task is blocked and
+    /// nothing can wake one, instead of hanging. `#[trio::test]` turns this on.
+    pub fn fail_on_deadlock(mut self, enabled: bool) -> Self {
+        self.fail_on_deadlock = enabled;
+        self
+    }
+
+    /// Runs `main` to completion with this configuration. See [`run`].
+    pub fn run<F, T>(self, main: F) -> Result<T>
+    where
+        F: Future<Output = Result<T>> + 'static,
+        T: 'static,
+    {
+        run_with(self, main)
+    }
+}
+
+/// Runs `main` as the main task of a new trio run and returns its result.
+///
+/// The run ends when the main task and every system task have finished. A panic in the main
+/// task (or one that reached it from a nursery) resumes here. After Ctrl-C the run cancels
+/// everything, lets shielded cleanup run, and returns `Err(KeyboardInterrupt)`. Calling `run`
+/// from inside a run is an error.
+///
+/// ```
+/// # fn main() -> trio::Result<()> {
+/// let n = trio::run(async {
+///     trio::sleep(0.0).await?;
+///     Ok(1 + 1)
+/// })?;
+/// assert_eq!(n, 2);
+/// # Ok(())
+/// # }
+/// ```
+pub fn run<F, T>(main: F) -> Result<T>
+where
+    F: Future<Output = Result<T>> + 'static,
+    T: 'static,
+{
+    run_with(RunConfig::new(), main)
+}
+
+/// The state of one run. Reached through a thread-local pointer while the run is active.
+pub(crate) struct Runner {
+    pub(crate) run_id: u64,
+    pub(crate) tasks: RefCell<TaskTable>,
+    runq: RefCell<Vec<TaskKey>>,
+    batch: RefCell<Vec<TaskKey>>,
+    wakers: RefCell<WakerPool>,
+    pub(crate) current: RefCell<Option<Rc<TaskInner>>>,
+    pub(crate) clock: Rc<dyn Clock>,
+    pub(crate) deadlines: RefCell<Deadlines>,
+    pub(crate) reactor: Reactor,
+    pub(crate) entry: Arc<EntryShared>,
+    pub(crate) instruments: Instruments,
+    rng: Cell<u64>,
+    pub(crate) seed: u64,
+    /// `wait_all_tasks_blocked` waiters by (cushion, arrival).
+    idle_waiters: RefCell<BTreeMap<(u64, u64), (TaskKey, Rc<Cell<bool>>)>>,
+    idle_seq: Cell<u64>,
+    next_task_id: Cell<u64>,
+    pub(crate) root_scope: Rc<ScopeState>,
+    pub(crate) system_nursery: Rc<NurseryInner>,
+    init_task: Cell<Option<TaskKey>>,
+    main_task: Cell<Option<TaskKey>>,
+    pub(crate) init_task_rc: RefCell<Option<Rc<TaskInner>>>,
+    main_outcome: RefCell<Option<Outcome>>,
+    init_outcome: RefCell<Option<Outcome>>,
+    pub(crate) run_vars: RunVars,
+    internal_error: RefCell<Option<String>>,
+    ki_received: Cell<bool>,
+    batches_since_io: Cell<u32>,
+}
+
+/// Non-blocking I/O polls happen at most once per this many batches while tasks are runnable.
+const IO_POLL_INTERVAL: u32 = 8;
+
+/// Clears the thread's current-run pointer when the run ends, also by unwinding.
+struct CurrentGuard;
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(std::ptr::null()));
+    }
+}
+
+impl Runner {
+    /// Calls `f` with the run active on this thread, if there is one.
+    #[inline]
+    pub(crate) fn with_current<R>(f: impl FnOnce(&Runner) -> R) -> Option<R> {
+        let ptr = CURRENT.with(Cell::get);
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: `CURRENT` is set by `run_with` to a `Runner` that it keeps alive (boxed, never
+        // moved) until the `CurrentGuard` clears the pointer, and only this thread reads it.
+        // The runner is only reached through shared references; its state is in cells.
+        Some(f(unsafe { &*ptr }))
+    }
+
+    /// Calls `f` with the run and the task being polled, if a task is being polled.
+    #[inline]
+    pub(crate) fn with_current_task<R>(f: impl FnOnce(&Runner, &Rc<TaskInner>) -> R) -> Option<R> {
+        Self::with_current(|runner| {
+            let current = runner.current.borrow();
+            current.as_ref().map(|task| f(runner, task))
+        })
+        .flatten()
+    }
+
+    pub(crate) fn current_time(&self) -> f64 {
+        self.clock.current_time()
+    }
+
+    pub(crate) fn current_task_name(&self) -> Option<String> {
+        self.current
+            .borrow()
+            .as_ref()
+            .map(|t| t.name.borrow().to_string())
+    }
+
+    /// Puts a task on the run queue unless it is there already.
+    #[inline]
+    pub(crate) fn schedule(&self, key: TaskKey) {
+        let tasks = self.tasks.borrow();
+        let Some(task) = tasks.get(key) else {
+            return;
+        };
+        if task.scheduled.replace(true) {
+            return;
+        }
+        self.runq.borrow_mut().push(key);
+        if self.instruments.active() {
+            let task = Task::from_inner(task.clone());
+            drop(tasks);
+            self.instruments.task_scheduled(&task);
+        }
+    }
+
+    fn next_random(&self) -> u64 {
+        // xorshift64*: small, fast, and good enough to pick batch orders.
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Creates a task in `nursery` and schedules it.
+    pub(crate) fn spawn(
+        &self,
+        nursery: &Rc<NurseryInner>,
+        future: BoxedTaskFuture,
+        name: std::borrow::Cow<'static, str>,
+        system: bool,
+    ) -> Result<Rc<TaskInner>> {
+        if nursery.closed.get() {
+            return Err(Error::usage(
+                "this nursery is closed to new tasks (its block has finished)",
+            ));
+        }
+        let locals = self
+            .current
+            .borrow()
+            .as_ref()
+            .and_then(|t| t.locals.borrow().clone());
+        let mut tasks = self.tasks.borrow_mut();
+        let key = tasks.next_key();
+        let id = self.next_task_id.get();
+        self.next_task_id.set(id + 1);
+        let status = nursery.scope.clone();
+        let index = status.tasks.borrow().len();
+        let task = Rc::new(TaskInner {
+            id,
+            key,
+            name: RefCell::new(name),
+            future: RefCell::new(Some(future)),
+            waker: self.wakers.borrow_mut().make(key),
+            scheduled: Cell::new(false),
+            current_status: RefCell::new(status.clone()),
+            reparented: Cell::new(false),
+            parent: RefCell::new(Some(nursery.clone())),
+            index_in_parent: Cell::new(index),
+            child_nurseries: RefCell::new(Vec::new()),
+            locals: RefCell::new(locals),
+            polls: Cell::new(0),
+            wchan: Cell::new(None),
+            wchan_depth: Cell::new(0),
+            system,
+            finished: Cell::new(false),
+        });
+        tasks.insert(task.clone());
+        drop(tasks);
+        status.tasks.borrow_mut().push(task.clone());
+        if self.instruments.active() {
+            self.instruments.task_spawned(&Task::from_inner(task.clone()));
+        }
+        self.schedule(key);
+        Ok(task)
+    }
+
+    /// Takes a task out of the run without running it again (its nursery is being dropped).
+    /// Returns its future, for the caller to drop once it holds no runtime borrows.
+    pub(crate) fn discard_task(&self, task: &Rc<TaskInner>) -> Option<BoxedTaskFuture> {
+        self.tasks.borrow_mut().remove(task.key);
+        task.finished.set(true);
+        task.parent.borrow_mut().take();
+        task.future.borrow_mut().take()
+    }
+
+    /// Runs one step of a task.
+    fn step(&self, key: TaskKey) {
+        let task = match self.tasks.borrow().get(key) {
+            Some(task) => task.clone(),
+            None => return,
+        };
+        task.scheduled.set(false);
+        let Some(mut future) = task.future.borrow_mut().take() else {
+            return;
+        };
+        if task.reparented.replace(false) {
+            let base = task.parent.borrow().as_ref().map(|n| n.scope.clone());
+            if let Some(base) = base {
+                *task.current_status.borrow_mut() = base;
+            }
+        }
+        task.polls.set(task.polls.get() + 1);
+        let instrumented = self.instruments.active();
+        let handle = instrumented.then(|| Task::from_inner(task.clone()));
+        if let Some(handle) = &handle {
+            self.instruments.before_task_step(handle);
+        }
+        *self.current.borrow_mut() = Some(task.clone());
+        let mut cx = Context::from_waker(&task.waker);
+        let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+        *self.current.borrow_mut() = None;
+        if let Some(handle) = &handle {
+            self.instruments.after_task_step(handle);
+        }
+        let outcome = match polled {
+            Ok(Poll::Pending) => {
+                *task.future.borrow_mut() = Some(future);
+                return;
+            }
+            Ok(Poll::Ready(result)) => Outcome::from_result(result),
+            Err(payload) => Outcome::Panic(payload),
+        };
+        drop_quietly(future);
+        self.finish_task(&task, outcome);
+        if let Ok(inner) = Rc::try_unwrap(task) {
+            self.wakers.borrow_mut().recycle(inner.waker);
+        }
+    }
+
+    /// Delivers a finished task's outcome to its nursery (or the run) and forgets the task.
+    fn finish_task(&self, task: &Rc<TaskInner>, outcome: Outcome) {
+        task.finished.set(true);
+        self.tasks.borrow_mut().remove(task.key);
+        let parent = task.parent.borrow_mut().take();
+        if let Some(nursery) = &parent {
+            nursery.remove_child(task);
+        }
+        if self.instruments.active() {
+            self.instruments.task_exited(&Task::from_inner(task.clone()));
+        }
+        if Some(task.key) == self.main_task.get() {
+            *self.main_outcome.borrow_mut() = Some(outcome);
+            if let Some(init) = self.init_task.get() {
+                self.schedule(init);
+            }
+        } else if Some(task.key) == self.init_task.get() {
+            *self.init_outcome.borrow_mut() = Some(outcome);
+        } else if let Some(nursery) = &parent {
+            nursery.child_finished(self, outcome);
+        }
+        if let Some(nursery) = &parent {
+            nursery.wake_parent_if_done(self);
+        }
+        task.child_nurseries.borrow_mut().clear();
+    }
+
+    /// Wakes every task of the idle-waiter list with the smallest cushion.
+    fn wake_idle_waiters(&self, cushion_bits: u64) {
+        let mut waiters = self.idle_waiters.borrow_mut();
+        let mut woken = Vec::new();
+        while let Some(entry) = waiters.first_entry() {
+            if entry.key().0 != cushion_bits {
+                break;
+            }
+            woken.push(entry.remove());
+        }
+        drop(waiters);
+        for (key, flag) in woken {
+            flag.set(true);
+            self.schedule(key);
+        }
+    }
+
+    pub(crate) fn add_idle_waiter(&self, cushion: f64, key: TaskKey, flag: Rc<Cell<bool>>) -> (u64, u64) {
+        let seq = self.idle_seq.get();
+        self.idle_seq.set(seq + 1);
+        let slot = (cushion.to_bits(), seq);
+        self.idle_waiters.borrow_mut().insert(slot, (key, flag));
+        slot
+    }
+
+    pub(crate) fn remove_idle_waiter(&self, slot: (u64, u64)) {
+        self.idle_waiters.borrow_mut().remove(&slot);
+    }
+
+    pub(crate) fn runnable_count(&self) -> usize {
+        self.runq.borrow().len()
+    }
+
+    /// Records a failure that breaks trio's guarantees and cancels the whole run.
+    pub(crate) fn crash(&self, message: String) {
+        self.internal_error.borrow_mut().get_or_insert(message);
+        self.root_scope.cancel(CancelReason {
+            source: CancelSource::Nursery,
+            reason: Some("trio internal error".into()),
+            task: None,
+        });
+    }
+
+    fn process_entries(&self) {
+        for entry in self.entry.drain() {
+            match entry {
+                Entry::Wake(bits) => self.schedule(super::task::key_from_bits(bits)),
+                Entry::Call(f) => {
+                    if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+                        self.crash(format!(
+                            "a run_sync_soon callback panicked: {}",
+                            panic_message(&*p)
+                        ));
+                    }
+                }
+                Entry::Idempotent(f) => {
+                    if let Err(p) = catch_unwind(AssertUnwindSafe(|| f())) {
+                        self.crash(format!(
+                            "a run_sync_soon callback panicked: {}",
+                            panic_message(&*p)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_ctrl_c(&self) {
+        if !self.ki_received.replace(true) {
+            self.root_scope.cancel(CancelReason {
+                source: CancelSource::KeyboardInterrupt,
+                reason: Some("Ctrl-C".into()),
+                task: None,
+            });
+        }
+    }
+
+    /// The main loop; returns when the init task has finished, or with a deadlock.
+    fn run_loop(&self, ctrl_c: Option<&CtrlC>, fail_on_deadlock: bool) -> Result<()> {
+        loop {
+            if self.init_outcome.borrow().is_some() {
+                return Ok(());
+            }
+            if self.entry.has_pending() {
+                self.process_entries();
+            }
+            let runnable = !self.runq.borrow().is_empty();
+            let mut idle_primed = None;
+            let poll_io = if runnable {
+                let n = self.batches_since_io.get() + 1;
+                self.batches_since_io.set(n);
+                n >= IO_POLL_INTERVAL && self.reactor.has_waiters()
+            } else {
+                true
+            };
+            if poll_io {
+                self.batches_since_io.set(0);
+                let mut timeout = 0.0;
+                if !runnable {
+                    let deadline = self.deadlines.borrow_mut().next_deadline();
+                    timeout = if deadline == f64::INFINITY {
+                        f64::INFINITY
+                    } else {
+                        self.clock.deadline_to_sleep_time(deadline).max(0.0)
+                    };
+                    if let Some((&(cushion_bits, _), _)) =
+                        self.idle_waiters.borrow().first_key_value()
+                    {
+                        let cushion = f64::from_bits(cushion_bits);
+                        if cushion < timeout {
+                            timeout = cushion;
+                            idle_primed = Some(Idle::Waiters(cushion_bits));
+                        }
+                    } else {
+                        let threshold = self.clock.autojump_threshold();
+                        if threshold < timeout {
+                            timeout = threshold;
+                            idle_primed = Some(Idle::Autojump);
+                        }
+                    }
+                    if timeout == f64::INFINITY
+                        && fail_on_deadlock
+                        && !self.reactor.has_waiters()
+                        && !self.entry.may_receive()
+                    {
+                        return Err(Error::new(DeadlockError {
+                            dump: super::dump::task_tree(self),
+                        }));
+                    }
+                }
+                if self.instruments.active() {
+                    self.instruments.before_io_wait(timeout);
+                }
+                let events = self.reactor.poll(timeout, self);
+                if self.instruments.active() {
+                    self.instruments.after_io_wait(timeout);
+                }
+                if events.ctrl_c && ctrl_c.is_some_and(CtrlC::take_pending) {
+                    self.on_ctrl_c();
+                }
+                if events.entry && self.entry.has_pending() {
+                    self.process_entries();
+                }
+            }
+            if !self.deadlines.borrow().is_empty() {
+                let now = self.clock.current_time();
+                let expired = self.deadlines.borrow_mut().expire(now);
+                if !expired.is_empty() {
+                    idle_primed = None;
+                }
+                for scope in expired {
+                    scope.cancel(CancelReason {
+                        source: CancelSource::Deadline,
+                        reason: None,
+                        task: None,
+                    });
+                }
+            }
+            if self.runq.borrow().is_empty() {
+                match idle_primed {
+                    Some(Idle::Waiters(cushion)) => self.wake_idle_waiters(cushion),
+                    Some(Idle::Autojump) => {
+                        let next = self.deadlines.borrow_mut().next_deadline();
+                        self.clock.autojump(next);
+                    }
+                    None => {}
+                }
+            }
+            self.run_batch();
+        }
+    }
+
+    fn run_batch(&self) {
+        let mut batch = std::mem::take(&mut *self.batch.borrow_mut());
+        std::mem::swap(&mut batch, &mut *self.runq.borrow_mut());
+        if batch.len() > 1 && self.next_random() & 1 == 1 {
+            batch.reverse();
+        }
+        for &key in &batch {
+            self.step(key);
+        }
+        batch.clear();
+        *self.batch.borrow_mut() = batch;
+    }
+
+    /// Drops every task that is still alive (after a deadlock or a crash of the loop).
+    fn drop_all_tasks(&self) {
+        loop {
+            let task = self.tasks.borrow().iter().next().cloned();
+            let Some(task) = task else { break };
+            let future = self.discard_task(&task);
+            drop_quietly(future);
+        }
+    }
+}
+
+enum Idle {
+    Waiters(u64),
+    Autojump,
+}
+
+/// Drops a value, swallowing a panic from its destructor (the task already failed or ended;
+/// a panicking destructor must not take the run loop down with it).
+pub(crate) fn drop_quietly<T>(value: T) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic payload that is not a string)".to_string()
+    }
+}
+
+fn random_seed() -> u64 {
+    if let Some(seed) = std::env::var("TRIO_SEED").ok().and_then(|s| s.parse().ok()) {
+        return seed;
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(NEXT_RUN_ID.load(Ordering::Relaxed));
+    h.finish()
+}
+
+fn run_with<F, T>(config: RunConfig, main: F) -> Result<T>
+where
+    F: Future<Output = Result<T>> + 'static,
+    T: 'static,
+{
+    if Runner::with_current(|_| ()).is_some() {
+        return Err(Error::usage(
+            "trio::run was called inside a running trio run; nested runs are not allowed",
+        ));
+    }
+    let run_id = NEXT_RUN_ID.fetch_add(1, Ordering::Relaxed);
+    let reactor = Reactor::new().map_err(|e| Error::new(e))?;
+    let entry = Arc::new(EntryShared::new(reactor.make_waker()?));
+    let seed = config.seed.unwrap_or_else(random_seed);
+    let clock = config.clock.unwrap_or_else(|| Rc::new(SystemClock::new()));
+    let root_scope = ScopeState::new();
+    root_scope.enter_as_root();
+    let system_nursery = NurseryInner::new();
+    let runner = Box::new(Runner {
+        run_id,
+        tasks: RefCell::new(TaskTable::default()),
+        runq: RefCell::new(Vec::new()),
+        batch: RefCell::new(Vec::new()),
+        wakers: RefCell::new(WakerPool::new(run_id, entry.clone())),
+        current: RefCell::new(None),
+        clock,
+        deadlines: RefCell::new(Deadlines::default()),
+        reactor,
+        entry,
+        instruments: Instruments::new(config.instruments),
+        rng: Cell::new(seed | 1),
+        seed,
+        idle_waiters: RefCell::new(BTreeMap::new()),
+        idle_seq: Cell::new(0),
+        next_task_id: Cell::new(0),
+        root_scope,
+        system_nursery,
+        init_task: Cell::new(None),
+        main_task: Cell::new(None),
+        init_task_rc: RefCell::new(None),
+        main_outcome: RefCell::new(None),
+        init_outcome: RefCell::new(None),
+        run_vars: RunVars::default(),
+        internal_error: RefCell::new(None),
+        ki_received: Cell::new(false),
+        batches_since_io: Cell::new(0),
+    });
+    CURRENT.with(|c| c.set(&*runner));
+    let guard = CurrentGuard;
+    let ctrl_c = if config.ctrl_c {
+        CtrlC::install(&runner.reactor)
+    } else {
+        None
+    };
+
+    runner.clock.start_clock();
+    runner.instruments.before_run();
+    let result: Rc<RefCell<Option<T>>> = Rc::new(RefCell::new(None));
+    let loop_result = start_tasks(&runner, main, result.clone())
+        .and_then(|()| runner.run_loop(ctrl_c.as_ref(), config.fail_on_deadlock));
+    if loop_result.is_err() {
+        runner.drop_all_tasks();
+    }
+    runner.instruments.after_run();
+    runner.entry.close();
+    if let Some(ctrl_c) = ctrl_c {
+        ctrl_c.uninstall(&runner.reactor);
+    }
+    let main_outcome = runner.main_outcome.borrow_mut().take();
+    let init_outcome = runner.init_outcome.borrow_mut().take();
+    let internal = runner.internal_error.borrow_mut().take();
+    let ki = runner.ki_received.get();
+    runner.init_task_rc.borrow_mut().take();
+    drop(guard);
+    drop(runner);
+    loop_result?;
+
+    if let Some(Outcome::Panic(payload)) = main_outcome {
+        resume_unwind(payload);
+    }
+    if let Some(message) = internal {
+        return Err(Error::new(TrioInternalError { message }));
+    }
+    match init_outcome {
+        Some(Outcome::Panic(payload)) => resume_unwind(payload),
+        Some(Outcome::Err(e)) if !e.is_cancelled() => {
+            return Err(Error::new(TrioInternalError {
+                message: format!("a system task failed: {e}"),
+            }));
+        }
+        _ => {}
+    }
+    match main_outcome {
+        Some(Outcome::Ok) => match result.borrow_mut().take() {
+            Some(value) if !ki => Ok(value),
+            _ => Err(Error::new(KeyboardInterrupt)),
+        },
+        Some(Outcome::Err(e)) if ki && e.is_cancelled() => Err(Error::new(KeyboardInterrupt)),
+        Some(Outcome::Err(e)) => Err(e),
+        Some(Outcome::Panic(payload)) => resume_unwind(payload),
+        None => Err(Error::new(TrioInternalError {
+            message: "the main task never finished".into(),
+        })),
+    }
+}
+
+/// Creates the init task (which runs the system nursery) and the main task.
+fn start_tasks<F, T>(runner: &Runner, main: F, result: Rc<RefCell<Option<T>>>) -> Result<()>
+where
+    F: Future<Output = Result<T>> + 'static,
+    T: 'static,
+{
+    let system = runner.system_nursery.clone();
+    let init_future = NurseryRun::for_system(system.clone(), InitBody);
+    // The init task has no parent nursery: it lives directly under the root scope.
+    let root_holder = NurseryInner::with_scope(runner.root_scope.clone());
+    let init = runner.spawn(&root_holder, Box::pin(init_future), "<init>".into(), true)?;
+    root_holder.remove_child(&init);
+    init.parent.borrow_mut().take();
+    runner.root_scope.set_owner(init.key);
+    runner.init_task.set(Some(init.key));
+    *runner.init_task_rc.borrow_mut() = Some(init.clone());
+    system.enter_eagerly(runner, &runner.root_scope, init.key);
+
+    let main_future = async move {
+        let value = main.await?;
+        *result.borrow_mut() = Some(value);
+        Ok(())
+    };
+    let main_task = runner.spawn(&system, Box::pin(main_future), "<main>".into(), false)?;
+    runner.main_task.set(Some(main_task.key));
+    Ok(())
+}
+
+/// The init task's nursery body: wait for the main task, then cancel the system tasks.
+struct InitBody;
+
+impl Future for InitBody {
+    type Output = Result<()>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let done = Runner::with_current(|runner| {
+            if runner.main_outcome.borrow().is_some() {
+                runner.system_nursery.scope.cancel(CancelReason {
+                    source: CancelSource::Nursery,
+                    reason: Some("the main task finished; system tasks are cancelled".into()),
+                    task: None,
+                });
+                true
+            } else {
+                false
+            }
+        });
+        match done {
+            Some(false) => Poll::Pending,
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! Tasks: the unit the scheduler runs, their table, and their wakers.
+//!
+//! A task owns one boxed future. The run loop keeps every live task in a [`TaskTable`] (a slab
+//! with generations, so a stale key from an old waker finds nothing instead of the wrong task).
+//!
+//! Tasks may be `!Send`, but a `Waker` must be `Send + Sync`: a waker is an `Arc<WakeHandle>`
+//! that holds only the task's key and the run's identity. Waking on the run's own thread pushes
+//! the key onto the run queue directly; waking from any other thread goes through the entry
+//! queue (a mutex and a mio `Waker`). The future itself never leaves the run's thread.
+
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{RawWaker, RawWakerVTable, Waker};
+
+use super::cancel::ScopeState;
+use super::entry::EntryShared;
+use super::local::LocalMap;
+use super::nursery::NurseryInner;
+use super::run::Runner;
+use crate::Result;
+
+/// A task's future, as the run loop holds it.
+pub(crate) type BoxedTaskFuture = Pin<Box<dyn Future<Output = Result<()>>>>;
+
+/// Where a task lives in the [`TaskTable`]: slot index and generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TaskKey {
+    index: u32,
+    generation: u32,
+}
+
+impl TaskKey {
+    fn to_bits(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    fn from_bits(bits: u64) -> Self {
+        TaskKey {
+            index: bits as u32,
+            generation: (bits >> 32) as u32,
+        }
+    }
+}
+
+/// The run loop's view of one task.
+pub(crate) struct TaskInner {
+    pub(crate) id: u64,
+    pub(crate) key: TaskKey,
+    pub(crate) name: RefCell<Cow<'static, str>>,
+    pub(crate) future: RefCell<Option<BoxedTaskFuture>>,
+    pub(crate) waker: Waker,
+    /// In the run queue (or in the batch being run) already.
+    pub(crate) scheduled: Cell<bool>,
+    /// The cancel status of the code being polled right now; scope futures swap it in and out.
+    pub(crate) current_status: RefCell<Rc<ScopeState>>,
+    /// Set when `started()` moved the task to another nursery: the next poll starts from the
+    /// new nursery's status.
+    pub(crate) reparented: Cell<bool>,
+    /// The nursery this task is a child of (`None` only for the init task).
+    pub(crate) parent: RefCell<Option<Rc<NurseryInner>>>,
+    /// Position in the parent nursery's child list, for O(1) removal.
+    pub(crate) index_in_parent: Cell<usize>,
+    /// Nurseries opened by this task that are still open, outermost first.
+    pub(crate) child_nurseries: RefCell<Vec<Weak<NurseryInner>>>,
+    pub(crate) locals: RefCell<Option<Rc<LocalMap>>>,
+    /// How many times the task has been polled: a schedule point happened between two reads
+    /// that differ.
+    pub(crate) polls: Cell<u64>,
+    /// Outermost `#[trio::wchan]` frame the task was blocked in, and the frame depth now.
+    pub(crate) wchan: Cell<Option<&'static str>>,
+    pub(crate) wchan_depth: Cell<u32>,
+    pub(crate) system: bool,
+    pub(crate) finished: Cell<bool>,
+}
+
+/// One table slot: a generation and maybe a task.
+struct Slot {
+    generation: u32,
+    task: Option<Rc<TaskInner>>,
+}
+
+/// Every live task of a run, by key.
+#[derive(Default)]
+pub(crate) struct TaskTable {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl TaskTable {
+    /// The key the next `insert` will use.
+    pub(crate) fn next_key(&self) -> TaskKey {
+        match self.free.last() {
+            Some(&index) => TaskKey {
+                index,
+                generation: self.slots[index as usize].generation,
+            },
+            None => TaskKey {
+                index: self.slots.len() as u32,
+                generation: 0,
+            },
+        }
+    }
+
+    /// Stores a task under the key `next_key` returned.
+    pub(crate) fn insert(&mut self, task: Rc<TaskInner>) {
+        debug_assert_eq!(task.key, self.next_key());
+        self.live += 1;
+        match self.free.pop() {
+            Some(index) => self.slots[index as usize].task = Some(task),
+            None => self.slots.push(Slot {
+                generation: 0,
+                task: Some(task),
+            }),
+        }
+    }
+
+    pub(crate) fn get(&self, key: TaskKey) -> Option<&Rc<TaskInner>> {
+        let slot = self.slots.get(key.index as usize)?;
+        if slot.generation == key.generation {
+            slot.task.as_ref()
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: TaskKey) -> Option<Rc<TaskInner>> {
+        let slot = self.slots.get_mut(key.index as usize)?;
+        if slot.generation != key.generation {
+            return None;
+        }
+        let task = slot.task.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(key.index);
+        self.live -= 1;
+        Some(task)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Rc<TaskInner>> {
+        self.slots.iter().filter_map(|s| s.task.as_ref())
+    }
+}
+
+/// What a waker points at. Shared with other threads, so it holds no `Rc`.
+pub(crate) struct WakeHandle {
+    run_id: u64,
+    key: AtomicU64,
+    entry: Arc<EntryShared>,
+}
+
+impl WakeHandle {
+    fn key(&self) -> TaskKey {
+        TaskKey::from_bits(self.key.load(Ordering::Relaxed))
+    }
+
+    fn wake(&self) {
+        let key = self.key();
+        let handled = Runner::with_current(|runner| {
+            if runner.run_id == self.run_id {
+                runner.schedule(key);
+                true
+            } else {
+                false
+            }
+        });
+        if handled != Some(true) {
+            self.entry.push_wake(key.to_bits());
+        }
+    }
+}
+
+/// Remote wakes arrive as raw key bits; this turns them back into keys.
+pub(crate) fn key_from_bits(bits: u64) -> TaskKey {
+    TaskKey::from_bits(bits)
+}
+
+/// Builds task wakers, reusing the `Arc`s of finished tasks that nobody else still holds.
+pub(crate) struct WakerPool {
+    run_id: u64,
+    entry: Arc<EntryShared>,
+    spare: Vec<Arc<WakeHandle>>,
+}
+
+impl WakerPool {
+    pub(crate) fn new(run_id: u64, entry: Arc<EntryShared>) -> Self {
+        WakerPool {
+            run_id,
+            entry,
+            spare: Vec::new(),
+        }
+    }
+
+    pub(crate) fn make(&mut self, key: TaskKey) -> Waker {
+        let handle = match self.spare.pop() {
+            Some(handle) => {
+                handle.key.store(key.to_bits(), Ordering::Relaxed);
+                handle
+            }
+            None => Arc::new(WakeHandle {
+                run_id: self.run_id,
+                key: AtomicU64::new(key.to_bits()),
+                entry: self.entry.clone(),
+            }),
+        };
+        let raw = Arc::into_raw(handle).cast::<()>();
+        // SAFETY: `raw` comes from `Arc::into_raw` of an `Arc<WakeHandle>`, which is what every
+        // function of `VTABLE` expects, and the strong count it carries is owned by the waker.
+        unsafe { Waker::from_raw(RawWaker::new(raw, &VTABLE)) }
+    }
+
+    /// Takes a finished task's waker back if no one else holds a clone of it.
+    pub(crate) fn recycle(&mut self, waker: Waker) {
+        if self.spare.len() >= 1024 || !std::ptr::eq(waker.vtable(), &VTABLE) {
+            return;
+        }
+        let raw = waker.data().cast::<WakeHandle>();
+        std::mem::forget(waker);
+        // SAFETY: the vtable check above proves `raw` came from `Arc::into_raw` in `make`, and
+        // forgetting the waker hands its strong count over to this `Arc`.
+        let handle = unsafe { Arc::from_raw(raw) };
+        if Arc::strong_count(&handle) == 1 {
+            self.spare.push(handle);
+        }
+    }
+}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_by_ref_raw, drop_raw);
+
+unsafe fn clone_raw(data: *const ()) -> RawWaker {
+    // SAFETY: `data` is a pointer from `Arc::into_raw::<WakeHandle>` whose count the caller's
+    // waker owns; incrementing makes a second owned count for the new waker.
+    unsafe { Arc::increment_strong_count(data.cast::<WakeHandle>()) };
+    RawWaker::new(data, &VTABLE)
+}
+
+unsafe fn wake_raw(data: *const ()) {
+    // SAFETY: waking by value consumes the waker's count; `from_raw` takes it over.
+    let handle = unsafe { Arc::from_raw(data.cast::<WakeHandle>()) };
+    handle.wake();
+}
+
+unsafe fn wake_by_ref_raw(data: *const ()) {
+    // SAFETY: the caller's waker keeps the `Arc` alive for the duration of this call.
+    let handle = unsafe { &*data.cast::<WakeHandle>() };
+    handle.wake();
+}
+
+unsafe fn drop_raw(data: *const ()) {
+    // SAFETY: dropping the waker releases the count it owned.
+    drop(unsafe { Arc::from_raw(data.cast::<WakeHandle>()) });
+}
+
+/// A handle to a task of the current run: its identity, name and place in the task tree.
+///
+/// Handles are cheap to clone and compare by identity. They are `!Send`: tasks live on their
+/// run's thread.
+#[derive(Clone)]
+pub struct Task {
+    pub(crate) inner: Rc<TaskInner>,
+}
+
+impl Task {
+    pub(crate) fn from_inner(inner: Rc<TaskInner>) -> Self {
+        Task { inner }
+    }
+
+    /// A number unique among the tasks of this run.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The task's name: the one it was given, or a default naming its parent.
+    pub fn name(&self) -> String {
+        self.inner.name.borrow().to_string()
+    }
+
+    /// Whether this is a system task (spawned with `spawn_system_task`, or the init task).
+    pub fn is_system(&self) -> bool {
+        self.inner.system
+    }
+
+    /// The nursery the task is a child of; `None` for the root (init) task.
+    pub fn parent_nursery(&self) -> Option<crate::Nursery> {
+        self.inner
+            .parent
+            .borrow()
+            .clone()
+            .map(crate::Nursery::from_inner)
+    }
+
+    /// The nurseries this task has open right now, outermost first.
+    pub fn child_nurseries(&self) -> Vec<crate::Nursery> {
+        self.inner
+            .child_nurseries
+            .borrow()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(crate::Nursery::from_inner)
+            .collect()
+    }
+
+    /// The outermost `#[trio::wchan]` frame this task was last blocked in.
+    pub fn wchan(&self) -> Option<&'static str> {
+        self.inner.wchan.get()
+    }
+
+    /// Whether the task has finished (its handle outlived it).
+    pub fn is_finished(&self) -> bool {
+        self.inner.finished.get()
+    }
+}
+
+impl PartialEq for Task {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for Task {}
+
+impl std::hash::Hash for Task {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.inner.id.hash(state);
+    }
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.inner.id)
+            .field("name", &*self.inner.name.borrow())
+            .finish()
+    }
+}

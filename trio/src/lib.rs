@@ -1,0 +1,64 @@
+//! # trio: structured concurrency and async I/O for humans
+//!
+//! A Rust implementation of [Trio](https://trio.readthedocs.io)'s design:
+//!
+//! - **Structured concurrency.** Every task lives in a nursery ([`open_nursery`]); a nursery
+//!   waits for all its children; a child's error cancels its siblings and comes out of the
+//!   nursery in an [`ErrorGroup`]. Nothing runs in the background unsupervised.
+//! - **Cancellation you can reason about.** [`CancelScope`]s with deadlines and shields.
+//!   Cancellation is level-triggered and surfaces only at checkpoints, as `Err(Cancelled)`.
+//!   Every async fn of the library is a checkpoint; sync fns never are.
+//! - **Ctrl-C is cancellation.** [`run`] turns SIGINT into the cancellation of everything;
+//!   shielded cleanup runs, and `run` returns `Err(KeyboardInterrupt)`.
+//!
+//! ```
+//! # fn main() -> trio::Result<()> {
+//! trio::run(async {
+//!     // At most 0.5 s for the whole batch; each child sleeps a little.
+//!     let done = trio::move_on_after(0.5, trio::open_nursery(|nursery| async move {
+//!         for i in 0..3 {
+//!             nursery.start_soon(async move {
+//!                 trio::sleep(0.01 * i as f64).await?;
+//!                 Ok(())
+//!             })?;
+//!         }
+//!         Ok(())
+//!     }))
+//!     .await?;
+//!     assert!(done.is_some());
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! The layers, bottom up (imports only go down): [`lowlevel`] (the run loop, tasks, cancel
+//! status, `ParkingLot`, reactor), then timeouts and the rest of the API built on it.
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod core;
+mod error;
+pub mod lowlevel;
+#[doc(hidden)]
+pub mod __private {
+    //! Macro support; not a public API.
+    pub use crate::private::*;
+}
+mod private;
+mod timeouts;
+
+pub use crate::core::cancel::{CancelScope, ScopeRun};
+pub use crate::core::clock::{Clock, SystemClock};
+pub use crate::core::instrument::Instrument;
+pub use crate::core::nursery::{Nursery, NurseryRun, Start, TaskStatus, open_nursery};
+pub use crate::core::run::{RunConfig, run};
+pub use crate::error::{
+    BrokenResourceError, BusyResourceError, CancelSource, Cancelled, ClosedResourceError,
+    DeadlockError, EndOfChannel, Error, ErrorGroup, KeyboardInterrupt, Result, RunFinishedError,
+    TaskPanicked, TooSlowError, TrioInternalError, UsageError, WouldBlock,
+};
+pub use crate::timeouts::{
+    IntoSeconds, SleepForever, current_effective_deadline, current_time, fail_after, fail_at,
+    move_on_after, move_on_at, sleep, sleep_forever, sleep_until,
+};
+pub use trio_macros::{checkpoint, main, test, wchan};
