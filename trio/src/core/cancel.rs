@@ -225,6 +225,12 @@ impl ScopeState {
     /// Recomputes the effective state of this node and, where it changed, of its subtree;
     /// wakes the tasks under every node that became cancelled.
     pub(crate) fn recalculate(self: &Rc<Self>, runner: &Runner) {
+        // Fast path (every scope entry comes here): nothing changes, nothing to push down.
+        let parent_cancelled = self.parent.borrow().as_ref().is_some_and(|p| p.is_cancelled());
+        let new = self.cancel_called.get() || (!self.shield.get() && parent_cancelled);
+        if self.effectively_cancelled.get() == new {
+            return;
+        }
         let mut to_wake: Vec<TaskKey> = Vec::new();
         let mut stack: Vec<Rc<ScopeState>> = vec![self.clone()];
         while let Some(node) = stack.pop() {

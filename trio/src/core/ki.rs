@@ -110,6 +110,13 @@ impl CtrlC {
         Some(CtrlC { previous, read_fd })
     }
 
+    /// Whether a Ctrl-C arrived (one atomic load: the loop checks this every batch, so a busy
+    /// run that never waits for I/O still notices Ctrl-C).
+    #[inline]
+    pub(crate) fn is_pending(&self) -> bool {
+        PENDING.load(Ordering::Relaxed)
+    }
+
     /// Whether a Ctrl-C arrived since the last call (drains the pipe).
     pub(crate) fn take_pending(&self) -> bool {
         drain(self.read_fd);

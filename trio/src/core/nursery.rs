@@ -506,8 +506,17 @@ impl<V> TaskStatus<V> {
     /// Reports that the task is ready: `start` returns `value`, and the task moves into the
     /// nursery `start` was called on (out of the caller's cancel scope).
     ///
-    /// Consumes the status, so it can be called once. Fails if the target nursery closed in
-    /// the meantime. Not a checkpoint.
+    /// Consumes the status, so calling it twice is a compile error rather than a runtime one:
+    ///
+    /// ```compile_fail
+    /// async fn twice(status: trio::TaskStatus<u32>) -> trio::Result<()> {
+    ///     status.started(1)?;
+    ///     status.started(2)?; // error[E0382]: use of moved value: `status`
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
+    /// Fails if the target nursery closed in the meantime. Not a checkpoint.
     pub fn started(self, value: V) -> Result<()> {
         let shared = &self.shared;
         if shared.target.closed.get() {

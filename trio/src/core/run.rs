@@ -488,6 +488,9 @@ impl Runner {
             if self.entry.has_pending() {
                 self.process_entries();
             }
+            if !self.ki_received.get() && ctrl_c.is_some_and(CtrlC::is_pending) {
+                self.on_ctrl_c();
+            }
             let runnable = !self.runq.borrow().is_empty();
             let mut idle_primed = None;
             let poll_io = if runnable {
@@ -641,7 +644,7 @@ where
         ));
     }
     let run_id = NEXT_RUN_ID.fetch_add(1, Ordering::Relaxed);
-    let reactor = Reactor::new().map_err(|e| Error::new(e))?;
+    let reactor = Reactor::new().map_err(Error::new)?;
     let entry = Arc::new(EntryShared::new(reactor.make_waker()?));
     let seed = config.seed.unwrap_or_else(random_seed);
     let clock = config.clock.unwrap_or_else(|| Rc::new(SystemClock::new()));
