@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod channel;
 mod core;
 mod error;
 pub mod lowlevel;
@@ -45,8 +46,13 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod private;
+pub mod sync;
 mod timeouts;
 
+pub use crate::channel::{
+    MemoryChannelStatistics, MemoryReceiveChannel, MemorySendChannel, SendError,
+    open_memory_channel, open_unbounded_memory_channel,
+};
 pub use crate::core::cancel::{CancelScope, ScopeRun};
 pub use crate::core::clock::{Clock, SystemClock};
 pub use crate::core::instrument::Instrument;
@@ -56,6 +62,10 @@ pub use crate::error::{
     BrokenResourceError, BusyResourceError, CancelSource, Cancelled, ClosedResourceError,
     DeadlockError, EndOfChannel, Error, ErrorGroup, KeyboardInterrupt, Result, RunFinishedError,
     TaskPanicked, TooSlowError, TrioInternalError, UsageError, WouldBlock,
+};
+pub use crate::sync::{
+    Borrower, CapacityLimiter, CapacityLimiterGuard, Condition, Event, Lock, LockGuard, Semaphore,
+    SemaphoreGuard, StrictFIFOLock,
 };
 pub use crate::timeouts::{
     IntoSeconds, SleepForever, current_effective_deadline, current_time, fail_after, fail_at,

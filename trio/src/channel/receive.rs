@@ -1,0 +1,286 @@
+//! The receiving half of a memory channel.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use super::state::{HandleCore, RecvSlot, State, Waiter};
+use super::{MemoryChannelStatistics, statistics};
+use crate::lowlevel::{
+    CancelShieldedCheckpoint, Park, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
+};
+use crate::{ClosedResourceError, EndOfChannel, Error, Result, WouldBlock};
+
+/// The receiving half of a memory channel (see [`open_memory_channel`](super::open_memory_channel)).
+///
+/// Clone it to have several receivers: each value goes to exactly one of them, the one that
+/// has waited longest. Each clone is a handle that must be closed (or dropped) on its own;
+/// once every receiver handle is closed, senders fail with
+/// [`BrokenResourceError`](crate::BrokenResourceError). Dropping a handle closes it.
+///
+/// It is also a [`Stream`](futures_core::Stream) of `Result<T>` that ends at
+/// [`EndOfChannel`]: each item is a checkpoint, like [`receive`](Self::receive).
+pub struct MemoryReceiveChannel<T> {
+    pub(super) state: Rc<RefCell<State<T>>>,
+    pub(super) handle: Rc<HandleCore>,
+    /// The receive in progress for `Stream::poll_next`.
+    stream: Option<Op<T>>,
+}
+
+impl<T> MemoryReceiveChannel<T> {
+    pub(super) fn new(state: Rc<RefCell<State<T>>>, handle: Rc<HandleCore>) -> Self {
+        MemoryReceiveChannel {
+            state,
+            handle,
+            stream: None,
+        }
+    }
+
+    /// Receives a value if one is ready: from the buffer, or from the oldest blocked sender.
+    /// Fails with [`WouldBlock`] if none is, [`EndOfChannel`] once every sender is closed and
+    /// the buffer is empty, and [`ClosedResourceError`] if this handle is closed.
+    /// Not a checkpoint.
+    pub fn try_receive(&self) -> Result<T> {
+        self.state.borrow_mut().try_receive(&self.handle)
+    }
+
+    /// Receives the next value, waiting for one. Errors as [`try_receive`](Self::try_receive),
+    /// except that an empty open channel means waiting.
+    ///
+    /// # Checkpoint
+    /// Yes: a cancel point on entry, and a schedule point even when a value was ready.
+    ///
+    /// # Cancel safety
+    /// Safe: no value is ever lost. Cancelled while waiting, nothing was received; if a value
+    /// was handed over just before the cancellation, `receive` returns it. If the future is
+    /// dropped holding a value it did not return yet, the value goes to the receiver that has
+    /// waited longest, or back to the front of the buffer (which may then briefly hold one
+    /// value over `max_buffer_size`).
+    pub fn receive(&self) -> ReceiveFuture<'_, T> {
+        ReceiveFuture {
+            chan: self,
+            op: Op::Start,
+        }
+    }
+
+    /// Closes this handle (idempotent). Its own blocked receives fail with
+    /// [`ClosedResourceError`]; once every receive handle is closed, senders fail with
+    /// [`BrokenResourceError`](crate::BrokenResourceError) and the buffered values are dropped.
+    /// Not a checkpoint.
+    pub fn close(&self) {
+        if !self.handle.closed.replace(true) {
+            let dropped = self.state.borrow_mut().close_receiver(&self.handle);
+            drop(dropped);
+        }
+    }
+
+    /// Closes this handle, then checkpoints (Trio's `aclose`).
+    ///
+    /// # Checkpoint
+    /// Yes (after closing: a cancelled `aclose` has still closed the handle).
+    ///
+    /// # Cancel safety
+    /// Safe: the close happens before the first await.
+    pub async fn aclose(&self) -> Result<()> {
+        self.close();
+        checkpoint().await
+    }
+
+    /// Whether this handle is closed.
+    pub fn is_closed(&self) -> bool {
+        self.handle.closed.get()
+    }
+
+    /// A new handle, as `clone`, but failing with [`ClosedResourceError`] if this one is
+    /// closed (Trio's `clone`).
+    pub fn try_clone(&self) -> Result<Self> {
+        if self.is_closed() {
+            return Err(Error::new(ClosedResourceError::new(
+                "can't clone a closed receive channel handle",
+            )));
+        }
+        Ok(self.clone())
+    }
+
+    /// Trio's statistics of the channel.
+    pub fn statistics(&self) -> MemoryChannelStatistics {
+        statistics(&self.state.borrow())
+    }
+}
+
+impl<T> Clone for MemoryReceiveChannel<T> {
+    /// Another receive handle to the same channel, counted in `open_receive_channels`.
+    /// Cloning a closed handle gives a closed handle (see [`try_clone`](Self::try_clone)).
+    fn clone(&self) -> Self {
+        let handle = Rc::new(HandleCore::default());
+        if self.is_closed() {
+            handle.closed.set(true);
+        } else {
+            self.state.borrow_mut().open_recv += 1;
+        }
+        MemoryReceiveChannel::new(self.state.clone(), handle)
+    }
+}
+
+impl<T> Drop for MemoryReceiveChannel<T> {
+    fn drop(&mut self) {
+        if let Some(mut op) = self.stream.take() {
+            op.abandon(&self.state);
+        }
+        self.close();
+    }
+}
+
+impl<T> std::fmt::Debug for MemoryReceiveChannel<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryReceiveChannel")
+            .field("closed", &self.is_closed())
+            .field("statistics", &self.statistics())
+            .finish()
+    }
+}
+
+// Values are moved around, never pinned.
+impl<T> Unpin for MemoryReceiveChannel<T> {}
+
+impl<T> futures_core::Stream for MemoryReceiveChannel<T> {
+    type Item = Result<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        let this = self.get_mut();
+        let mut op = this.stream.take().unwrap_or(Op::Start);
+        match op.poll(&this.state, &this.handle, cx) {
+            Poll::Pending => {
+                this.stream = Some(op);
+                Poll::Pending
+            }
+            Poll::Ready(Ok(value)) => Poll::Ready(Some(Ok(value))),
+            Poll::Ready(Err(e)) if e.is::<EndOfChannel>() => Poll::Ready(None),
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+        }
+    }
+}
+
+/// A receive in progress, shared by [`ReceiveFuture`] and the `Stream` impl.
+enum Op<T> {
+    Start,
+    /// Got a value without waiting; the schedule point is still due.
+    Yield(T, CancelShieldedCheckpoint),
+    Parked(Rc<Waiter<RecvSlot<T>>>, Park),
+    Done,
+}
+
+impl<T> Op<T> {
+    fn poll(
+        &mut self,
+        state: &RefCell<State<T>>,
+        handle: &Rc<HandleCore>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T>> {
+        loop {
+            match std::mem::replace(self, Op::Done) {
+                Op::Start => {
+                    if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+                        return Poll::Ready(Err(e));
+                    }
+                    let mut st = state.borrow_mut();
+                    match st.try_receive(handle) {
+                        Ok(value) => *self = Op::Yield(value, cancel_shielded_checkpoint()),
+                        Err(e) if e.is::<WouldBlock>() => {
+                            let waiter = Rc::new(Waiter {
+                                handle: handle.clone(),
+                                slot: RefCell::new(RecvSlot::Waiting),
+                            });
+                            st.receivers.push(waiter.clone());
+                            *self = Op::Parked(waiter, handle.lot.park());
+                        }
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                }
+                Op::Yield(value, mut yielding) => {
+                    return match Pin::new(&mut yielding).poll(cx) {
+                        Poll::Ready(()) => Poll::Ready(Ok(value)),
+                        Poll::Pending => {
+                            *self = Op::Yield(value, yielding);
+                            Poll::Pending
+                        }
+                    };
+                }
+                Op::Parked(waiter, mut park) => {
+                    let parked = match Pin::new(&mut park).poll(cx) {
+                        Poll::Pending => {
+                            *self = Op::Parked(waiter, park);
+                            return Poll::Pending;
+                        }
+                        Poll::Ready(parked) => parked,
+                    };
+                    let slot = std::mem::replace(&mut *waiter.slot.borrow_mut(), RecvSlot::Left);
+                    return Poll::Ready(match (parked, slot) {
+                        (_, RecvSlot::Got(value)) => {
+                            state.borrow_mut().received_in_flight();
+                            Ok(value)
+                        }
+                        (_, RecvSlot::Failed(e)) => Err(e),
+                        // Cancelled before a value came: it leaves the queue.
+                        (Err(e), RecvSlot::Waiting) => {
+                            state.borrow_mut().receivers.left();
+                            Err(e)
+                        }
+                        (Ok(()), _) | (Err(_), RecvSlot::Left) => {
+                            unreachable!("a receive waiter woke without an outcome")
+                        }
+                    });
+                }
+                Op::Done => panic!("receive polled after completion"),
+            }
+        }
+    }
+
+    /// The receive is dropped: leave the queue, and give back a value it did not return.
+    fn abandon(&mut self, state: &RefCell<State<T>>) {
+        let (value, in_flight) = match std::mem::replace(self, Op::Done) {
+            Op::Yield(value, _) => (value, false),
+            Op::Parked(waiter, _park) => {
+                let slot = std::mem::replace(&mut *waiter.slot.borrow_mut(), RecvSlot::Left);
+                match slot {
+                    RecvSlot::Waiting => {
+                        state.borrow_mut().receivers.left();
+                        return;
+                    }
+                    RecvSlot::Got(value) => (value, true),
+                    RecvSlot::Failed(_) | RecvSlot::Left => return,
+                }
+            }
+            Op::Start | Op::Done => return,
+        };
+        let unwanted = state.borrow_mut().give_back(value, in_flight);
+        drop(unwanted);
+    }
+}
+
+/// The future of [`MemoryReceiveChannel::receive`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct ReceiveFuture<'a, T> {
+    chan: &'a MemoryReceiveChannel<T>,
+    op: Op<T>,
+}
+
+// Values are moved around, never pinned.
+impl<T> Unpin for ReceiveFuture<'_, T> {}
+
+impl<T> Future for ReceiveFuture<'_, T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let this = self.get_mut();
+        this.op.poll(&this.chan.state, &this.chan.handle, cx)
+    }
+}
+
+impl<T> Drop for ReceiveFuture<'_, T> {
+    fn drop(&mut self) {
+        self.op.abandon(&self.chan.state);
+    }
+}

@@ -1,0 +1,286 @@
+//! The sending half of a memory channel.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use super::state::{HandleCore, SendSlot, State, Waiter};
+use super::{MemoryChannelStatistics, statistics};
+use crate::lowlevel::{
+    CancelShieldedCheckpoint, Park, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
+};
+use crate::{ClosedResourceError, Error, Result, WouldBlock};
+
+/// A send that failed, with the value it could not send.
+///
+/// `?` turns it into the inner [`Error`] (the value is dropped), so a `Cancelled` travels on as
+/// usual: `tx.send(v).await?` works in any trio function.
+pub struct SendError<T> {
+    value: T,
+    error: Error,
+}
+
+impl<T> SendError<T> {
+    pub(super) fn new(value: T, error: Error) -> Self {
+        SendError { value, error }
+    }
+
+    /// Why the send failed: [`WouldBlock`], [`ClosedResourceError`],
+    /// [`BrokenResourceError`](crate::BrokenResourceError), `Cancelled`, ...
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The value that was not sent.
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
+    /// Takes the value back.
+    pub fn into_value(self) -> T {
+        self.value
+    }
+
+    /// The error, dropping the value.
+    pub fn into_error(self) -> Error {
+        self.error
+    }
+
+    /// The value and the error.
+    pub fn into_parts(self) -> (T, Error) {
+        (self.value, self.error)
+    }
+
+    /// Whether the send failed only because it would have had to wait.
+    pub fn is_would_block(&self) -> bool {
+        self.error.is::<WouldBlock>()
+    }
+}
+
+impl<T> std::fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "send failed: {}", self.error)
+    }
+}
+
+impl<T> From<SendError<T>> for Error {
+    fn from(e: SendError<T>) -> Error {
+        e.error
+    }
+}
+
+/// The sending half of a memory channel (see [`open_memory_channel`](super::open_memory_channel)).
+///
+/// Clone it to have several senders: each clone is a handle that must be closed (or dropped)
+/// on its own, and receivers see [`EndOfChannel`](crate::EndOfChannel) once every sender
+/// handle is closed and the buffer is drained. Dropping a handle closes it.
+pub struct MemorySendChannel<T> {
+    pub(super) state: Rc<RefCell<State<T>>>,
+    pub(super) handle: Rc<HandleCore>,
+}
+
+impl<T> MemorySendChannel<T> {
+    /// Sends `value` if that can be done without waiting: to the oldest blocked receiver, else
+    /// into the buffer. Fails (handing the value back) with [`WouldBlock`] when the buffer is
+    /// full, [`ClosedResourceError`] when this handle is closed, and
+    /// [`BrokenResourceError`](crate::BrokenResourceError) when every receiver is closed.
+    /// Not a checkpoint.
+    pub fn try_send(&self, value: T) -> Result<(), SendError<T>> {
+        let sent = self.state.borrow_mut().try_send(&self.handle, value);
+        sent.map_err(|(error, value)| SendError::new(value, error))
+    }
+
+    /// Sends `value`, waiting while the buffer is full (on a rendezvous channel, until a
+    /// receiver takes it). Errors as [`try_send`](Self::try_send), except that a full buffer
+    /// means waiting; the value comes back in the [`SendError`].
+    ///
+    /// # Checkpoint
+    /// Yes: a cancel point on entry, and a schedule point even when it did not wait.
+    ///
+    /// # Cancel safety
+    /// Safe. Cancelled while waiting, the value was not sent and comes back in the error; if a
+    /// receiver took it just before the cancellation, `send` returns `Ok`. Dropping the future
+    /// while it waits unsends the value (it is dropped with the future).
+    pub fn send(&self, value: T) -> SendFuture<'_, T> {
+        SendFuture {
+            chan: self,
+            stage: Stage::Start(value),
+        }
+    }
+
+    /// Closes this handle (idempotent). Its own blocked sends fail with
+    /// [`ClosedResourceError`]; once every send handle is closed, receivers get
+    /// [`EndOfChannel`](crate::EndOfChannel) after the buffer drains. Not a checkpoint.
+    pub fn close(&self) {
+        if !self.handle.closed.replace(true) {
+            self.state.borrow_mut().close_sender(&self.handle);
+        }
+    }
+
+    /// Closes this handle, then checkpoints (Trio's `aclose`).
+    ///
+    /// # Checkpoint
+    /// Yes (after closing: a cancelled `aclose` has still closed the handle).
+    ///
+    /// # Cancel safety
+    /// Safe: the close happens before the first await.
+    pub async fn aclose(&self) -> Result<()> {
+        self.close();
+        checkpoint().await
+    }
+
+    /// Whether this handle is closed.
+    pub fn is_closed(&self) -> bool {
+        self.handle.closed.get()
+    }
+
+    /// A new handle, as `clone`, but failing with [`ClosedResourceError`] if this one is
+    /// closed (Trio's `clone`).
+    pub fn try_clone(&self) -> Result<Self> {
+        if self.is_closed() {
+            return Err(Error::new(ClosedResourceError::new(
+                "can't clone a closed send channel handle",
+            )));
+        }
+        Ok(self.clone())
+    }
+
+    /// Trio's statistics of the channel.
+    pub fn statistics(&self) -> MemoryChannelStatistics {
+        statistics(&self.state.borrow())
+    }
+}
+
+impl<T> Clone for MemorySendChannel<T> {
+    /// Another send handle to the same channel, counted in `open_send_channels`. Cloning a
+    /// closed handle gives a closed handle (see [`try_clone`](Self::try_clone)).
+    fn clone(&self) -> Self {
+        let handle = Rc::new(HandleCore::default());
+        if self.is_closed() {
+            handle.closed.set(true);
+        } else {
+            self.state.borrow_mut().open_send += 1;
+        }
+        MemorySendChannel {
+            state: self.state.clone(),
+            handle,
+        }
+    }
+}
+
+impl<T> Drop for MemorySendChannel<T> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl<T> std::fmt::Debug for MemorySendChannel<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemorySendChannel")
+            .field("closed", &self.is_closed())
+            .field("statistics", &self.statistics())
+            .finish()
+    }
+}
+
+enum Stage<T> {
+    Start(T),
+    Yield(CancelShieldedCheckpoint),
+    Parked(Rc<Waiter<SendSlot<T>>>, Park),
+    Done,
+}
+
+/// The future of [`MemorySendChannel::send`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct SendFuture<'a, T> {
+    chan: &'a MemorySendChannel<T>,
+    stage: Stage<T>,
+}
+
+// The value is moved around, never pinned.
+impl<T> Unpin for SendFuture<'_, T> {}
+
+impl<T> Future for SendFuture<'_, T> {
+    type Output = Result<(), SendError<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match std::mem::replace(&mut this.stage, Stage::Done) {
+                Stage::Start(value) => {
+                    if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+                        return Poll::Ready(Err(SendError::new(value, e)));
+                    }
+                    let mut state = this.chan.state.borrow_mut();
+                    match state.try_send(&this.chan.handle, value) {
+                        Ok(()) => this.stage = Stage::Yield(cancel_shielded_checkpoint()),
+                        Err((e, value)) if e.is::<WouldBlock>() => {
+                            let waiter = Rc::new(Waiter {
+                                handle: this.chan.handle.clone(),
+                                slot: RefCell::new(SendSlot::Waiting(value)),
+                            });
+                            state.senders.push(waiter.clone());
+                            this.stage = Stage::Parked(waiter, this.chan.handle.lot.park());
+                        }
+                        Err((e, value)) => return Poll::Ready(Err(SendError::new(value, e))),
+                    }
+                }
+                Stage::Yield(mut yielding) => {
+                    return match Pin::new(&mut yielding).poll(cx) {
+                        Poll::Ready(()) => Poll::Ready(Ok(())),
+                        Poll::Pending => {
+                            this.stage = Stage::Yield(yielding);
+                            Poll::Pending
+                        }
+                    };
+                }
+                Stage::Parked(waiter, mut park) => {
+                    let parked = match Pin::new(&mut park).poll(cx) {
+                        Poll::Pending => {
+                            this.stage = Stage::Parked(waiter, park);
+                            return Poll::Pending;
+                        }
+                        Poll::Ready(parked) => parked,
+                    };
+                    let slot = std::mem::replace(&mut *waiter.slot.borrow_mut(), SendSlot::Left);
+                    return Poll::Ready(match (parked, slot) {
+                        (_, SendSlot::Sent) => Ok(()),
+                        (_, SendSlot::Failed(e, value)) => Err(SendError::new(value, e)),
+                        // Cancelled before anyone took the value: it leaves the queue.
+                        (Err(e), SendSlot::Waiting(value)) => {
+                            this.chan.state.borrow_mut().senders.left();
+                            Err(SendError::new(value, e))
+                        }
+                        (Ok(()), _) | (Err(_), SendSlot::Left) => {
+                            unreachable!("a send waiter woke without an outcome")
+                        }
+                    });
+                }
+                Stage::Done => panic!("SendFuture polled after completion"),
+            }
+        }
+    }
+}
+
+impl<T> Drop for SendFuture<'_, T> {
+    fn drop(&mut self) {
+        if let Stage::Parked(waiter, _) = &self.stage {
+            let slot = std::mem::replace(&mut *waiter.slot.borrow_mut(), SendSlot::Left);
+            if let SendSlot::Waiting(value) = slot {
+                self.chan.state.borrow_mut().senders.left();
+                // Dropped after the state borrow ends: its `Drop` may use the channel.
+                drop(value);
+            }
+        }
+    }
+}

@@ -1,0 +1,538 @@
+//! [`Lock`] and [`StrictFIFOLock`]: mutual exclusion with fair FIFO hand-off.
+//!
+//! Ownership belongs to a task. `release` passes the lock straight to the oldest waiter (the
+//! `Task` that `ParkingLot::unpark_one` returns becomes the owner before it even runs), so a
+//! releaser that tries to take the lock again at once finds it held.
+//!
+//! A lock taken with [`Lock::acquire`] whose owner task finishes without releasing it becomes
+//! *broken*. Two things notice: every acquirer checks `Task::is_finished` on the owner of a
+//! held lock, and while tasks wait for an explicitly held lock the owner is registered with a
+//! small run-wide instrument (`owner_watch`) whose `task_exited` hook breaks the lock, which
+//! fails the waiters with `BrokenResourceError`. Locks held through a [`LockGuard`] never
+//! break: the guard releases them when it drops, wherever that happens.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::{owner_watch, usage};
+use crate::lowlevel::{
+    Park, ParkingLot, Task, cancel_shielded_checkpoint, checkpoint_if_cancelled, current_task,
+};
+use crate::{BrokenResourceError, Error, Result, WouldBlock};
+
+/// How a lock is held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Held {
+    Free,
+    /// Handed to a waiter that has not resumed yet.
+    Pending,
+    /// Taken with `acquire`: the owner must `release` it.
+    Explicit,
+    /// Taken for the guard with this acquisition number (a stale guard must not release a
+    /// later acquisition).
+    Guard(u64),
+}
+
+/// What an acquirer wants to hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    Explicit,
+    Guard,
+}
+
+struct LockState {
+    owner: Option<Task>,
+    held: Held,
+    next_epoch: u64,
+    broken_by: Option<Task>,
+    /// The owner is registered with `owner_watch`.
+    watched: bool,
+}
+
+impl LockState {
+    fn held_for(&mut self, kind: Kind) -> Held {
+        match kind {
+            Kind::Explicit => Held::Explicit,
+            Kind::Guard => {
+                self.next_epoch += 1;
+                Held::Guard(self.next_epoch)
+            }
+        }
+    }
+}
+
+/// The shared state of a lock (also used by `Condition`).
+pub(super) struct LockCore {
+    state: RefCell<LockState>,
+    pub(super) lot: ParkingLot,
+}
+
+fn broken_error(owner: &Task) -> Error {
+    Error::new(BrokenResourceError::new(format!(
+        "the lock's owner task {:?} exited without releasing it",
+        owner.name()
+    )))
+}
+
+/// Undoes a half-finished acquire when its future is dropped: releases a lock taken on the
+/// fast path, or passes on a lock that was handed to a waiter that never resumed.
+struct Undo<'a> {
+    core: &'a LockCore,
+    park: Option<Park>,
+    owned: bool,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if self.owned || self.park.as_ref().is_some_and(Park::is_unparked) {
+            self.core.hand_off();
+        }
+    }
+}
+
+impl LockCore {
+    fn new() -> Rc<Self> {
+        Rc::new(LockCore {
+            state: RefCell::new(LockState {
+                owner: None,
+                held: Held::Free,
+                next_epoch: 0,
+                broken_by: None,
+                watched: false,
+            }),
+            lot: ParkingLot::new(),
+        })
+    }
+
+    /// Fails if the lock is broken (breaking it first if its explicit owner has exited) or if
+    /// `me` already holds it.
+    fn check(&self, me: &Task) -> Result<()> {
+        let dead = {
+            let st = self.state.borrow();
+            if let Some(task) = &st.broken_by {
+                return Err(broken_error(task));
+            }
+            match (&st.owner, st.held) {
+                (Some(owner), Held::Explicit) if owner.is_finished() => owner.clone(),
+                (Some(owner), Held::Explicit | Held::Guard(_)) if owner == me => {
+                    return Err(usage(format!(
+                        "task {:?} tried to acquire a Lock it already holds (locks are not \
+                         re-entrant)",
+                        me.name()
+                    )));
+                }
+                _ => return Ok(()),
+            }
+        };
+        self.break_for(&dead);
+        Err(broken_error(&dead))
+    }
+
+    /// Marks the lock broken by `owner` and fails every waiter.
+    pub(super) fn break_for(&self, owner: &Task) {
+        let watched = {
+            let mut st = self.state.borrow_mut();
+            if st.broken_by.is_some() {
+                return;
+            }
+            st.broken_by = Some(owner.clone());
+            std::mem::replace(&mut st.watched, false)
+        };
+        if watched {
+            owner_watch::unwatch(owner, self);
+        }
+        self.lot.break_lot(Some(owner));
+    }
+
+    /// Called by `owner_watch` when `task` has exited.
+    pub(super) fn owner_exited(&self, task: &Task) {
+        let broken = {
+            let mut st = self.state.borrow_mut();
+            st.watched = false;
+            st.held == Held::Explicit && st.owner.as_ref() == Some(task)
+        };
+        if broken {
+            self.break_for(task);
+        }
+    }
+
+    pub(super) fn broken_now(&self) -> Error {
+        match &self.state.borrow().broken_by {
+            Some(task) => broken_error(task),
+            None => Error::new(BrokenResourceError::new("the lock is broken")),
+        }
+    }
+
+    pub(super) fn try_take(&self, me: &Task, kind: Kind) -> Result<Held> {
+        self.check(me)?;
+        let mut st = self.state.borrow_mut();
+        if st.owner.is_none() && self.lot.is_empty() {
+            let held = st.held_for(kind);
+            st.owner = Some(me.clone());
+            st.held = held;
+            Ok(held)
+        } else {
+            Err(Error::new(WouldBlock))
+        }
+    }
+
+    /// Trio's `acquire`: cancel point, then take the lock or wait for a hand-off.
+    pub(super) async fn acquire(self: &Rc<Self>, kind: Kind) -> Result<Held> {
+        checkpoint_if_cancelled().await?;
+        let me = current_task()?;
+        match self.try_take(&me, kind) {
+            Ok(held) => {
+                let mut undo = Undo {
+                    core: self,
+                    park: None,
+                    owned: true,
+                };
+                cancel_shielded_checkpoint().await;
+                undo.owned = false;
+                return Ok(held);
+            }
+            Err(e) if e.is::<WouldBlock>() => {}
+            Err(e) => return Err(e),
+        }
+        // Someone (this task) is about to wait: an explicit owner's exit must wake us.
+        self.watch_owner();
+        let mut wait = Undo {
+            core: self,
+            park: Some(self.lot.park()),
+            owned: false,
+        };
+        let parked = match wait.park.as_mut() {
+            Some(park) => park.await,
+            None => unreachable!("the park was just set"),
+        };
+        match parked {
+            Ok(()) => {
+                wait.park = None;
+                Ok(self.finish_handoff(kind))
+            }
+            Err(e) if e.is::<BrokenResourceError>() => Err(self.broken_now()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The waiter the lock was handed to has resumed: it now holds it as `kind`.
+    fn finish_handoff(self: &Rc<Self>, kind: Kind) -> Held {
+        let held = {
+            let mut st = self.state.borrow_mut();
+            debug_assert_eq!(st.held, Held::Pending);
+            let held = st.held_for(kind);
+            st.held = held;
+            held
+        };
+        self.restore(held);
+        held
+    }
+
+    /// After a hand-off to the current owner: sets how it holds the lock (`Condition::wait`
+    /// gives back the guard epoch it had).
+    pub(super) fn restore(self: &Rc<Self>, held: Held) {
+        self.state.borrow_mut().held = held;
+        if held == Held::Explicit && !self.lot.is_empty() {
+            self.watch_owner();
+        }
+    }
+
+    /// Registers an explicit owner with `owner_watch`, so that its exit wakes the waiters.
+    pub(super) fn watch_owner(self: &Rc<Self>) {
+        let owner = {
+            let mut st = self.state.borrow_mut();
+            if st.held != Held::Explicit || st.watched {
+                return;
+            }
+            st.watched = true;
+            st.owner.clone()
+        };
+        if let Some(owner) = owner {
+            owner_watch::watch(&owner, self);
+        }
+    }
+
+    /// Frees the lock and hands it to the oldest waiter, if any.
+    pub(super) fn hand_off(&self) {
+        let (old, watched) = {
+            let mut st = self.state.borrow_mut();
+            let old = st.owner.take();
+            st.held = Held::Free;
+            let watched = std::mem::replace(&mut st.watched, false);
+            if let Some(next) = self.lot.unpark_one() {
+                st.owner = Some(next);
+                st.held = Held::Pending;
+            }
+            (old, watched)
+        };
+        if let (true, Some(old)) = (watched, old) {
+            owner_watch::unwatch(&old, self);
+        }
+    }
+
+    /// How `me` holds the lock, if it does (a hand-off still pending does not count).
+    pub(super) fn held_by(&self, me: &Task) -> Option<Held> {
+        let st = self.state.borrow();
+        match st.held {
+            Held::Explicit | Held::Guard(_) if st.owner.as_ref() == Some(me) => Some(st.held),
+            _ => None,
+        }
+    }
+
+    fn release_by(&self, me: &Task) -> Result<()> {
+        if self.held_by(me).is_none() {
+            let st = self.state.borrow();
+            let state = match &st.owner {
+                None => "free".to_string(),
+                Some(owner) => format!("held by task {:?}", owner.name()),
+            };
+            return Err(usage(format!(
+                "task {:?} can't release a Lock it doesn't own (the lock is {state})",
+                me.name()
+            )));
+        }
+        self.hand_off();
+        Ok(())
+    }
+
+    fn release_guard(&self, epoch: u64) {
+        if self.state.borrow().held == Held::Guard(epoch) {
+            self.hand_off();
+        }
+    }
+
+    pub(super) fn statistics(&self) -> LockStatistics {
+        let st = self.state.borrow();
+        LockStatistics {
+            locked: st.owner.is_some(),
+            owner: st.owner.clone(),
+            tasks_waiting: self.lot.len(),
+        }
+    }
+}
+
+/// Statistics of a [`Lock`] (and of the lock of a [`Condition`](super::Condition)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LockStatistics {
+    /// Whether the lock is held.
+    pub locked: bool,
+    /// The task holding it (or the waiter it was just handed to).
+    pub owner: Option<Task>,
+    /// Tasks waiting to acquire it.
+    pub tasks_waiting: usize,
+}
+
+/// A mutual-exclusion lock for tasks, with fair FIFO hand-off.
+///
+/// Use [`lock`](Self::lock) for a [`LockGuard`] that releases on drop, or
+/// [`acquire`](Self::acquire) / [`release`](Self::release) explicitly. Rules (Trio's):
+/// - **Fair.** `release` hands the lock to the oldest waiter, so a task that releases and
+///   immediately tries to re-acquire goes to the back of the queue.
+/// - **Owned by a task, not re-entrant.** Acquiring a lock the task already holds is a
+///   [`UsageError`](crate::UsageError), and so is releasing a lock it doesn't own.
+/// - **Broken when abandoned.** If the task that took it with `acquire` finishes without
+///   releasing it, the lock breaks: waiters and later acquirers get a
+///   [`BrokenResourceError`] naming that task. A [`LockGuard`] always releases when dropped
+///   (even if moved to another task), so guard-held locks never break; a leaked guard keeps
+///   the lock held, as with std's `MutexGuard`.
+///
+/// Clones are handles to the same lock.
+///
+/// ```
+/// # fn main() -> trio::Result<()> {
+/// trio::run(async {
+///     let lock = trio::Lock::new();
+///     {
+///         let _guard = lock.lock().await?;
+///         assert!(lock.locked());
+///     } // released here
+///     lock.acquire().await?;
+///     assert!(lock.try_acquire().is_err()); // not re-entrant
+///     lock.release()?;
+///     assert!(!lock.locked());
+///     Ok(())
+/// })
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Lock {
+    pub(super) core: Rc<LockCore>,
+}
+
+impl Default for Lock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stats = self.statistics();
+        f.debug_struct("Lock")
+            .field("owner", &stats.owner)
+            .field("tasks_waiting", &stats.tasks_waiting)
+            .finish()
+    }
+}
+
+impl Lock {
+    /// A new, unlocked lock.
+    pub fn new() -> Self {
+        Lock {
+            core: LockCore::new(),
+        }
+    }
+
+    /// Whether some task holds the lock.
+    pub fn locked(&self) -> bool {
+        self.core.state.borrow().owner.is_some()
+    }
+
+    /// Acquires the lock for the current task; release it with [`release`](Self::release).
+    ///
+    /// Fails with [`UsageError`](crate::UsageError) if the task already holds it and with
+    /// [`BrokenResourceError`] if its owner exited without releasing it.
+    ///
+    /// # Checkpoint
+    /// Yes: a cancel point on entry, and a schedule point even when the lock was free.
+    ///
+    /// # Cancel safety
+    /// Safe. Cancelled or dropped while waiting, the task leaves the queue and holds nothing.
+    /// If the lock was handed over just before the cancellation, `acquire` returns `Ok` (the
+    /// task holds it); if the future is dropped instead, the lock passes on to the next waiter.
+    pub async fn acquire(&self) -> Result<()> {
+        self.core.acquire(Kind::Explicit).await.map(drop)
+    }
+
+    /// Acquires the lock if that can be done without waiting; [`WouldBlock`] otherwise (also
+    /// when it is free but tasks are queued for it). Not a checkpoint.
+    pub fn try_acquire(&self) -> Result<()> {
+        let me = current_task()?;
+        self.core.try_take(&me, Kind::Explicit).map(drop)
+    }
+
+    /// Releases the lock, handing it to the oldest waiter. Fails with a
+    /// [`UsageError`](crate::UsageError) if the current task does not hold it. Not a
+    /// checkpoint.
+    pub fn release(&self) -> Result<()> {
+        let me = current_task()?;
+        self.core.release_by(&me)
+    }
+
+    /// Acquires the lock and returns a guard that releases it when dropped.
+    ///
+    /// # Checkpoint
+    /// Yes, as [`acquire`](Self::acquire).
+    ///
+    /// # Cancel safety
+    /// As [`acquire`](Self::acquire): either no guard and no lock, or a guard.
+    pub async fn lock(&self) -> Result<LockGuard> {
+        let held = self.core.acquire(Kind::Guard).await?;
+        Ok(LockGuard::new(self.core.clone(), held))
+    }
+
+    /// [`try_acquire`](Self::try_acquire), returning a guard. Not a checkpoint.
+    pub fn try_lock(&self) -> Result<LockGuard> {
+        let me = current_task()?;
+        let held = self.core.try_take(&me, Kind::Guard)?;
+        Ok(LockGuard::new(self.core.clone(), held))
+    }
+
+    /// Trio's statistics: whether it is locked, by whom, and how many tasks wait.
+    pub fn statistics(&self) -> LockStatistics {
+        self.core.statistics()
+    }
+}
+
+/// Holds a [`Lock`] (or [`StrictFIFOLock`]) and releases it when dropped.
+///
+/// The guard is `'static`, so it may be moved to another task; dropping it there releases the
+/// lock all the same. If the lock was released another way meanwhile (an explicit
+/// [`Lock::release`], or a dropped [`Condition::wait`](super::Condition::wait)), dropping the
+/// guard does nothing.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard {
+    core: Rc<LockCore>,
+    epoch: u64,
+}
+
+impl LockGuard {
+    fn new(core: Rc<LockCore>, held: Held) -> Self {
+        let epoch = match held {
+            Held::Guard(epoch) => epoch,
+            _ => unreachable!("a guard acquisition is numbered"),
+        };
+        LockGuard { core, epoch }
+    }
+
+    /// A handle to the lock this guard holds.
+    pub fn lock(&self) -> Lock {
+        Lock {
+            core: self.core.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockGuard").finish_non_exhaustive()
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        self.core.release_guard(self.epoch);
+    }
+}
+
+/// A [`Lock`] that promises strict FIFO hand-off, as Trio's `StrictFIFOLock`.
+///
+/// Every trio lock already hands off in FIFO order; this type states that the code using it
+/// depends on that order (for example to keep the order of writes to a stream), so the promise
+/// survives any future change to `Lock`. It dereferences to [`Lock`] for the whole API.
+///
+/// ```
+/// # fn main() -> trio::Result<()> {
+/// trio::run(async {
+///     let lock = trio::StrictFIFOLock::new();
+///     let _guard = lock.lock().await?;
+///     assert!(lock.locked());
+///     Ok(())
+/// })
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct StrictFIFOLock {
+    lock: Lock,
+}
+
+impl std::fmt::Debug for StrictFIFOLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stats = self.lock.statistics();
+        f.debug_struct("StrictFIFOLock")
+            .field("owner", &stats.owner)
+            .field("tasks_waiting", &stats.tasks_waiting)
+            .finish()
+    }
+}
+
+impl StrictFIFOLock {
+    /// A new, unlocked lock.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The underlying [`Lock`] handle.
+    pub fn as_lock(&self) -> &Lock {
+        &self.lock
+    }
+}
+
+impl std::ops::Deref for StrictFIFOLock {
+    type Target = Lock;
+
+    fn deref(&self) -> &Lock {
+        &self.lock
+    }
+}

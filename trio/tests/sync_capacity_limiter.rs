@@ -1,0 +1,233 @@
+//! `trio::CapacityLimiter`: borrowers, adjustable limit, fair hand-off, cancel safety.
+
+mod common;
+
+use common::*;
+use trio::lowlevel::{checkpoint, current_task, wait_all_tasks_blocked};
+use trio::{Borrower, CapacityLimiter, Event, UsageError, WouldBlock};
+
+#[test]
+fn borrowers_hold_one_token_each() {
+    run(async {
+        let limiter = CapacityLimiter::new(2);
+        let me = Borrower::Task(current_task()?);
+        yields(limiter.acquire()).await?;
+        assert_err::<UsageError, _>(limiter.acquire().await);
+        assert_err::<UsageError, _>(limiter.try_acquire());
+        no_yield(async { limiter.try_acquire_on_behalf_of(7u64) }).await?;
+        assert_err::<WouldBlock, _>(limiter.try_acquire_on_behalf_of(8u64));
+        let stats = limiter.statistics();
+        assert_eq!(stats.borrowed_tokens, 2);
+        assert_eq!(stats.total_tokens, 2);
+        assert_eq!(stats.borrowers, [me.clone(), Borrower::Id(7)]);
+        assert_eq!(stats.tasks_waiting, 0);
+        assert_eq!(limiter.available_tokens(), 0);
+        assert_err::<UsageError, _>(limiter.release_on_behalf_of(8u64));
+        limiter.release_on_behalf_of(7u64)?;
+        limiter.release()?;
+        assert_err::<UsageError, _>(limiter.release());
+        assert_eq!(limiter.borrowed_tokens(), 0);
+        assert_eq!(Borrower::from(3u64).to_string(), "borrower 3");
+        assert!(me.to_string().starts_with("task "));
+        Ok(())
+    });
+}
+
+#[test]
+fn acquire_is_a_checkpoint() {
+    run(async {
+        let limiter = CapacityLimiter::new(1);
+        let l = limiter.clone();
+        in_cancelled_scope(async move {
+            assert!(is_cancelled(l.acquire_on_behalf_of(1u64).await));
+            Ok(())
+        })
+        .await?;
+        assert_eq!(limiter.borrowed_tokens(), 0);
+        let guard = yields(limiter.acquire_guard_on_behalf_of(5u64)).await?;
+        assert_eq!(guard.borrower(), &Borrower::Id(5));
+        drop(guard);
+        assert_eq!(limiter.borrowed_tokens(), 0);
+        Ok(())
+    });
+}
+
+#[test]
+fn release_hands_off_in_order_and_raising_the_limit_wakes_waiters() {
+    run(async {
+        let limiter = CapacityLimiter::new(1);
+        limiter.acquire_on_behalf_of(0u64).await?;
+        let order = Log::default();
+        let (l, o) = (limiter.clone(), order.clone());
+        trio::open_nursery(|n| async move {
+            for i in 1..=4u64 {
+                let (l, o) = (l.clone(), o.clone());
+                n.start_soon(async move {
+                    trio::sleep(i as f64).await?;
+                    let _g = l.acquire_guard_on_behalf_of(i).await?;
+                    o.push(i);
+                    trio::sleep(100.0).await
+                })?;
+            }
+            trio::sleep(10.0).await?;
+            assert_eq!(l.statistics().tasks_waiting, 4);
+            l.release_on_behalf_of(0u64)?;
+            // Handed to borrower 1 at once.
+            assert_eq!(l.statistics().borrowers, [Borrower::Id(1)]);
+            assert_err::<WouldBlock, _>(l.try_acquire_on_behalf_of(0u64));
+            l.set_total_tokens(3);
+            let stats = l.statistics();
+            assert_eq!(
+                stats.borrowers,
+                [Borrower::Id(1), Borrower::Id(2), Borrower::Id(3)]
+            );
+            assert_eq!(stats.tasks_waiting, 1);
+            // Lowering takes nothing back.
+            l.set_total_tokens(1);
+            assert_eq!(l.borrowed_tokens(), 3);
+            assert_eq!(l.available_tokens(), 0);
+            Ok(())
+        })
+        .await?;
+        // 1, 2 and 3 got their tokens in that order (checked above through the statistics) in
+        // one step, so they run in batch order; 4 comes last.
+        let mut got = order.get();
+        assert_eq!(got[3], 4);
+        got.sort();
+        assert_eq!(got, [1, 2, 3, 4]);
+        Ok(())
+    });
+}
+
+#[test]
+fn zero_tokens_blocks_until_raised() {
+    run(async {
+        let limiter = CapacityLimiter::new(0);
+        assert_eq!(trio::move_on_after(1.0, limiter.acquire()).await?, None);
+        let l = limiter.clone();
+        trio::open_nursery(|n| async move {
+            let w = l.clone();
+            n.start_soon(async move { w.acquire_on_behalf_of(1u64).await })?;
+            wait_all_tasks_blocked(0.0).await?;
+            l.set_total_tokens(1);
+            Ok(())
+        })
+        .await?;
+        assert_eq!(limiter.statistics().borrowers, [Borrower::Id(1)]);
+        Ok(())
+    });
+}
+
+#[test]
+fn one_wait_per_borrower_and_per_task() {
+    run(async {
+        let limiter = CapacityLimiter::new(1);
+        limiter.acquire_on_behalf_of(0u64).await?;
+        let l = limiter.clone();
+        trio::open_nursery(|n| async move {
+            let w = l.clone();
+            n.start_soon(async move {
+                let mut first = Box::pin(w.acquire_on_behalf_of(1u64));
+                assert!(poll_once(&mut first).await.is_pending());
+                // Same borrower waiting twice, or the same task twice: both refused.
+                assert_err::<UsageError, _>(w.acquire_on_behalf_of(1u64).await);
+                assert_err::<UsageError, _>(w.try_acquire_on_behalf_of(1u64));
+                assert_err::<UsageError, _>(w.acquire_on_behalf_of(2u64).await);
+                drop(first);
+                assert_eq!(w.statistics().tasks_waiting, 0);
+                // After leaving, borrower 1 may wait again.
+                assert_eq!(
+                    trio::move_on_after(1.0, w.acquire_on_behalf_of(1u64)).await?,
+                    None
+                );
+                Ok(())
+            })
+        })
+        .await?;
+        assert_eq!(limiter.statistics().borrowers, [Borrower::Id(0)]);
+        Ok(())
+    });
+}
+
+#[test]
+fn three_looping_tasks_take_strict_turns() {
+    let order = run(async {
+        let limiter = CapacityLimiter::new(1);
+        let order = Log::default();
+        let o = order.clone();
+        trio::open_nursery(|n| async move {
+            for id in 0..3 {
+                let (limiter, order) = (limiter.clone(), o.clone());
+                n.start_soon(async move {
+                    for _ in 0..10 {
+                        limiter.acquire().await?;
+                        order.push(id);
+                        checkpoint().await?;
+                        limiter.release()?;
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(order.get())
+    });
+    assert_eq!(order.len(), 30);
+    assert_round_robin(&order, 3);
+}
+
+#[test]
+fn cancel_safety() {
+    run(async {
+        let limiter = CapacityLimiter::new(1);
+        limiter.acquire_on_behalf_of(0u64).await?;
+        // Cancelled while waiting: nothing taken, nothing pending.
+        assert_eq!(
+            trio::move_on_after(1.0, limiter.acquire_on_behalf_of(1u64)).await?,
+            None
+        );
+        assert_eq!(limiter.statistics().tasks_waiting, 0);
+        let (l, go, c_got) = (limiter.clone(), Event::new(), Event::new());
+        let scope = trio::CancelScope::new();
+        let sc = scope.clone();
+        trio::open_nursery(|n| async move {
+            // b is handed a token, then drops its future: the token passes to c.
+            let (w, go2) = (l.clone(), go.clone());
+            n.start_soon(async move {
+                let mut fut = Box::pin(w.acquire_on_behalf_of(1u64));
+                assert!(poll_once(&mut fut).await.is_pending());
+                go2.wait().await?;
+                assert_eq!(w.statistics().borrowers, [Borrower::Id(1)]);
+                drop(fut);
+                Ok(())
+            })?;
+            wait_all_tasks_blocked(0.0).await?;
+            let (w, got) = (l.clone(), c_got.clone());
+            n.start_soon(async move {
+                // c is cancelled right after the hand-off: it still holds the token.
+                let r = sc.run(w.acquire_on_behalf_of(2u64)).await?;
+                assert_eq!(r, Some(()));
+                got.set();
+                Ok(())
+            })?;
+            wait_all_tasks_blocked(0.0).await?;
+            l.release_on_behalf_of(0u64)?;
+            go.set();
+            wait_all_tasks_blocked(0.0).await?;
+            assert_eq!(l.statistics().borrowers, [Borrower::Id(2)]);
+            scope.cancel();
+            c_got.wait().await
+        })
+        .await?;
+        assert_eq!(limiter.statistics().borrowers, [Borrower::Id(2)]);
+        // Dropped during the fast path's schedule point: released.
+        limiter.release_on_behalf_of(2u64)?;
+        let mut fut = Box::pin(limiter.acquire_on_behalf_of(9u64));
+        assert!(poll_once(&mut fut).await.is_pending());
+        assert_eq!(limiter.borrowed_tokens(), 1);
+        drop(fut);
+        assert_eq!(limiter.borrowed_tokens(), 0);
+        Ok(())
+    });
+}
