@@ -24,7 +24,15 @@ use std::fmt;
 /// `Result<T, trio::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The error type of every fallible trio function. See the [module docs](self).
+/// The error type of every fallible trio function.
+///
+/// Like `anyhow::Error`: any `std::error::Error + Send + Sync + 'static` converts into it with
+/// `?`, and [`Error::downcast_ref`], [`Error::is`], [`Error::is_cancelled`] and
+/// [`Error::as_group`] give the concrete kind back. Trio's own kinds ([`Cancelled`],
+/// [`KeyboardInterrupt`], [`TooSlowError`], [`ErrorGroup`], the resource errors and
+/// [`UsageError`]) are ordinary std error types. Because of the blanket conversion `Error`
+/// itself does not implement `std::error::Error`; [`Error::into_inner`] gives the boxed std
+/// error when one is needed.
 pub struct Error {
     inner: Box<dyn StdError + Send + Sync + 'static>,
 }
@@ -461,7 +469,10 @@ mod tests {
         assert!(!e.is_cancelled());
         assert_eq!(e.to_string(), "boom");
         let c: Error = Cancelled::new(CancelSource::Deadline, None, None).into();
-        assert_eq!(c.as_cancelled().map(Cancelled::source), Some(CancelSource::Deadline));
+        assert_eq!(
+            c.as_cancelled().map(Cancelled::source),
+            Some(CancelSource::Deadline)
+        );
         let g = Error::new(ErrorGroup::new(vec![
             e,
             Error::new(ErrorGroup::new(vec![Error::new(TooSlowError)])),

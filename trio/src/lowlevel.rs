@@ -4,14 +4,16 @@
 pub use crate::core::checkpoint::{
     CancelShieldedCheckpoint, Checkpoint, CheckpointIfCancelled, RunStatistics,
     WaitAllTasksBlocked, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
-    current_effective_deadline, current_root_task, current_seed, current_statistics,
-    current_task, current_time, current_trio_token, spawn_system_task, wait_all_tasks_blocked,
+    current_effective_deadline, current_root_task, current_seed, current_statistics, current_task,
+    current_time, current_trio_token, spawn_system_task, wait_all_tasks_blocked,
 };
 pub use crate::core::entry::TrioToken;
 pub use crate::core::instrument::{Instrument, add_instrument, remove_instrument};
 pub use crate::core::io::{WaitIo, notify_closing, wait_readable, wait_writable};
 pub use crate::core::local::{RunVar, TaskLocal};
-pub use crate::core::parking::{Park, ParkingLot, ParkingLotStatistics};
+pub use crate::core::parking::{
+    Park, ParkingLot, ParkingLotStatistics, add_parking_lot_breaker, remove_parking_lot_breaker,
+};
 pub use crate::core::task::Task;
 pub use crate::private::CheckpointSite;
 

@@ -138,10 +138,14 @@ impl<F: Future> Future for Wchan<F> {
         });
         let result = this.inner.poll(cx);
         Runner::with_current_task(|_, task| {
-            task.wchan_depth.set(task.wchan_depth.get().saturating_sub(1));
+            task.wchan_depth
+                .set(task.wchan_depth.get().saturating_sub(1));
             if depth == Some(0) {
-                task.wchan
-                    .set(if result.is_pending() { Some(*this.label) } else { None });
+                task.wchan.set(if result.is_pending() {
+                    Some(*this.label)
+                } else {
+                    None
+                });
             }
         });
         result

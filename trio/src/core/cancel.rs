@@ -103,7 +103,12 @@ impl ScopeState {
 
     /// Whether a cancellation of the parent reaches code in this scope.
     pub(crate) fn parent_cancellation_is_visible(&self) -> bool {
-        !self.shield.get() && self.parent.borrow().as_ref().is_some_and(|p| p.is_cancelled())
+        !self.shield.get()
+            && self
+                .parent
+                .borrow()
+                .as_ref()
+                .is_some_and(|p| p.is_cancelled())
     }
 
     /// Links the scope under `parent` (owned by `owner`), fixes a relative deadline, registers
@@ -209,15 +214,20 @@ impl ScopeState {
     }
 
     pub(crate) fn set_shield(self: &Rc<Self>, shield: bool) {
-        if self.shield.replace(shield) != shield && self.phase.get() == Phase::Entered {
-            if Runner::with_current(|runner| self.recalculate(runner)).is_none() {
-                self.recalculate_without_wakes();
-            }
+        if self.shield.replace(shield) != shield
+            && self.phase.get() == Phase::Entered
+            && Runner::with_current(|runner| self.recalculate(runner)).is_none()
+        {
+            self.recalculate_without_wakes();
         }
     }
 
     fn recalculate_without_wakes(&self) {
-        let parent = self.parent.borrow().as_ref().is_some_and(|p| p.is_cancelled());
+        let parent = self
+            .parent
+            .borrow()
+            .as_ref()
+            .is_some_and(|p| p.is_cancelled());
         self.effectively_cancelled
             .set(self.cancel_called.get() || (!self.shield.get() && parent));
     }
@@ -226,7 +236,11 @@ impl ScopeState {
     /// wakes the tasks under every node that became cancelled.
     pub(crate) fn recalculate(self: &Rc<Self>, runner: &Runner) {
         // Fast path (every scope entry comes here): nothing changes, nothing to push down.
-        let parent_cancelled = self.parent.borrow().as_ref().is_some_and(|p| p.is_cancelled());
+        let parent_cancelled = self
+            .parent
+            .borrow()
+            .as_ref()
+            .is_some_and(|p| p.is_cancelled());
         let new = self.cancel_called.get() || (!self.shield.get() && parent_cancelled);
         if self.effectively_cancelled.get() == new {
             return;

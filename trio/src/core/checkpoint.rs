@@ -140,7 +140,10 @@ pub fn current_root_task() -> Result<Task> {
 /// System tasks are cancelled when the main task finishes. A system task that fails tears the
 /// run down (`run` returns a `TrioInternalError`), so handle expected errors inside it.
 /// Not a checkpoint.
-pub fn spawn_system_task<F>(name: impl Into<std::borrow::Cow<'static, str>>, task: F) -> Result<Task>
+pub fn spawn_system_task<F>(
+    name: impl Into<std::borrow::Cow<'static, str>>,
+    task: F,
+) -> Result<Task>
 where
     F: Future<Output = Result<()>> + 'static,
 {

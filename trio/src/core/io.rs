@@ -209,16 +209,17 @@ impl Future for WaitIo {
                     }
                     let reactor = &runner.reactor;
                     let mut fds = reactor.fds.borrow_mut();
-                    if !fds.contains_key(&fd) {
-                        reactor.poll.borrow().registry().register(
-                            &mut SourceFd(&fd),
-                            Token(fd as usize),
-                            Interest::READABLE | Interest::WRITABLE,
-                        )?;
-                        fds.insert(fd, FdState::default());
-                    }
-                    let Some(state) = fds.get_mut(&fd) else {
-                        return Err(Error::usage("fd vanished while registering"));
+                    let state = match fds.entry(fd) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            // Registered once, for both directions (edge-triggered).
+                            reactor.poll.borrow().registry().register(
+                                &mut SourceFd(&fd),
+                                Token(fd as usize),
+                                Interest::READABLE | Interest::WRITABLE,
+                            )?;
+                            e.insert(FdState::default())
+                        }
                     };
                     if std::mem::take(&mut state.cached[dir]) {
                         return Ok(Stage::Yielding);
@@ -287,7 +288,9 @@ impl Drop for WaitIo {
     fn drop(&mut self) {
         if let Stage::Waiting(wait) = &self.stage {
             if wait.get() == WaitState::Waiting {
-                Runner::with_current(|runner| runner.reactor.remove_waiter(self.fd, self.dir, wait));
+                Runner::with_current(|runner| {
+                    runner.reactor.remove_waiter(self.fd, self.dir, wait)
+                });
             }
         }
     }

@@ -16,10 +16,14 @@ use crate::error::{Error, Result};
 /// A task's local values, shared copy-on-write with the tasks it spawned.
 pub(crate) type LocalMap = HashMap<usize, Rc<dyn Any>>;
 
+/// One run-local value. Each sits in its own cell so that the code given to
+/// [`RunVar::with`] may use other run variables.
+type RunValue = Rc<RefCell<Box<dyn Any>>>;
+
 /// The run-local values of a run.
 #[derive(Default)]
 pub(crate) struct RunVars {
-    values: RefCell<HashMap<usize, Box<dyn Any>>>,
+    values: RefCell<HashMap<usize, RunValue>>,
 }
 
 /// A variable with one value per run. Declare it as a `static`.
@@ -63,23 +67,47 @@ impl<T: 'static> RunVar<T> {
         self as *const Self as usize
     }
 
-    /// Calls `f` with the value, initialising it from the default if needed.
-    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R> {
-        Runner::with_current(|runner| {
-            let mut values = runner.run_vars.values.borrow_mut();
-            if !values.contains_key(&self.key()) {
-                let default = self.default.ok_or_else(|| {
-                    Error::usage(format!("RunVar {:?} has no value in this run", self.name))
-                })?;
-                values.insert(self.key(), Box::new(default()));
-            }
-            let value = values
-                .get_mut(&self.key())
-                .and_then(|b| b.downcast_mut::<T>())
-                .ok_or_else(|| Error::usage("RunVar value has the wrong type"))?;
-            Ok(f(value))
+    /// The cell holding this variable's value, initialised from the default if needed.
+    fn cell(&self) -> Result<RunValue> {
+        let existing = Runner::with_current(|runner| {
+            runner.run_vars.values.borrow().get(&self.key()).cloned()
         })
-        .unwrap_or_else(|| Err(not_in_run("RunVar")))
+        .ok_or_else(|| not_in_run("RunVar"))?;
+        if let Some(cell) = existing {
+            return Ok(cell);
+        }
+        let default = self.default.ok_or_else(|| {
+            Error::usage(format!("RunVar {:?} has no value in this run", self.name))
+        })?;
+        // The default is computed with no runtime borrow held: it may use other run variables.
+        let value: RunValue = Rc::new(RefCell::new(Box::new(default())));
+        Runner::with_current(|runner| {
+            runner
+                .run_vars
+                .values
+                .borrow_mut()
+                .entry(self.key())
+                .or_insert(value)
+                .clone()
+        })
+        .ok_or_else(|| not_in_run("RunVar"))
+    }
+
+    /// Calls `f` with the value, initialising it from the default if needed.
+    ///
+    /// `f` may use other run variables; using this same one inside `f` is a `UsageError`.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R> {
+        let cell = self.cell()?;
+        let mut guard = cell.try_borrow_mut().map_err(|_| {
+            Error::usage(format!(
+                "RunVar {:?} was used inside its own `with` call",
+                self.name
+            ))
+        })?;
+        let value = guard
+            .downcast_mut::<T>()
+            .ok_or_else(|| Error::usage("RunVar value has the wrong type"))?;
+        Ok(f(value))
     }
 
     /// A clone of the value.
@@ -92,16 +120,19 @@ impl<T: 'static> RunVar<T> {
 
     /// Sets the value for the rest of the run; returns the previous one, if any.
     pub fn set(&self, value: T) -> Result<Option<T>> {
-        Runner::with_current(|runner| {
+        let old = Runner::with_current(|runner| {
             runner
                 .run_vars
                 .values
                 .borrow_mut()
-                .insert(self.key(), Box::new(value))
-                .and_then(|old| old.downcast::<T>().ok())
-                .map(|b| *b)
+                .insert(self.key(), Rc::new(RefCell::new(Box::new(value))))
         })
-        .ok_or_else(|| not_in_run("RunVar::set"))
+        .ok_or_else(|| not_in_run("RunVar::set"))?;
+        // An old value still borrowed by a `with` call up the stack stays alive until it ends.
+        Ok(old
+            .and_then(|cell| Rc::try_unwrap(cell).ok())
+            .and_then(|cell| cell.into_inner().downcast::<T>().ok())
+            .map(|b| *b))
     }
 }
 

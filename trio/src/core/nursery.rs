@@ -692,7 +692,9 @@ impl<V, F> Future for Start<V, F> {
         let error = temp.errors.borrow_mut().drain(..).next();
         let cancelled = temp.cancelled.borrow_mut().take();
         Poll::Ready(Err(error.or(cancelled).unwrap_or_else(|| {
-            Error::usage("the task passed to start() returned without calling task_status.started()")
+            Error::usage(
+                "the task passed to start() returned without calling task_status.started()",
+            )
         })))
     }
 }

@@ -47,6 +47,8 @@ struct LotInner {
     /// Slots in `queue` still parked (the rest are tombstones).
     live: usize,
     broken: Option<String>,
+    /// The task whose exit (or `break_lot` call) broke the lot.
+    broken_by: Option<Task>,
 }
 
 impl LotInner {
@@ -76,7 +78,19 @@ pub struct ParkingLotStatistics {
     pub tasks_waiting: usize,
 }
 
-/// A FIFO queue of parked tasks. See the [module docs](self).
+/// A FIFO queue of parked tasks: the one blocking primitive the rest of trio is built on.
+///
+/// [`park`](ParkingLot::park) blocks the calling task until another task unparks it;
+/// [`unpark`](ParkingLot::unpark) wakes the oldest waiters; [`repark`](ParkingLot::repark)
+/// moves waiters to another lot without waking them, keeping their order; and
+/// [`break_lot`](ParkingLot::break_lot) fails every current and future waiter with
+/// [`BrokenResourceError`].
+///
+/// Cancellation is lossless: a parked task that is cancelled (or whose [`Park`] future is
+/// dropped) leaves the queue and nothing happened; a task that was already unparked returns
+/// success even if its scope was cancelled meanwhile. Code that hands something to the
+/// unparked task (a lock, a value) checks [`Park::is_unparked`] when its future is dropped and
+/// passes the hand-off on.
 pub struct ParkingLot {
     inner: Rc<RefCell<LotInner>>,
 }
@@ -192,6 +206,7 @@ impl ParkingLot {
         let slots: Vec<_> = {
             let mut inner = self.inner.borrow_mut();
             inner.broken = Some(reason.clone());
+            inner.broken_by = cause.cloned();
             inner.live = 0;
             inner.queue.drain(..).collect()
         };
@@ -206,6 +221,18 @@ impl ParkingLot {
     /// Whether the lot is broken.
     pub fn is_broken(&self) -> bool {
         self.inner.borrow().broken.is_some()
+    }
+
+    /// The task named as the cause when the lot was broken, if any.
+    pub fn broken_by(&self) -> Option<Task> {
+        self.inner.borrow().broken_by.clone()
+    }
+
+    /// Another handle to the same lot (for the runtime's breaker list).
+    fn share(&self) -> ParkingLot {
+        ParkingLot {
+            inner: self.inner.clone(),
+        }
     }
 
     /// How many tasks are parked.
@@ -354,5 +381,40 @@ impl Drop for Park {
         if let Some(slot) = &self.slot {
             self.leave(slot);
         }
+    }
+}
+
+/// Breaks `lot` (as [`ParkingLot::break_lot`] with `task` as the cause) when `task` exits,
+/// however it exits: returns, fails, panics, or is dropped with its nursery. This is how a
+/// lock whose owner dies without releasing it fails its waiters (Trio's
+/// `add_parking_lot_breaker`).
+///
+/// Fails with a `UsageError` if `task` has already exited (the lot is not broken then: the
+/// caller decides).
+pub fn add_parking_lot_breaker(task: &Task, lot: &ParkingLot) -> Result<()> {
+    if task.inner.finished.get() {
+        return Err(Error::usage(format!(
+            "add_parking_lot_breaker: task {:?} has already exited",
+            task.name()
+        )));
+    }
+    task.inner.lot_breakers.borrow_mut().push(lot.share());
+    Ok(())
+}
+
+/// Undoes one [`add_parking_lot_breaker`] of `lot` for `task`.
+///
+/// Fails with a `UsageError` if that registration does not exist.
+pub fn remove_parking_lot_breaker(task: &Task, lot: &ParkingLot) -> Result<()> {
+    let mut lots = task.inner.lot_breakers.borrow_mut();
+    match lots.iter().position(|l| Rc::ptr_eq(&l.inner, &lot.inner)) {
+        Some(i) => {
+            lots.swap_remove(i);
+            Ok(())
+        }
+        None => Err(Error::usage(format!(
+            "remove_parking_lot_breaker: the lot is not registered as a breaker of task {:?}",
+            task.name()
+        ))),
     }
 }

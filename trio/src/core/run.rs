@@ -178,7 +178,7 @@ pub(crate) struct Runner {
     rng: Cell<u64>,
     pub(crate) seed: u64,
     /// `wait_all_tasks_blocked` waiters by (cushion, arrival).
-    idle_waiters: RefCell<BTreeMap<(u64, u64), (TaskKey, Rc<Cell<bool>>)>>,
+    idle_waiters: RefCell<BTreeMap<(u64, u64), IdleWaiter>>,
     idle_seq: Cell<u64>,
     next_task_id: Cell<u64>,
     pub(crate) root_scope: Rc<ScopeState>,
@@ -311,12 +311,14 @@ impl Runner {
             wchan_depth: Cell::new(0),
             system,
             finished: Cell::new(false),
+            lot_breakers: RefCell::new(Vec::new()),
         });
         tasks.insert(task.clone());
         drop(tasks);
         status.tasks.borrow_mut().push(task.clone());
         if self.instruments.active() {
-            self.instruments.task_spawned(&Task::from_inner(task.clone()));
+            self.instruments
+                .task_spawned(&Task::from_inner(task.clone()));
         }
         self.schedule(key);
         Ok(task)
@@ -328,6 +330,11 @@ impl Runner {
         self.tasks.borrow_mut().remove(task.key);
         task.finished.set(true);
         task.parent.borrow_mut().take();
+        break_lots_of(task);
+        if self.instruments.active() {
+            self.instruments
+                .task_exited(&Task::from_inner(task.clone()));
+        }
         task.future.borrow_mut().take()
     }
 
@@ -383,8 +390,10 @@ impl Runner {
         if let Some(nursery) = &parent {
             nursery.remove_child(task);
         }
+        break_lots_of(task);
         if self.instruments.active() {
-            self.instruments.task_exited(&Task::from_inner(task.clone()));
+            self.instruments
+                .task_exited(&Task::from_inner(task.clone()));
         }
         if Some(task.key) == self.main_task.get() {
             *self.main_outcome.borrow_mut() = Some(outcome);
@@ -419,7 +428,12 @@ impl Runner {
         }
     }
 
-    pub(crate) fn add_idle_waiter(&self, cushion: f64, key: TaskKey, flag: Rc<Cell<bool>>) -> (u64, u64) {
+    pub(crate) fn add_idle_waiter(
+        &self,
+        cushion: f64,
+        key: TaskKey,
+        flag: Rc<Cell<bool>>,
+    ) -> (u64, u64) {
         let seq = self.idle_seq.get();
         self.idle_seq.set(seq + 1);
         let slot = (cushion.to_bits(), seq);
@@ -518,7 +532,9 @@ impl Runner {
                             timeout = cushion;
                             idle_primed = Some(Idle::Waiters(cushion_bits));
                         }
-                    } else {
+                    } else if deadline != f64::INFINITY {
+                        // Autojump only has somewhere to jump to when a deadline exists;
+                        // otherwise the run is idle for good (or deadlocked).
                         let threshold = self.clock.autojump_threshold();
                         if threshold < timeout {
                             timeout = threshold;
@@ -790,5 +806,20 @@ impl Future for InitBody {
             Some(false) => Poll::Pending,
             _ => Poll::Ready(Ok(())),
         }
+    }
+}
+
+/// A `wait_all_tasks_blocked` waiter: its task and the flag set when it is woken.
+type IdleWaiter = (TaskKey, Rc<Cell<bool>>);
+
+/// Breaks the parking lots registered with `add_parking_lot_breaker` for a task that exits.
+fn break_lots_of(task: &Rc<TaskInner>) {
+    let lots = std::mem::take(&mut *task.lot_breakers.borrow_mut());
+    if lots.is_empty() {
+        return;
+    }
+    let handle = Task::from_inner(task.clone());
+    for lot in lots {
+        lot.break_lot(Some(&handle));
     }
 }

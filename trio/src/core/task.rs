@@ -21,6 +21,7 @@ use super::cancel::ScopeState;
 use super::entry::EntryShared;
 use super::local::LocalMap;
 use super::nursery::NurseryInner;
+use super::parking::ParkingLot;
 use super::run::Runner;
 use crate::Result;
 
@@ -76,6 +77,8 @@ pub(crate) struct TaskInner {
     pub(crate) wchan_depth: Cell<u32>,
     pub(crate) system: bool,
     pub(crate) finished: Cell<bool>,
+    /// Parking lots to break when this task exits (`add_parking_lot_breaker`).
+    pub(crate) lot_breakers: RefCell<Vec<ParkingLot>>,
 }
 
 /// One table slot: a generation and maybe a task.

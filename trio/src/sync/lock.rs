@@ -6,17 +6,18 @@
 //!
 //! A lock taken with [`Lock::acquire`] whose owner task finishes without releasing it becomes
 //! *broken*. Two things notice: every acquirer checks `Task::is_finished` on the owner of a
-//! held lock, and while tasks wait for an explicitly held lock the owner is registered with a
-//! small run-wide instrument (`owner_watch`) whose `task_exited` hook breaks the lock, which
-//! fails the waiters with `BrokenResourceError`. Locks held through a [`LockGuard`] never
+//! held lock, and while tasks wait for an explicitly held lock the lock's parking lot is
+//! registered with [`add_parking_lot_breaker`] for the owner, so the owner's exit breaks the
+//! lot, which fails the waiters with `BrokenResourceError`. Locks held through a [`LockGuard`] never
 //! break: the guard releases them when it drops, wherever that happens.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::{owner_watch, usage};
+use super::usage;
 use crate::lowlevel::{
-    Park, ParkingLot, Task, cancel_shielded_checkpoint, checkpoint_if_cancelled, current_task,
+    Park, ParkingLot, Task, add_parking_lot_breaker, cancel_shielded_checkpoint,
+    checkpoint_if_cancelled, current_task, remove_parking_lot_breaker,
 };
 use crate::{BrokenResourceError, Error, Result, WouldBlock};
 
@@ -45,7 +46,7 @@ struct LockState {
     held: Held,
     next_epoch: u64,
     broken_by: Option<Task>,
-    /// The owner is registered with `owner_watch`.
+    /// The owner has the lot registered as a parking-lot breaker.
     watched: bool,
 }
 
@@ -109,8 +110,8 @@ impl LockCore {
     fn check(&self, me: &Task) -> Result<()> {
         let dead = {
             let st = self.state.borrow();
-            if let Some(task) = &st.broken_by {
-                return Err(broken_error(task));
+            if let Some(task) = st.broken_by.clone().or_else(|| self.lot.broken_by()) {
+                return Err(broken_error(&task));
             }
             match (&st.owner, st.held) {
                 (Some(owner), Held::Explicit) if owner.is_finished() => owner.clone(),
@@ -139,26 +140,23 @@ impl LockCore {
             std::mem::replace(&mut st.watched, false)
         };
         if watched {
-            owner_watch::unwatch(owner, self);
+            // The owner may have exited already, which removed the registration.
+            let _ = remove_parking_lot_breaker(owner, &self.lot);
         }
-        self.lot.break_lot(Some(owner));
-    }
-
-    /// Called by `owner_watch` when `task` has exited.
-    pub(super) fn owner_exited(&self, task: &Task) {
-        let broken = {
-            let mut st = self.state.borrow_mut();
-            st.watched = false;
-            st.held == Held::Explicit && st.owner.as_ref() == Some(task)
-        };
-        if broken {
-            self.break_for(task);
+        if !self.lot.is_broken() {
+            self.lot.break_lot(Some(owner));
         }
     }
 
     pub(super) fn broken_now(&self) -> Error {
-        match &self.state.borrow().broken_by {
-            Some(task) => broken_error(task),
+        match self
+            .state
+            .borrow()
+            .broken_by
+            .clone()
+            .or_else(|| self.lot.broken_by())
+        {
+            Some(task) => broken_error(&task),
             None => Error::new(BrokenResourceError::new("the lock is broken")),
         }
     }
@@ -237,7 +235,7 @@ impl LockCore {
         }
     }
 
-    /// Registers an explicit owner with `owner_watch`, so that its exit wakes the waiters.
+    /// Registers the lot as a breaker of the explicit owner, so that its exit wakes the waiters.
     pub(super) fn watch_owner(self: &Rc<Self>) {
         let owner = {
             let mut st = self.state.borrow_mut();
@@ -247,8 +245,12 @@ impl LockCore {
             st.watched = true;
             st.owner.clone()
         };
-        if let Some(owner) = owner {
-            owner_watch::watch(&owner, self);
+        if let Some(owner) = owner
+            && add_parking_lot_breaker(&owner, &self.lot).is_err()
+        {
+            // The owner has exited already: the lock is broken now.
+            self.state.borrow_mut().watched = false;
+            self.break_for(&owner);
         }
     }
 
@@ -266,7 +268,8 @@ impl LockCore {
             (old, watched)
         };
         if let (true, Some(old)) = (watched, old) {
-            owner_watch::unwatch(&old, self);
+            // Fails only if the owner exited meanwhile, which removed the registration.
+            let _ = remove_parking_lot_breaker(&old, &self.lot);
         }
     }
 

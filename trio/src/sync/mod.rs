@@ -23,7 +23,6 @@ mod capacity_limiter;
 mod condition;
 mod event;
 mod lock;
-mod owner_watch;
 mod semaphore;
 
 pub use capacity_limiter::{
