@@ -1,14 +1,85 @@
-//! Placeholder until the macros land (written by the macros work; overwrite freely).
+//! Procedural macros for trio-rs. Use them through the `trio` crate: `#[trio::main]`,
+//! `#[trio::test]`, `#[trio::checkpoint]` and `#[trio::wchan]`.
+//!
+//! This crate only parses, checks and expands; everything the expansions call lives in
+//! `trio::__private` (hidden, not a public API) or in trio's public API. Every rejection is a
+//! compile error at the offending span, with a UI test of its exact text in `tests/ui/`.
+//!
+//! # `#[trio::main]`
+//! On `async fn main()` returning `()` or `Result<(), E: Debug>`. The body becomes an inner
+//! `async fn` with the same return type (so `?` and `return` work as written), and `main`
+//! runs it with `trio::__private::run_main`: Ctrl-C cancels the run, an error is printed and
+//! exits with status 1, a Ctrl-C exits with status 130.
+//!
+//! # `#[trio::test]`
+//! On an `async fn` with no parameters returning `()` or `Result<(), E: Debug>`; becomes a
+//! plain `#[test]` that runs the body in trio with deadlock detection (a test whose tasks are
+//! all blocked forever fails with a task dump instead of hanging). Options, comma-separated:
+//! - `autojump`: run on `trio_test::MockClock` with autojump threshold 0 (virtual time jumps
+//!   as soon as every task is blocked); `autojump = 0.5` sets the threshold in seconds.
+//! - `clock = EXPR`: run on the clock `EXPR` (any `trio::Clock`).
+//! - `seed = N`: fix the scheduling seed.
+//!
+//! # `#[trio::checkpoint]`
+//! On an `async fn` whose return type is a `Result` whose error type can carry `Cancelled`
+//! (`E: From<trio::Error>`). The function becomes a checkpoint by construction: a cancel
+//! point on entry (inside a cancelled scope it returns `Err(Cancelled)` before running the
+//! body) and a schedule point before a successful return if the body did not yield. The site
+//! is registered, so `trio::lowlevel::checkpoint_sites()` lists every such function.
+//!
+//! # `#[trio::wchan]` / `#[trio::wchan("label")]`
+//! Marks an `async fn` as a wait-channel frame (default label: the function's name). The
+//! outermost annotated frame a blocked task is in is its wait channel in task dumps.
+
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod checkpoint;
+mod entry;
+mod options;
+mod wchan;
+
 use proc_macro::TokenStream;
-/// placeholder
+
+/// Turns `async fn main()` into a program that runs it in trio. See the crate docs.
 #[proc_macro_attribute]
-pub fn main(_a: TokenStream, i: TokenStream) -> TokenStream { i }
-/// placeholder
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::main(args.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns an `async fn` into a `#[test]` that runs it in trio. See the crate docs.
 #[proc_macro_attribute]
-pub fn test(_a: TokenStream, i: TokenStream) -> TokenStream { i }
-/// placeholder
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::test(args.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Makes an `async fn` a checkpoint by construction and registers it. See the crate docs.
 #[proc_macro_attribute]
-pub fn checkpoint(_a: TokenStream, i: TokenStream) -> TokenStream { i }
-/// placeholder
+pub fn checkpoint(args: TokenStream, item: TokenStream) -> TokenStream {
+    checkpoint::expand(args.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Marks an `async fn` as a wait-channel frame for task dumps. See the crate docs.
 #[proc_macro_attribute]
-pub fn wchan(_a: TokenStream, i: TokenStream) -> TokenStream { i }
+pub fn wchan(args: TokenStream, item: TokenStream) -> TokenStream {
+    wchan::expand(args.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Checks shared by every macro: the item is an `async fn`.
+fn require_async(function: &syn::ItemFn, macro_name: &str) -> syn::Result<()> {
+    if function.sig.asyncness.is_none() {
+        return Err(syn::Error::new_spanned(
+            function.sig.fn_token,
+            format!("#[{macro_name}] requires an async fn"),
+        ));
+    }
+    Ok(())
+}

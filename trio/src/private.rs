@@ -151,3 +151,9 @@ impl<F: Future> Future for Wchan<F> {
         result
     }
 }
+
+/// Fixes the output type of a macro-wrapped body (`async move { body }`), so that `?` and
+/// `return` inside it convert to the function's declared return type.
+pub fn typed_body<R, F: Future<Output = R>>(body: F) -> F {
+    body
+}

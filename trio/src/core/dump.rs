@@ -4,20 +4,24 @@ use std::fmt::Write;
 use std::rc::Rc;
 
 use super::run::Runner;
-use super::task::TaskInner;
+use super::task::{TaskInner, TaskKey};
 
 /// The run's task tree, one task a line, children indented under their nurseries.
 pub(crate) fn task_tree(runner: &Runner) -> String {
     let mut out = String::from("task tree:\n");
-    if let Some(init) = runner.init_task_rc.borrow().as_ref() {
-        write_task(&mut out, init, 1);
+    let init = runner.init_task_rc.borrow().clone();
+    let current = runner.current.borrow().as_ref().map(|t| t.key);
+    if let Some(init) = init {
+        write_task(&mut out, &init, 1, current);
     }
     out
 }
 
-fn write_task(out: &mut String, task: &Rc<TaskInner>, depth: usize) {
+fn write_task(out: &mut String, task: &Rc<TaskInner>, depth: usize, current: Option<TaskKey>) {
     let indent = "  ".repeat(depth);
-    let state = if task.scheduled.get() {
+    let state = if current == Some(task.key) {
+        "running".to_string()
+    } else if task.scheduled.get() {
         "runnable".to_string()
     } else {
         match task.wchan.get() {
@@ -42,7 +46,7 @@ fn write_task(out: &mut String, task: &Rc<TaskInner>, depth: usize) {
         let _ = writeln!(out, "{indent}  nursery:");
         let children: Vec<_> = nursery.scope.tasks.borrow().clone();
         for child in children {
-            write_task(out, &child, depth + 2);
+            write_task(out, &child, depth + 2, current);
         }
     }
 }

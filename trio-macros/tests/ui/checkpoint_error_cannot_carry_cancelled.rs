@@ -1,0 +1,6 @@
+#[trio::checkpoint]
+async fn f() -> Result<(), std::fmt::Error> {
+    Ok(())
+}
+
+fn main() {}

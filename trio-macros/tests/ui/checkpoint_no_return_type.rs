@@ -1,0 +1,4 @@
+#[trio::checkpoint]
+async fn f() {}
+
+fn main() {}

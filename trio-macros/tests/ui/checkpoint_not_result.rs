@@ -1,0 +1,6 @@
+#[trio::checkpoint]
+async fn f() -> u32 {
+    1
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[trio::checkpoint]
+fn f() -> trio::Result<()> {
+    Ok(())
+}
+
+fn main() {}

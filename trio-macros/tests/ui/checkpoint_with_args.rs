@@ -1,0 +1,6 @@
+#[trio::checkpoint(fast)]
+async fn f() -> trio::Result<()> {
+    Ok(())
+}
+
+fn main() {}

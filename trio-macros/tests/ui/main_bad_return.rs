@@ -1,0 +1,4 @@
+#[trio::main]
+async fn main() -> u32 {
+    7
+}

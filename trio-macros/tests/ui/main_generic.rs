@@ -1,0 +1,2 @@
+#[trio::main]
+async fn main<T>() {}

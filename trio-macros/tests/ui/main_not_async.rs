@@ -1,0 +1,2 @@
+#[trio::main]
+fn main() {}

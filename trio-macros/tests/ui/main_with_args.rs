@@ -1,0 +1,2 @@
+#[trio::main(threads = 4)]
+async fn main() {}

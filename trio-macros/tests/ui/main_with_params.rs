@@ -1,0 +1,4 @@
+#[trio::main]
+async fn main(args: Vec<String>) {
+    let _ = args;
+}

@@ -1,0 +1,4 @@
+#[trio::test(autojump = "soon")]
+async fn t() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[trio::test]
+async fn t() -> Option<()> {
+    None
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[trio::test]
+fn t() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[trio::test(paused)]
+async fn t() {}
+
+fn main() {}

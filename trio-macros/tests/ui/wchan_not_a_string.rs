@@ -1,0 +1,4 @@
+#[trio::wchan(waiting)]
+async fn f() {}
+
+fn main() {}

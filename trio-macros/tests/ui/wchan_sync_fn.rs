@@ -1,0 +1,4 @@
+#[trio::wchan]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[trio::wchan("a", "b")]
+async fn f() {}
+
+fn main() {}
