@@ -51,7 +51,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         if let ::core::result::Result::Err(__trio_cancelled) =
             ::trio::lowlevel::checkpoint_if_cancelled().await
         {
-            return ::core::result::Result::Err(::core::convert::From::from(__trio_cancelled));
+            // `From` is the identity when the error type is `trio::Error` itself.
+            #[allow(clippy::useless_conversion)]
+            let __trio_error = ::core::convert::From::from(__trio_cancelled);
+            return ::core::result::Result::Err(__trio_error);
         }
     };
     Ok(quote! {
