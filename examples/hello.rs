@@ -10,7 +10,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-async fn child(name: &'static str, seconds: f64, log: Rc<RefCell<Vec<String>>>) -> trio::Result<()> {
+async fn child(
+    name: &'static str,
+    seconds: f64,
+    log: Rc<RefCell<Vec<String>>>,
+) -> trio::Result<()> {
     let finished = trio::move_on_after(0.25, trio::sleep(seconds)).await?;
     let line = match finished {
         Some(()) => format!("{name}: slept {seconds} s"),

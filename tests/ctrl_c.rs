@@ -77,7 +77,11 @@ fn ctrl_c_runs_shielded_cleanup_and_exits_130() {
     let (status, elapsed) = wait_with_deadline(&mut child, Duration::from_secs(10));
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).expect("read rest");
-    assert_eq!(status.code(), Some(130), "status {status:?}, output {rest:?}");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "status {status:?}, output {rest:?}"
+    );
     for n in 1..=3 {
         assert!(
             rest.contains(&format!("task {n} cleaned up")),
@@ -94,7 +98,10 @@ fn second_ctrl_c_exits_at_once() {
     sigint(&child);
     // The cleanup now sleeps 60 s in a shielded scope; give the first signal a moment to land.
     std::thread::sleep(Duration::from_millis(50));
-    assert!(child.try_wait().expect("try_wait").is_none(), "exited on the first Ctrl-C");
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "exited on the first Ctrl-C"
+    );
     sigint(&child);
     let (status, _) = wait_with_deadline(&mut child, Duration::from_secs(10));
     assert_eq!(status.code(), Some(130), "status {status:?}");

@@ -179,47 +179,51 @@ impl<T> Op<T> {
         handle: &Rc<HandleCore>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T>> {
+        // Performance: the op is matched in place; only the transitions move it (see
+        // `SendFuture::poll`).
         loop {
-            match std::mem::replace(self, Op::Done) {
+            match self {
                 Op::Start => {
                     if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+                        *self = Op::Done;
                         return Poll::Ready(Err(e));
                     }
                     let mut st = state.borrow_mut();
                     match st.try_receive(handle) {
                         Ok(value) => *self = Op::Yield(value, cancel_shielded_checkpoint()),
                         Err(e) if e.is::<WouldBlock>() => {
-                            let waiter = Rc::new(Waiter {
-                                handle: handle.clone(),
-                                slot: RefCell::new(RecvSlot::Waiting),
-                            });
-                            st.receivers.push(waiter.clone());
+                            let waiter = st.receivers.push_new(handle, RecvSlot::Waiting);
                             *self = Op::Parked(waiter, handle.lot.park());
                         }
-                        Err(e) => return Poll::Ready(Err(e)),
+                        Err(e) => {
+                            *self = Op::Done;
+                            return Poll::Ready(Err(e));
+                        }
                     }
                 }
-                Op::Yield(value, mut yielding) => {
-                    return match Pin::new(&mut yielding).poll(cx) {
-                        Poll::Ready(()) => Poll::Ready(Ok(value)),
-                        Poll::Pending => {
-                            *self = Op::Yield(value, yielding);
-                            Poll::Pending
-                        }
+                Op::Yield(_, yielding) => {
+                    if Pin::new(yielding).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    let Op::Yield(value, _) = std::mem::replace(self, Op::Done) else {
+                        unreachable!("matched Yield")
                     };
+                    return Poll::Ready(Ok(value));
                 }
-                Op::Parked(waiter, mut park) => {
-                    let parked = match Pin::new(&mut park).poll(cx) {
-                        Poll::Pending => {
-                            *self = Op::Parked(waiter, park);
-                            return Poll::Pending;
-                        }
+                Op::Parked(_, park) => {
+                    let parked = match Pin::new(park).poll(cx) {
+                        Poll::Pending => return Poll::Pending,
                         Poll::Ready(parked) => parked,
+                    };
+                    let Op::Parked(waiter, _park) = std::mem::replace(self, Op::Done) else {
+                        unreachable!("matched Parked")
                     };
                     let slot = std::mem::replace(&mut *waiter.slot.borrow_mut(), RecvSlot::Left);
                     return Poll::Ready(match (parked, slot) {
                         (_, RecvSlot::Got(value)) => {
-                            state.borrow_mut().received_in_flight();
+                            let mut st = state.borrow_mut();
+                            st.received_in_flight();
+                            st.receivers.recycle(waiter);
                             Ok(value)
                         }
                         (_, RecvSlot::Failed(e)) => Err(e),
@@ -240,6 +244,11 @@ impl<T> Op<T> {
 
     /// The receive is dropped: leave the queue, and give back a value it did not return.
     fn abandon(&mut self, state: &RefCell<State<T>>) {
+        // Performance: a receive that completed (the usual drop) has nothing to undo; this
+        // skips moving the op out.
+        if matches!(self, Op::Done) {
+            return;
+        }
         let (value, in_flight) = match std::mem::replace(self, Op::Done) {
             Op::Yield(value, _) => (value, false),
             Op::Parked(waiter, _park) => {

@@ -158,6 +158,9 @@ impl NurseryInner {
     fn close(&self, runner: Option<&Runner>) {
         self.closed.set(true);
         self.scope.exit(runner);
+        if let Some(runner) = runner {
+            runner.recycle_child_list(&self.scope);
+        }
     }
 
     /// The nursery's result once everything ended (the panic, if any, is resumed by the caller).

@@ -36,9 +36,42 @@ enum SlotState {
 
 struct Slot {
     state: RefCell<SlotState>,
-    waker: RefCell<Waker>,
-    task: Task,
+    /// The waker to wake, when it is not the parked task's own waker (`None`).
+    ///
+    /// Performance: a task parked directly (not under a combinator that gives it another
+    /// waker) wakes through `task`'s waker, so parking clones no `Waker` (an atomic increment,
+    /// and an atomic decrement when the slot is freed).
+    waker: RefCell<Option<Waker>>,
+    /// The parked task; `None` only while the slot waits in a lot's `spare` list.
+    task: RefCell<Option<Task>>,
     lot: RefCell<Weak<RefCell<LotInner>>>,
+}
+
+/// How many finished slots a lot keeps for reuse.
+const SPARE_SLOTS: usize = 4;
+
+impl Slot {
+    /// Wakes the parked task (through the waker it parked with).
+    fn wake(&self) {
+        match &*self.waker.borrow() {
+            Some(waker) => waker.wake_by_ref(),
+            None => {
+                if let Some(task) = &*self.task.borrow() {
+                    task.inner.waker.wake_by_ref();
+                }
+            }
+        }
+    }
+
+    /// The parked task.
+    fn task(&self) -> Option<Task> {
+        self.task.borrow().clone()
+    }
+
+    /// What to store for `waker`: `None` when it is the task's own waker.
+    fn waker_for(task: &Task, waker: &Waker) -> Option<Waker> {
+        (!waker.will_wake(&task.inner.waker)).then(|| waker.clone())
+    }
 }
 
 #[derive(Default)]
@@ -49,6 +82,11 @@ struct LotInner {
     broken: Option<String>,
     /// The task whose exit (or `break_lot` call) broke the lot.
     broken_by: Option<Task>,
+    /// Finished slots (no task, no waker) to park the next tasks in.
+    ///
+    /// Performance: parking reuses these instead of allocating a slot per `park` and freeing it
+    /// when the park ends (a malloc/free pair per park).
+    spare: Vec<Rc<Slot>>,
 }
 
 impl LotInner {
@@ -150,8 +188,8 @@ impl ParkingLot {
     pub fn unpark_one(&self) -> Option<Task> {
         let slot = self.inner.borrow_mut().pop_live()?;
         *slot.state.borrow_mut() = SlotState::Unparked;
-        slot.waker.borrow().wake_by_ref();
-        Some(slot.task.clone())
+        slot.wake();
+        slot.task()
     }
 
     /// Wakes every parked task.
@@ -180,7 +218,7 @@ impl ParkingLot {
             drop(to);
             for slot in moved {
                 *slot.state.borrow_mut() = SlotState::Broken(reason.clone());
-                slot.waker.borrow().wake_by_ref();
+                slot.wake();
             }
             return;
         }
@@ -213,7 +251,7 @@ impl ParkingLot {
         for slot in slots {
             if *slot.state.borrow() == SlotState::Parked {
                 *slot.state.borrow_mut() = SlotState::Broken(reason.clone());
-                slot.waker.borrow().wake_by_ref();
+                slot.wake();
             }
         }
     }
@@ -252,7 +290,7 @@ impl ParkingLot {
             .queue
             .iter()
             .filter(|s| *s.state.borrow() == SlotState::Parked)
-            .map(|s| s.task.clone())
+            .filter_map(|s| s.task())
             .collect()
     }
 
@@ -307,20 +345,33 @@ impl Future for Park {
         }
         let Some(slot) = self.slot.clone() else {
             let parked = Runner::with_current_task(|_, task| {
-                let status = task.current_status.borrow().clone();
-                if status.is_cancelled() {
-                    return Err(Error::new(status.cancelled_error()));
+                {
+                    let status = task.current_status.borrow();
+                    if status.is_cancelled() {
+                        return Err(Error::new(status.cancelled_error()));
+                    }
                 }
                 let mut lot = self.lot.borrow_mut();
                 if let Some(reason) = &lot.broken {
                     return Err(Error::new(BrokenResourceError::new(reason.clone())));
                 }
-                let slot = Rc::new(Slot {
-                    state: RefCell::new(SlotState::Parked),
-                    waker: RefCell::new(cx.waker().clone()),
-                    task: Task::from_inner(task.clone()),
-                    lot: RefCell::new(Rc::downgrade(&self.lot)),
-                });
+                let task = Task::from_inner(task.clone());
+                let waker = Slot::waker_for(&task, cx.waker());
+                let slot = match lot.spare.pop() {
+                    Some(slot) => {
+                        *slot.state.borrow_mut() = SlotState::Parked;
+                        *slot.waker.borrow_mut() = waker;
+                        *slot.task.borrow_mut() = Some(task);
+                        *slot.lot.borrow_mut() = Rc::downgrade(&self.lot);
+                        slot
+                    }
+                    None => Rc::new(Slot {
+                        state: RefCell::new(SlotState::Parked),
+                        waker: RefCell::new(waker),
+                        task: RefCell::new(Some(task)),
+                        lot: RefCell::new(Rc::downgrade(&self.lot)),
+                    }),
+                };
                 lot.sweep_if_needed();
                 lot.live += 1;
                 lot.queue.push_back(slot.clone());
@@ -341,21 +392,28 @@ impl Future for Park {
                 }
             };
         };
-        let state = slot.state.borrow().clone();
-        match state {
+        // Performance: the state is matched through a borrow; only a broken lot's reason is
+        // cloned (the old code cloned the whole state on every poll).
+        let state = slot.state.borrow();
+        match &*state {
             SlotState::Unparked => {
+                drop(state);
                 self.done = true;
                 Poll::Ready(Ok(()))
             }
             SlotState::Broken(reason) => {
+                let reason = reason.clone();
+                drop(state);
                 self.done = true;
                 Poll::Ready(Err(Error::new(BrokenResourceError::new(reason))))
             }
             SlotState::Left => {
+                drop(state);
                 self.done = true;
                 Poll::Ready(Err(Error::usage("park() polled after it left the lot")))
             }
             SlotState::Parked => {
+                drop(state);
                 let cancelled = Runner::with_current_task(|_, task| {
                     let status = task.current_status.borrow();
                     status.is_cancelled().then(|| status.cancelled_error())
@@ -366,9 +424,14 @@ impl Future for Park {
                     self.done = true;
                     return Poll::Ready(Err(Error::new(cancelled)));
                 }
+                let task = slot.task.borrow();
+                let Some(task) = task.as_ref() else {
+                    unreachable!("a parked slot has its task")
+                };
                 let mut waker = slot.waker.borrow_mut();
-                if !waker.will_wake(cx.waker()) {
-                    *waker = cx.waker().clone();
+                let current = waker.as_ref().unwrap_or(&task.inner.waker);
+                if !current.will_wake(cx.waker()) {
+                    *waker = Slot::waker_for(task, cx.waker());
                 }
                 Poll::Pending
             }
@@ -378,9 +441,27 @@ impl Future for Park {
 
 impl Drop for Park {
     fn drop(&mut self) {
-        if let Some(slot) = &self.slot {
-            self.leave(slot);
+        if let Some(slot) = self.slot.take() {
+            self.leave(&slot);
+            recycle(&self.lot, slot);
         }
+    }
+}
+
+/// Keeps a finished slot for the lot's next `park`, if nothing else holds it (a slot that left
+/// early stays in the queue as a tombstone until it is swept, and is not reused).
+fn recycle(lot: &RefCell<LotInner>, slot: Rc<Slot>) {
+    if Rc::strong_count(&slot) != 1 {
+        return;
+    }
+    // Dropped before the lot is borrowed: the last handle of a task can own anything.
+    let task = slot.task.borrow_mut().take();
+    let waker = slot.waker.borrow_mut().take();
+    drop((task, waker));
+    if let Ok(mut lot) = lot.try_borrow_mut()
+        && lot.spare.len() < SPARE_SLOTS
+    {
+        lot.spare.push(slot);
     }
 }
 

@@ -307,36 +307,47 @@ impl Runner {
         self.next_task_id.set(id + 1);
         let status = nursery.scope.clone();
         let index = status.tasks.borrow().len();
-        let value = TaskInner {
-            id,
-            key,
-            name: RefCell::new(name),
-            future: RefCell::new(Some(future)),
-            waker: self.wakers.borrow_mut().make(key),
-            scheduled: Cell::new(false),
-            current_status: RefCell::new(status.clone()),
-            reparented: Cell::new(false),
-            parent: RefCell::new(Some(nursery.clone())),
-            index_in_parent: Cell::new(index),
-            child_nurseries: RefCell::new(Vec::new()),
-            locals: RefCell::new(locals),
-            polls: Cell::new(0),
-            wchan: Cell::new(None),
-            wchan_depth: Cell::new(0),
-            system,
-            finished: Cell::new(false),
-            lot_breakers: RefCell::new(Vec::new()),
-        };
+        let waker = self.wakers.borrow_mut().make(key);
         let spare = self.spare_tasks.borrow_mut().pop();
         let task = match spare {
-            Some(mut task) => match Rc::get_mut(&mut task) {
-                Some(inner) => {
-                    *inner = value;
-                    task
-                }
-                None => unreachable!("spare tasks are not shared"),
-            },
-            None => Rc::new(value),
+            Some(mut task) => {
+                let Some(inner) = Rc::get_mut(&mut task) else {
+                    unreachable!("spare tasks are not shared")
+                };
+                inner.occupy(
+                    id,
+                    key,
+                    name,
+                    future,
+                    waker,
+                    status.clone(),
+                    nursery.clone(),
+                    index,
+                    locals,
+                    system,
+                );
+                task
+            }
+            None => Rc::new(TaskInner {
+                id,
+                key,
+                name: RefCell::new(name),
+                future: RefCell::new(Some(future)),
+                waker,
+                scheduled: Cell::new(false),
+                current_status: RefCell::new(status.clone()),
+                reparented: Cell::new(false),
+                parent: RefCell::new(Some(nursery.clone())),
+                index_in_parent: Cell::new(index),
+                child_nurseries: RefCell::new(Vec::new()),
+                locals: RefCell::new(locals),
+                polls: Cell::new(0),
+                wchan: Cell::new(None),
+                wchan_depth: Cell::new(0),
+                system,
+                finished: Cell::new(false),
+                lot_breakers: RefCell::new(Vec::new()),
+            }),
         };
         tasks.insert(task.clone());
         drop(tasks);
@@ -428,18 +439,18 @@ impl Runner {
     /// Keeps the allocation of a finished task that nobody else holds for the next spawn.
     ///
     /// Performance: everything the task held is dropped here, as before (its waker goes back
-    /// to the waker pool); only the memory is kept, as a vacant `TaskInner`. Spawning then
-    /// writes the new task into it instead of allocating: a malloc/free pair per task, which
-    /// costs far more when many tasks end at once and the allocator's per-size caches run
-    /// dry (~390 instructions less per task in benches/callgrind.rs, spawn_join_batch).
+    /// to the waker pool); only the memory is kept, emptied in place (`TaskInner::vacate`).
+    /// Spawning then fills it in place (`TaskInner::occupy`) instead of allocating: a
+    /// malloc/free pair per task, which costs far more when many tasks end at once and the
+    /// allocator's per-size caches run dry (~390 instructions less per task in
+    /// benches/callgrind.rs, spawn_join_batch).
     fn recycle_task(&self, mut task: Rc<TaskInner>) {
         let Some(inner) = Rc::get_mut(&mut task) else {
             return;
         };
-        let mut old = std::mem::replace(inner, TaskInner::vacant(&self.root_scope));
-        let waker = std::mem::replace(&mut old.waker, std::task::Waker::noop().clone());
+        let (waker, owned) = inner.vacate(&self.root_scope);
         self.wakers.borrow_mut().recycle(waker);
-        drop(old);
+        drop(owned);
         let mut spare = self.spare_tasks.borrow_mut();
         if spare.len() < SPARE_TASKS {
             spare.push(task);

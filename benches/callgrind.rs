@@ -1,0 +1,104 @@
+//! A bench binary without criterion, for instruction counts under callgrind.
+//!
+//! ```text
+//! cargo bench --bench callgrind --no-run          # build (release, debug info)
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/deps/callgrind-<hash> trio_spawn_join 100000
+//! benches/callgrind.sh                             # every case, instructions per operation
+//! ```
+//!
+//! Arguments: a case name (`--list` prints them; a name without `trio_`/`tokio_` means the
+//! trio case) and an optional number of operations (default 100000). The case runs that many
+//! operations and prints the wall-clock time per operation. Without a case (as under a plain
+//! `cargo bench`), every case runs once with a few operations, as a smoke test.
+//!
+//! Setup (runtime creation, process start) is a fixed cost: `benches/callgrind.sh` runs each
+//! case at two sizes and divides the difference of the instruction counts by the difference of
+//! the operation counts, which leaves only the per-operation cost.
+
+use std::time::Duration;
+
+#[path = "workloads/core_cases.rs"]
+mod core_cases;
+#[path = "workloads/rt.rs"]
+mod rt;
+#[path = "workloads/sync_cases.rs"]
+mod sync_cases;
+
+use core_cases::*;
+use rt::Tokio;
+use sync_cases::*;
+
+type Case = (&'static str, fn(u64) -> Duration);
+
+const CASES: &[Case] = &[
+    ("trio_spawn_join", trio_spawn_join),
+    ("tokio_spawn_join", |n| tokio_spawn_join(&Tokio::new(), n)),
+    ("trio_spawn_join_batch", trio_spawn_join_batch),
+    ("tokio_spawn_join_batch", |n| {
+        tokio_spawn_join_batch(&Tokio::new(), n)
+    }),
+    ("trio_switch", trio_switch),
+    ("trio_switch_shielded", trio_switch_shielded),
+    ("tokio_switch", |n| tokio_switch(&Tokio::new(), n)),
+    ("trio_cancel_scope", trio_cancel_scope),
+    ("trio_cancel_scope_abs", trio_cancel_scope_abs),
+    ("tokio_cancel_scope", |n| {
+        tokio_cancel_scope(&Tokio::new(), n)
+    }),
+    ("trio_pingpong1", |n| trio_pingpong(1, n)),
+    ("trio_pingpong0", |n| trio_pingpong(0, n)),
+    ("tokio_pingpong_mpsc", |n| {
+        tokio_pingpong_mpsc(&Tokio::new(), n)
+    }),
+    ("tokio_pingpong_oneshot", |n| {
+        tokio_pingpong_oneshot(&Tokio::new(), n)
+    }),
+    ("trio_lock", trio_lock_uncontended),
+    ("trio_try_lock", trio_lock_try),
+    ("tokio_lock", |n| tokio_lock_uncontended(&Tokio::new(), n)),
+    ("trio_lock_contended", trio_lock_contended),
+    ("tokio_lock_contended", |n| {
+        tokio_lock_contended(&Tokio::new(), n)
+    }),
+];
+
+fn find(name: &str) -> Option<&'static Case> {
+    CASES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .or_else(|| CASES.iter().find(|(n, _)| *n == format!("trio_{name}")))
+}
+
+fn run(case: &Case, iters: u64) {
+    let elapsed = (case.1)(iters);
+    let per_op = elapsed.as_nanos() as f64 / iters.max(1) as f64;
+    println!("{:<24} {iters:>9} ops  {per_op:>9.1} ns/op", case.0);
+}
+
+fn main() {
+    // `cargo bench` passes `--bench` (and criterion-style flags) to every target.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--") || a == "--list")
+        .collect();
+    match args.first().map(String::as_str) {
+        None => CASES.iter().for_each(|case| run(case, 10_000)),
+        Some("--list") => CASES.iter().for_each(|(name, _)| println!("{name}")),
+        Some(name) => {
+            let Some(case) = find(name) else {
+                eprintln!("unknown case {name:?}; `--list` prints the cases");
+                std::process::exit(2);
+            };
+            let iters = match args.get(1).map(|s| s.parse::<u64>()) {
+                None => 100_000,
+                Some(Ok(n)) => n,
+                Some(Err(e)) => {
+                    eprintln!("bad operation count: {e}");
+                    std::process::exit(2);
+                }
+            };
+            run(case, iters);
+        }
+    }
+}
