@@ -1,0 +1,349 @@
+//! Cancel scopes: deadlines, shields, absorption, level-triggered cancellation, timeouts.
+
+mod common;
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use common::{Log, assert_err, in_cancelled_scope, run};
+use trio::lowlevel::{
+    cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled, current_effective_deadline,
+    wait_all_tasks_blocked,
+};
+use trio::{CancelScope, CancelSource, TooSlowError, UsageError};
+
+#[test]
+fn cancellation_is_level_triggered() {
+    run(async {
+        let out = in_cancelled_scope(async {
+            for _ in 0..3 {
+                assert!(checkpoint().await.is_err_and(|e| e.is_cancelled()));
+                assert!(
+                    checkpoint_if_cancelled()
+                        .await
+                        .is_err_and(|e| e.is_cancelled())
+                );
+                assert!(trio::sleep(1.0).await.is_err_and(|e| e.is_cancelled()));
+            }
+            // A shielded checkpoint is not a cancel point.
+            cancel_shielded_checkpoint().await;
+            checkpoint().await
+        })
+        .await?;
+        assert_eq!(out, None, "the scope absorbed its Cancelled");
+        // Out of the scope, checkpoints succeed again.
+        checkpoint().await
+    });
+}
+
+#[test]
+fn nested_cancelled_scopes_the_outer_absorbs() {
+    run(async {
+        let outer = CancelScope::new();
+        let inner = CancelScope::new();
+        let (o, i) = (outer.clone(), inner.clone());
+        let result = outer
+            .run(async move {
+                let r = i
+                    .run(async move {
+                        o.cancel();
+                        i_cancel_and_wait().await
+                    })
+                    .await;
+                // The inner scope did not absorb: the outer cancellation is visible here.
+                assert!(r.as_ref().is_err_and(|e| e.is_cancelled()));
+                r.map(|_| ())
+            })
+            .await?;
+        assert_eq!(result, None);
+        assert!(outer.cancelled_caught());
+        assert!(!inner.cancelled_caught());
+        Ok(())
+    });
+}
+
+async fn i_cancel_and_wait() -> trio::Result<()> {
+    trio::sleep_forever().await
+}
+
+#[test]
+fn cancel_after_the_last_checkpoint_leaves_cancelled_caught_false() {
+    run(async {
+        let scope = CancelScope::new();
+        let s = scope.clone();
+        let out = scope
+            .run(async move {
+                checkpoint().await?;
+                s.cancel();
+                Ok(5)
+            })
+            .await?;
+        assert_eq!(out, Some(5));
+        assert!(scope.cancel_called());
+        assert!(!scope.cancelled_caught());
+        Ok(())
+    });
+}
+
+#[test]
+fn shield_toggling_takes_effect_at_once() {
+    let log = Log::default();
+    let seen = log.clone();
+    run(async move {
+        let outer = CancelScope::new();
+        let shield = CancelScope::new().shielded(true);
+        let (o, sh, l) = (outer.clone(), shield.clone(), log.clone());
+        trio::open_nursery(|n| async move {
+            let (sh2, l2) = (sh.clone(), l.clone());
+            n.start_soon(async move {
+                o.run(async move {
+                    let r = sh2
+                        .run(async move {
+                            // Blocked while shielded; the outer cancel does not reach us...
+                            let r = trio::sleep(100.0).await;
+                            l2.push(format!("inner sleep: cancelled={}", r.is_err()));
+                            r
+                        })
+                        .await;
+                    l.push(format!("shield scope: {r:?}"));
+                    r.map(|_| ())
+                })
+                .await?;
+                Ok(())
+            })?;
+            wait_all_tasks_blocked(0.0).await?;
+            outer.cancel();
+            wait_all_tasks_blocked(0.0).await?;
+            assert_eq!(
+                trio::current_time()?,
+                0.0,
+                "still blocked: the shield holds"
+            );
+            // ...until the shield is lowered, which wakes the task at once.
+            sh.set_shield(false);
+            Ok(())
+        })
+        .await
+    });
+    let seen = seen.get();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0], "inner sleep: cancelled=true");
+    assert!(seen[1].starts_with("shield scope: Err"), "{seen:?}");
+}
+
+#[test]
+fn raising_the_shield_inside_a_cancelled_scope_stops_cancellation() {
+    run(async {
+        let outer = CancelScope::new();
+        let o = outer.clone();
+        outer.cancel();
+        let shield = CancelScope::new();
+        let sh = shield.clone();
+        let out = o
+            .run(async move {
+                sh.run(async {
+                    assert!(checkpoint().await.is_err());
+                    Ok(())
+                })
+                .await?;
+                Ok(())
+            })
+            .await?;
+        // The body swallowed its Cancelled: nothing reached the scope.
+        assert_eq!(out, Some(()));
+        assert!(!outer.cancelled_caught());
+
+        let outer = CancelScope::new();
+        outer.cancel();
+        let out = outer
+            .run(async {
+                let shield = CancelScope::new();
+                let sh = shield.clone();
+                shield
+                    .run(async move {
+                        assert!(checkpoint().await.is_err());
+                        sh.set_shield(true);
+                        checkpoint().await?;
+                        trio::sleep(1.0).await
+                    })
+                    .await?;
+                Ok(())
+            })
+            .await?;
+        // The body finished (shielded), and the outer scope never absorbed anything after it.
+        assert_eq!(out, Some(()));
+        Ok(())
+    });
+}
+
+#[test]
+fn cancel_is_idempotent_and_carries_source_and_reason() {
+    run(async {
+        let scope = CancelScope::new();
+        scope.cancel_with_reason("shutting down");
+        scope.cancel();
+        scope.cancel_with_reason("again");
+        let caught = Rc::new(Cell::new(false));
+        let c = caught.clone();
+        scope
+            .run(async move {
+                let e = checkpoint().await.expect_err("cancelled");
+                let cancelled = e.downcast_ref::<trio::Cancelled>().expect("Cancelled");
+                assert_eq!(cancelled.source(), CancelSource::Explicit);
+                assert_eq!(cancelled.reason(), Some("shutting down"));
+                assert!(cancelled.source_task().is_some());
+                c.set(true);
+                Err::<(), _>(e)
+            })
+            .await?;
+        assert!(caught.get());
+        assert!(scope.cancelled_caught());
+
+        let timed = CancelScope::with_relative_deadline(1.0)?;
+        let r = timed
+            .run(async {
+                let e = trio::sleep_forever().await.expect_err("deadline");
+                let c = e.downcast_ref::<trio::Cancelled>().expect("Cancelled");
+                assert_eq!(c.source(), CancelSource::Deadline);
+                Err::<(), _>(e)
+            })
+            .await?;
+        assert_eq!(r, None);
+        Ok(())
+    });
+}
+
+#[test]
+fn a_scope_is_single_use() {
+    run(async {
+        let scope = CancelScope::new();
+        scope.run(async { Ok(()) }).await?;
+        let again = scope.run(async { Ok(()) }).await;
+        let e = assert_err::<UsageError, _>(again);
+        assert!(!e.to_string().is_empty());
+        Ok(())
+    });
+}
+
+#[test]
+fn deadlines_absolute_and_relative() {
+    run(async {
+        let start = trio::current_time()?;
+        let scope = CancelScope::with_deadline(start + 5.0)?;
+        let out = scope.run(trio::sleep(10.0)).await?;
+        assert_eq!(out, None);
+        assert_eq!(trio::current_time()? - start, 5.0);
+
+        // A relative deadline is fixed when the scope is entered, not when it was made.
+        let relative = CancelScope::with_relative_deadline(3.0)?;
+        trio::sleep(10.0).await?;
+        let entered = trio::current_time()?;
+        let r2 = relative.clone();
+        relative
+            .run(async move {
+                assert_eq!(r2.deadline(), entered + 3.0);
+                trio::sleep_forever().await
+            })
+            .await?;
+        assert_eq!(trio::current_time()? - entered, 3.0);
+
+        // Moving a deadline while the task is blocked takes effect.
+        let scope = CancelScope::new();
+        let s = scope.clone();
+        let t0 = trio::current_time()?;
+        trio::open_nursery(|n| async move {
+            n.start_soon(async move {
+                s.run(trio::sleep_forever()).await?;
+                Ok(())
+            })?;
+            wait_all_tasks_blocked(0.0).await?;
+            scope.set_deadline(trio::current_time()? + 2.0)?;
+            Ok(())
+        })
+        .await?;
+        assert_eq!(trio::current_time()? - t0, 2.0);
+        Ok(())
+    });
+}
+
+#[test]
+fn bad_deadlines_and_durations_are_clear_errors() {
+    run(async {
+        assert_err::<UsageError, _>(CancelScope::with_deadline(f64::NAN));
+        assert_err::<UsageError, _>(CancelScope::with_relative_deadline(-1.0));
+        assert_err::<UsageError, _>(trio::sleep(-1.0).await);
+        assert_err::<UsageError, _>(trio::sleep(f64::NAN).await);
+        assert_err::<UsageError, _>(trio::move_on_after(-0.5, async { Ok(()) }).await);
+        assert_err::<UsageError, _>(trio::fail_after(f64::NAN, async { Ok(()) }).await);
+        assert_err::<UsageError, _>(trio::sleep_until(f64::NAN).await);
+        Ok(())
+    });
+}
+
+#[test]
+fn current_effective_deadline_follows_scopes_and_shields() {
+    run(async {
+        assert_eq!(current_effective_deadline()?, f64::INFINITY);
+        let now = trio::current_time()?;
+        trio::move_on_after(10.0, async move {
+            assert_eq!(current_effective_deadline()?, now + 10.0);
+            trio::move_on_after(20.0, async move {
+                assert_eq!(current_effective_deadline()?, now + 10.0);
+                CancelScope::new()
+                    .shielded(true)
+                    .run(async {
+                        assert_eq!(current_effective_deadline()?, f64::INFINITY);
+                        Ok(())
+                    })
+                    .await?;
+                Ok(())
+            })
+            .await?;
+            Ok(())
+        })
+        .await?;
+        let cancelled = CancelScope::new();
+        cancelled.cancel();
+        cancelled
+            .run(async {
+                assert_eq!(current_effective_deadline()?, f64::NEG_INFINITY);
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    });
+}
+
+#[test]
+fn move_on_and_fail_after() {
+    run(async {
+        let start = trio::current_time()?;
+        assert_eq!(trio::move_on_after(1.0, trio::sleep(5.0)).await?, None);
+        assert_eq!(trio::move_on_after(5.0, async { Ok(7) }).await?, Some(7));
+        let e = trio::fail_after(2.0, trio::sleep_forever()).await;
+        assert_err::<TooSlowError, _>(e);
+        assert_eq!(trio::fail_after(2.0, async { Ok("fast") }).await?, "fast");
+        let at = trio::current_time()? + 1.5;
+        assert_err::<TooSlowError, _>(trio::fail_at(at, trio::sleep(3.0)).await);
+        assert_eq!(
+            trio::move_on_at(trio::current_time()? + 1.0, trio::sleep(9.0)).await?,
+            None
+        );
+        assert_eq!(trio::current_time()? - start, 1.0 + 2.0 + 1.5 + 1.0);
+        Ok(())
+    });
+}
+
+#[test]
+fn sleep_until_and_current_time() {
+    run(async {
+        let t = trio::current_time()?;
+        trio::sleep_until(t + 42.0).await?;
+        assert_eq!(trio::current_time()?, t + 42.0);
+        // A deadline in the past still checkpoints and returns at once.
+        trio::sleep_until(t).await?;
+        assert_eq!(trio::current_time()?, t + 42.0);
+        trio::sleep(0.0).await?;
+        Ok(())
+    });
+}
