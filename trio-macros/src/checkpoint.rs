@@ -15,15 +15,7 @@ fn result_type(function: &ItemFn) -> syn::Result<&Type> {
     let ReturnType::Type(_, ty) = &function.sig.output else {
         return Err(syn::Error::new_spanned(&function.sig, NEEDS_RESULT));
     };
-    let is_result = match &**ty {
-        Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|segment| segment.ident == "Result"),
-        _ => false,
-    };
-    if !is_result {
+    if !crate::names_a_result(ty) {
         return Err(syn::Error::new_spanned(ty, NEEDS_RESULT));
     }
     Ok(ty)

@@ -27,12 +27,7 @@ fn check_entry(function: &ItemFn, macro_name: &str) -> syn::Result<()> {
     if let ReturnType::Type(_, ty) = &sig.output {
         let allowed = match &**ty {
             Type::Tuple(tuple) => tuple.elems.is_empty(),
-            Type::Path(path) => path
-                .path
-                .segments
-                .last()
-                .is_some_and(|segment| segment.ident == "Result"),
-            _ => false,
+            other => crate::names_a_result(other),
         };
         if !allowed {
             return Err(syn::Error::new_spanned(

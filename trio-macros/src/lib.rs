@@ -83,3 +83,16 @@ fn require_async(function: &syn::ItemFn, macro_name: &str) -> syn::Result<()> {
     }
     Ok(())
 }
+
+/// Whether `ty` is a path ending in `Result` (`Result<T, E>`, `trio::Result<T>`, an alias).
+/// Macros can only see names; the compiler checks the rest.
+fn names_a_result(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "Result"),
+        _ => false,
+    }
+}
