@@ -65,11 +65,16 @@ pub struct SleepForever {
 impl Future for SleepForever {
     type Output = Result<()>;
 
-    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
-        // The cancel-status tree wakes this task when its scope becomes cancelled.
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        // The cancel-status tree wakes this task (and `cx`'s waker, if it is not the task's
+        // own) when its scope becomes cancelled.
         let cancelled = Runner::with_current_task(|_, task| {
             let status = task.current_status.borrow();
-            status.is_cancelled().then(|| status.cancelled_error())
+            let cancelled = status.is_cancelled().then(|| status.cancelled_error());
+            if cancelled.is_none() {
+                task.register_cancel_waker(cx.waker());
+            }
+            cancelled
         });
         match cancelled {
             None => Poll::Ready(Err(not_in_run("sleep_forever"))),

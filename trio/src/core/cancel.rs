@@ -265,6 +265,13 @@ impl ScopeState {
         }
         for key in to_wake {
             runner.schedule(key);
+            // Operations blocked under a combinator's waker must be re-polled too.
+            let task = runner.tasks.borrow().get(key).cloned();
+            if let Some(task) = task
+                && !task.cancel_wakers.borrow().is_empty()
+            {
+                task.wake_cancel_wakers();
+            }
         }
     }
 

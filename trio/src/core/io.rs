@@ -236,6 +236,7 @@ impl Future for WaitIo {
                         state: wait.clone(),
                     });
                     reactor.waiters.set(reactor.waiters.get() + 1);
+                    task.register_cancel_waker(cx.waker());
                     Ok(Stage::Waiting(wait))
                 });
                 match started {
@@ -268,6 +269,8 @@ impl Future for WaitIo {
                                 waiter.waker = cx.waker().clone();
                             }
                         }
+                        drop(fds);
+                        task.register_cancel_waker(cx.waker());
                         None
                     })
                     .flatten();

@@ -355,6 +355,7 @@ impl Future for Park {
                 if let Some(reason) = &lot.broken {
                     return Err(Error::new(BrokenResourceError::new(reason.clone())));
                 }
+                task.register_cancel_waker(cx.waker());
                 let task = Task::from_inner(task.clone());
                 let waker = Slot::waker_for(&task, cx.waker());
                 let slot = match lot.spare.pop() {
@@ -433,6 +434,7 @@ impl Future for Park {
                 if !current.will_wake(cx.waker()) {
                     *waker = Slot::waker_for(task, cx.waker());
                 }
+                task.inner.register_cancel_waker(cx.waker());
                 Poll::Pending
             }
         }

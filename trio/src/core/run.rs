@@ -347,6 +347,7 @@ impl Runner {
                 system,
                 finished: Cell::new(false),
                 lot_breakers: RefCell::new(Vec::new()),
+                cancel_wakers: RefCell::new(Vec::new()),
             }),
         };
         tasks.insert(task.clone());

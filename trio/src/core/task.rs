@@ -79,7 +79,16 @@ pub(crate) struct TaskInner {
     pub(crate) finished: Cell<bool>,
     /// Parking lots to break when this task exits (`add_parking_lot_breaker`).
     pub(crate) lot_breakers: RefCell<Vec<ParkingLot>>,
+    /// Wakers other than the task's own that blocked operations of this task were polled
+    /// with (a combinator such as `FuturesUnordered` gives each child its own): cancellation
+    /// must wake those too, or the combinator never re-polls the blocked child.
+    pub(crate) cancel_wakers: RefCell<Vec<Waker>>,
 }
+
+/// How many foreign wakers a task keeps before waking them all and starting over. Entries
+/// of operations that already finished are never removed one by one; a spurious wake is
+/// harmless (still-blocked operations register again), so the list is flushed instead.
+const MAX_CANCEL_WAKERS: usize = 32;
 
 /// What a vacated task owned, for the caller to drop once it holds no runtime borrows.
 pub(crate) type Vacated = (
@@ -121,7 +130,9 @@ impl TaskInner {
             system: _,
             finished: _,
             lot_breakers,
+            cancel_wakers,
         } = self;
+        cancel_wakers.get_mut().clear();
         let waker = std::mem::replace(waker, Waker::noop().clone());
         let owned = (
             std::mem::replace(name.get_mut(), Cow::Borrowed("")),
@@ -169,7 +180,9 @@ impl TaskInner {
             system: t_system,
             finished,
             lot_breakers,
+            cancel_wakers,
         } = self;
+        cancel_wakers.get_mut().clear();
         *t_id = id;
         *t_key = key;
         *t_name.get_mut() = name;
@@ -189,6 +202,41 @@ impl TaskInner {
         *t_system = system;
         finished.set(false);
         lot_breakers.get_mut().clear();
+    }
+}
+
+impl TaskInner {
+    /// Called by a blocking operation about to return `Pending` with `waker`: if that is not
+    /// the task's own waker, cancellation of the task will wake it too.
+    pub(crate) fn register_cancel_waker(&self, waker: &Waker) {
+        if waker.will_wake(&self.waker) {
+            return;
+        }
+        let flushed = {
+            let mut list = self.cancel_wakers.borrow_mut();
+            if list.iter().any(|w| w.will_wake(waker)) {
+                return;
+            }
+            let flushed = if list.len() >= MAX_CANCEL_WAKERS {
+                std::mem::take(&mut *list)
+            } else {
+                Vec::new()
+            };
+            list.push(waker.clone());
+            flushed
+        };
+        for w in flushed {
+            w.wake();
+        }
+    }
+
+    /// Wakes (and forgets) the foreign wakers of blocked operations: the task's cancel status
+    /// just became cancelled.
+    pub(crate) fn wake_cancel_wakers(&self) {
+        let list = std::mem::take(&mut *self.cancel_wakers.borrow_mut());
+        for w in list {
+            w.wake();
+        }
     }
 }
 
