@@ -4,8 +4,8 @@
 pub use crate::core::checkpoint::{
     CancelShieldedCheckpoint, Checkpoint, CheckpointIfCancelled, RunStatistics,
     WaitAllTasksBlocked, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
-    current_effective_deadline, current_root_task, current_seed, current_statistics, current_task,
-    current_time, current_trio_token, spawn_system_task, wait_all_tasks_blocked,
+    current_clock, current_effective_deadline, current_root_task, current_seed, current_statistics,
+    current_task, current_time, current_trio_token, spawn_system_task, wait_all_tasks_blocked,
 };
 pub use crate::core::entry::TrioToken;
 pub use crate::core::instrument::{Instrument, add_instrument, remove_instrument};

@@ -469,3 +469,21 @@ fn a_deadlock_is_reported_with_a_task_dump() {
         .to_string();
     assert!(dump.contains("stuck"), "{dump}");
 }
+
+#[test]
+fn current_clock_is_the_configured_clock() {
+    let clock = MockClock::new();
+    let c = clock.clone();
+    RunConfig::new()
+        .clock(clock)
+        .ctrl_c(false)
+        .run(async move {
+            let run_clock = trio::lowlevel::current_clock()?;
+            c.jump(7.0)?;
+            assert_eq!(run_clock.current_time(), c.current_time());
+            assert_eq!(run_clock.current_time(), trio::current_time()?);
+            Ok(())
+        })
+        .unwrap();
+    assert_err::<UsageError, _>(trio::lowlevel::current_clock().map(|_| ()));
+}

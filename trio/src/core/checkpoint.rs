@@ -178,6 +178,12 @@ pub fn current_time() -> Result<f64> {
     Runner::with_current(Runner::current_time).ok_or_else(|| not_in_run("current_time"))
 }
 
+/// The run's clock (the one given to `RunConfig::clock`, or the system clock). Fails outside
+/// a run. Not a checkpoint.
+pub fn current_clock() -> Result<std::rc::Rc<dyn super::clock::Clock>> {
+    Runner::with_current(|runner| runner.clock.clone()).ok_or_else(|| not_in_run("current_clock"))
+}
+
 /// The earliest deadline that can cancel the code calling this (`-inf` if it is already
 /// cancelled, `+inf` if nothing can). Fails outside a task.
 pub fn current_effective_deadline() -> Result<f64> {
