@@ -250,3 +250,88 @@ fn sibling_cancellation_names_the_nursery_as_source() {
         Ok(())
     });
 }
+
+// The run reuses the records of finished nurseries (a pool, for speed). These check that
+// nothing leaks from one `open_nursery` into the next, and that a nursery something still
+// refers to is never reused.
+
+#[test]
+fn a_reused_nursery_starts_fresh() {
+    run(async {
+        // A nursery cancelled with a deadline and a reason, absorbing its Cancelled...
+        let scope = trio::open_nursery(|n| async move {
+            let scope = n.cancel_scope();
+            scope.set_deadline(trio::current_time()? + 1.0)?;
+            scope.cancel();
+            n.start_soon(async { trio::sleep_forever().await })?;
+            Ok(())
+        });
+        scope.await?;
+        // ...then fresh nurseries: not cancelled, no deadline, children run to completion.
+        for _ in 0..3 {
+            let ran = Rc::new(Cell::new(false));
+            let flag = ran.clone();
+            trio::open_nursery(|n| async move {
+                let scope = n.cancel_scope();
+                assert!(!scope.cancel_called());
+                assert!(!scope.cancelled_caught());
+                assert_eq!(scope.deadline(), f64::INFINITY);
+                n.start_soon(async move {
+                    trio::sleep(2.0).await?;
+                    flag.set(true);
+                    Ok(())
+                })?;
+                Ok(())
+            })
+            .await?;
+            assert!(ran.get());
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn a_nursery_handle_kept_after_close_is_not_reused() {
+    run(async {
+        let mut kept = None;
+        trio::open_nursery(|n| {
+            kept = Some(n.clone());
+            async { Ok(()) }
+        })
+        .await?;
+        let old = kept.expect("kept the handle");
+        let old_scope = old.cancel_scope();
+        trio::open_nursery(|n| async move {
+            // The old handle still names the old, closed nursery, not this one.
+            assert!(old.is_closed());
+            assert_ne!(old, n);
+            let err = old.start_soon(async { Ok(()) }).expect_err("closed");
+            assert!(err.is::<UsageError>());
+            // Cancelling the old scope does not reach this nursery.
+            old_scope.cancel();
+            n.start_soon(async { trio::sleep(1.0).await })?;
+            Ok(())
+        })
+        .await
+    });
+}
+
+#[test]
+fn a_failed_nursery_leaves_no_errors_behind() {
+    run(async {
+        let first = trio::open_nursery(|n| async move {
+            n.start_soon(async { Err(boom("first")) })?;
+            Ok(())
+        })
+        .await;
+        assert!(first.is_err());
+        for _ in 0..3 {
+            trio::open_nursery(|n| async move {
+                n.start_soon(async { checkpoint().await })?;
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
+    });
+}

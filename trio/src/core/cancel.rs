@@ -91,6 +91,44 @@ impl ScopeState {
         })
     }
 
+    /// Makes an exited scope that nothing else holds as good as new, keeping the capacity of
+    /// its lists (for the run's nursery pool). Stale deadline-heap entries cannot match it: they
+    /// carry an old token and the scope's token is reset to 0.
+    pub(crate) fn reset(&mut self) {
+        let ScopeState {
+            cancel_called,
+            reason,
+            cancelled_caught,
+            shield,
+            deadline,
+            relative_deadline,
+            phase,
+            deadline_token,
+            effectively_cancelled,
+            parent,
+            children,
+            index_in_parent,
+            owner,
+            tasks,
+        } = self;
+        cancel_called.set(false);
+        if reason.get_mut().is_some() {
+            *reason.get_mut() = None;
+        }
+        cancelled_caught.set(false);
+        shield.set(false);
+        deadline.set(f64::INFINITY);
+        relative_deadline.set(f64::INFINITY);
+        phase.set(Phase::Unentered);
+        deadline_token.set(0);
+        effectively_cancelled.set(false);
+        *parent.get_mut() = None;
+        children.get_mut().clear();
+        index_in_parent.set(0);
+        owner.set(None);
+        tasks.get_mut().clear();
+    }
+
     /// The cached effective state: is a checkpoint under this node cancelled?
     #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {

@@ -82,6 +82,47 @@ impl NurseryInner {
         })
     }
 
+    /// Makes a finished nursery that nothing else holds (no handle, no task, no cancel scope
+    /// handle) as good as new for the run's pool; `None` if something still holds it.
+    pub(crate) fn reset(this: &mut Rc<Self>) -> Option<()> {
+        if Rc::weak_count(this) != 0 {
+            return None;
+        }
+        let inner = Rc::get_mut(this)?;
+        if inner.is_start || inner.pending_starts.get() != 0 {
+            return None;
+        }
+        Rc::get_mut(&mut inner.scope)?.reset();
+        let NurseryInner {
+            scope: _,
+            parent_task,
+            pending_starts: _,
+            closed,
+            body_done,
+            entered,
+            errors,
+            cancelled,
+            panic,
+            is_start: _,
+        } = inner;
+        parent_task.set(None);
+        closed.set(false);
+        body_done.set(false);
+        entered.set(false);
+        // Performance: the result fields are normally taken already; checking first skips
+        // their drop glue.
+        if !errors.get_mut().is_empty() {
+            errors.get_mut().clear();
+        }
+        if cancelled.get_mut().is_some() {
+            *cancelled.get_mut() = None;
+        }
+        if panic.get_mut().is_some() {
+            *panic.get_mut() = None;
+        }
+        Some(())
+    }
+
     /// Enters the nursery's scope under `parent`, owned by task `owner`.
     pub(crate) fn enter_eagerly(&self, runner: &Runner, parent: &Rc<ScopeState>, owner: TaskKey) {
         if self.entered.replace(true) {
@@ -156,15 +197,24 @@ impl NurseryInner {
 
     /// Leaves the scope and closes the nursery to new tasks.
     fn close(&self, runner: Option<&Runner>) {
-        self.closed.set(true);
-        self.scope.exit(runner);
+        self.close_keeping_child_list(runner);
         if let Some(runner) = runner {
             runner.recycle_child_list(&self.scope);
         }
     }
 
+    /// As `close`, but the empty child list stays with the scope: the nursery goes back to
+    /// the run's pool with it (or gives it up in `Runner::recycle_nursery`).
+    fn close_keeping_child_list(&self, runner: Option<&Runner>) {
+        self.closed.set(true);
+        self.scope.exit(runner);
+    }
+
     /// The nursery's result once everything ended (the panic, if any, is resumed by the caller).
     fn take_result(&self, absorbs: bool) -> Result<()> {
+        if self.errors.borrow().is_empty() && self.cancelled.borrow().is_none() {
+            return Ok(());
+        }
         let errors = std::mem::take(&mut *self.errors.borrow_mut());
         let cancelled = self.cancelled.borrow_mut().take();
         if !errors.is_empty() {
@@ -355,7 +405,10 @@ where
     F: FnOnce(Nursery) -> B,
     B: Future<Output = Result<()>>,
 {
-    let inner = NurseryInner::new();
+    // Performance: a nursery from the run's pool costs no allocation (see `Runner::recycle_nursery`).
+    let inner = Runner::with_current(Runner::take_spare_nursery)
+        .flatten()
+        .unwrap_or_else(NurseryInner::new);
     let handle = Nursery::from_inner(inner.clone());
     NurseryRun {
         nursery: inner,
@@ -381,7 +434,11 @@ pin_project_lite::pin_project! {
     impl<B> PinnedDrop for NurseryRun<B> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
-            if *this.done || !this.nursery.entered.get() {
+            if *this.done {
+                Runner::with_current(|runner| runner.recycle_nursery(this.nursery));
+                return;
+            }
+            if !this.nursery.entered.get() {
                 return;
             }
             // Closed first, so that nothing dropped below can start a task in it.
@@ -452,7 +509,7 @@ where
             }
             let absorbs =
                 nursery.scope.is_cancelled() && !nursery.scope.parent_cancellation_is_visible();
-            nursery.close(Some(runner));
+            nursery.close_keeping_child_list(Some(runner));
             task.child_nurseries
                 .borrow_mut()
                 .retain(|n| !std::ptr::eq(n.as_ptr(), Rc::as_ptr(&nursery)));
