@@ -161,7 +161,12 @@ where
     Runner::with_current(|runner| {
         let nursery = runner.system_nursery.clone();
         runner
-            .spawn(&nursery, Box::pin(task), name, true)
+            .spawn(
+                &nursery,
+                super::task_future::TaskFuture::new(task),
+                name,
+                true,
+            )
             .map(Task::from_inner)
     })
     .unwrap_or_else(|| Err(not_in_run("spawn_system_task")))

@@ -17,3 +17,4 @@ pub(crate) mod nursery;
 pub(crate) mod parking;
 pub(crate) mod run;
 pub(crate) mod task;
+pub(crate) mod task_future;

@@ -24,6 +24,7 @@ use std::task::{Context, Poll};
 use super::cancel::{CancelReason, CancelScope, ScopeState, StatusSwap};
 use super::run::{Runner, drop_quietly, not_in_run};
 use super::task::{Task, TaskInner, TaskKey};
+use super::task_future::TaskFuture;
 use crate::error::{CancelSource, Error, ErrorGroup, Result};
 
 /// How a task ended.
@@ -289,7 +290,7 @@ impl Nursery {
         let name = name.into();
         Runner::with_current(|runner| {
             runner
-                .spawn(&self.inner, Box::pin(task), name, false)
+                .spawn(&self.inner, TaskFuture::new(task), name, false)
                 .map(drop)
         })
         .unwrap_or_else(|| Err(not_in_run("Nursery::start_soon")))
@@ -634,7 +635,7 @@ where
     });
     runner.spawn(
         &shared.temp,
-        Box::pin(future),
+        TaskFuture::new(future),
         std::any::type_name::<Fut>().into(),
         false,
     )

@@ -36,6 +36,7 @@ use super::ki::CtrlC;
 use super::local::RunVars;
 use super::nursery::{NurseryInner, NurseryRun, Outcome};
 use super::task::{BoxedTaskFuture, Task, TaskInner, TaskKey, TaskTable, WakerPool};
+use super::task_future::TaskFuture;
 use crate::error::{
     CancelSource, DeadlockError, Error, KeyboardInterrupt, Result, TrioInternalError,
 };
@@ -444,7 +445,7 @@ impl Runner {
         }
         *self.current.borrow_mut() = Some(task.clone());
         let mut cx = Context::from_waker(&task.waker);
-        let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+        let polled = catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx)));
         *self.current.borrow_mut() = None;
         if let Some(handle) = &handle {
             self.instruments.after_task_step(handle);
@@ -869,7 +870,12 @@ where
     let init_future = NurseryRun::for_system(system.clone(), InitBody);
     // The init task has no parent nursery: it lives directly under the root scope.
     let root_holder = NurseryInner::with_scope(runner.root_scope.clone());
-    let init = runner.spawn(&root_holder, Box::pin(init_future), "<init>".into(), true)?;
+    let init = runner.spawn(
+        &root_holder,
+        TaskFuture::new(init_future),
+        "<init>".into(),
+        true,
+    )?;
     root_holder.remove_child(&init);
     init.parent.borrow_mut().take();
     runner.root_scope.set_owner(init.key);
@@ -886,7 +892,12 @@ where
         *result.borrow_mut() = Some(value);
         Ok(())
     };
-    let main_task = runner.spawn(&system, Box::pin(main_future), "<main>".into(), false)?;
+    let main_task = runner.spawn(
+        &system,
+        TaskFuture::new(main_future),
+        "<main>".into(),
+        false,
+    )?;
     runner.main_task.set(Some(main_task.key));
     Ok(())
 }

@@ -10,8 +10,6 @@
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,10 +21,9 @@ use super::local::LocalMap;
 use super::nursery::NurseryInner;
 use super::parking::ParkingLot;
 use super::run::Runner;
-use crate::Result;
 
 /// A task's future, as the run loop holds it.
-pub(crate) type BoxedTaskFuture = Pin<Box<dyn Future<Output = Result<()>>>>;
+pub(crate) type BoxedTaskFuture = super::task_future::TaskFuture;
 
 /// Where a task lives in the [`TaskTable`]: slot index and generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
