@@ -130,7 +130,7 @@ thread_local! {
 
 fn alloc_block(storage: Storage, layout: Layout) -> NonNull<u8> {
     let layout = match storage {
-        Storage::None => return NonNull::without_provenance(nonzero_align(layout)),
+        Storage::None => return dangling_for(layout),
         Storage::Class(class) => {
             let reused = POOL
                 .try_with(|pool| pool.borrow_mut().free[class].pop())
@@ -151,9 +151,11 @@ fn alloc_block(storage: Storage, layout: Layout) -> NonNull<u8> {
     }
 }
 
-fn nonzero_align(layout: Layout) -> std::num::NonZeroUsize {
-    match std::num::NonZeroUsize::new(layout.align()) {
-        Some(align) => align,
+/// A well-aligned pointer for a zero-sized value (never dereferenced for reads or writes of
+/// any byte).
+fn dangling_for(layout: Layout) -> NonNull<u8> {
+    match NonNull::new(std::ptr::without_provenance_mut::<u8>(layout.align())) {
+        Some(ptr) => ptr,
         None => unreachable!("alignments are never zero"),
     }
 }
