@@ -295,16 +295,17 @@ mod tests {
     #[test]
     fn zero_sized_and_over_aligned_futures() {
         #[repr(align(64))]
-        struct Aligned(u8);
+        struct Aligned([u8; 3]);
         impl Future for Aligned {
             type Output = Result<()>;
             fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
                 assert_eq!((&raw const *self) as usize % 64, 0);
+                assert_eq!(self.0, [1, 2, 3]);
                 Poll::Ready(Ok(()))
             }
         }
         let mut cx = Context::from_waker(Waker::noop());
-        let mut f = TaskFuture::new(Aligned(1));
+        let mut f = TaskFuture::new(Aligned([1, 2, 3]));
         assert!(f.poll(&mut cx).is_ready());
         struct Zst;
         impl Future for Zst {
