@@ -151,6 +151,7 @@ impl ScopeState {
 
     /// Links the scope under `parent` (owned by `owner`), fixes a relative deadline, registers
     /// the deadline, and computes the effective state.
+    #[inline]
     pub(crate) fn enter(
         self: &Rc<Self>,
         runner: &Runner,
@@ -190,6 +191,7 @@ impl ScopeState {
     }
 
     /// Unlinks the scope from the tree and drops its deadline. Idempotent.
+    #[inline]
     pub(crate) fn exit(self: &Rc<Self>, runner: Option<&Runner>) {
         if self.phase.get() != Phase::Entered {
             return;
@@ -203,6 +205,7 @@ impl ScopeState {
         self.children.borrow_mut().clear();
     }
 
+    #[inline]
     fn attach(self: &Rc<Self>, parent: &Rc<ScopeState>) {
         let mut siblings = parent.children.borrow_mut();
         self.index_in_parent.set(siblings.len());
@@ -211,6 +214,7 @@ impl ScopeState {
         *self.parent.borrow_mut() = Some(parent.clone());
     }
 
+    #[inline]
     fn detach(self: &Rc<Self>) {
         let Some(parent) = self.parent.borrow_mut().take() else {
             return;
@@ -272,6 +276,7 @@ impl ScopeState {
 
     /// Recomputes the effective state of this node and, where it changed, of its subtree;
     /// wakes the tasks under every node that became cancelled.
+    #[inline]
     pub(crate) fn recalculate(self: &Rc<Self>, runner: &Runner) {
         // Fast path (every scope entry comes here): nothing changes, nothing to push down.
         let parent_cancelled = self
@@ -280,9 +285,15 @@ impl ScopeState {
             .as_ref()
             .is_some_and(|p| p.is_cancelled());
         let new = self.cancel_called.get() || (!self.shield.get() && parent_cancelled);
-        if self.effectively_cancelled.get() == new {
-            return;
+        if self.effectively_cancelled.get() != new {
+            self.propagate(runner);
         }
+    }
+
+    /// The slow half of `recalculate`: pushes a changed state down the subtree and wakes the
+    /// tasks under every node that became cancelled.
+    #[inline(never)]
+    fn propagate(self: &Rc<Self>, runner: &Runner) {
         let mut to_wake: Vec<TaskKey> = Vec::new();
         let mut stack: Vec<Rc<ScopeState>> = vec![self.clone()];
         while let Some(node) = stack.pop() {
@@ -610,6 +621,7 @@ pub(crate) struct StatusSwap<'a> {
 }
 
 impl<'a> StatusSwap<'a> {
+    #[inline]
     pub(crate) fn new(task: &'a TaskInner, status: Rc<ScopeState>) -> Self {
         let previous = std::mem::replace(&mut *task.current_status.borrow_mut(), status);
         StatusSwap {

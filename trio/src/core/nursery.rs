@@ -125,6 +125,7 @@ impl NurseryInner {
     }
 
     /// Enters the nursery's scope under `parent`, owned by task `owner`.
+    #[inline]
     pub(crate) fn enter_eagerly(&self, runner: &Runner, parent: &Rc<ScopeState>, owner: TaskKey) {
         if self.entered.replace(true) {
             return;
@@ -134,6 +135,7 @@ impl NurseryInner {
         let _ = self.scope.enter(runner, parent, Some(owner));
     }
 
+    #[inline]
     pub(crate) fn remove_child(&self, task: &Rc<TaskInner>) {
         let mut tasks = self.scope.tasks.borrow_mut();
         let index = task.index_in_parent.get();
@@ -159,6 +161,7 @@ impl NurseryInner {
         });
     }
 
+    #[inline]
     fn record(&self, runner: &Runner, outcome: Outcome) {
         match outcome {
             Outcome::Ok => {}
@@ -177,10 +180,12 @@ impl NurseryInner {
     }
 
     /// A child task ended with `outcome`.
+    #[inline]
     pub(crate) fn child_finished(&self, runner: &Runner, outcome: Outcome) {
         self.record(runner, outcome);
     }
 
+    #[inline]
     fn can_finish(&self) -> bool {
         self.body_done.get()
             && self.pending_starts.get() == 0
@@ -188,6 +193,7 @@ impl NurseryInner {
     }
 
     /// Wakes the task waiting on this nursery if it can now finish.
+    #[inline]
     pub(crate) fn wake_parent_if_done(&self, runner: &Runner) {
         if self.is_start || self.can_finish() {
             if let Some(parent) = self.parent_task.get() {
@@ -206,12 +212,14 @@ impl NurseryInner {
 
     /// As `close`, but the empty child list stays with the scope: the nursery goes back to
     /// the run's pool with it (or gives it up in `Runner::recycle_nursery`).
+    #[inline]
     fn close_keeping_child_list(&self, runner: Option<&Runner>) {
         self.closed.set(true);
         self.scope.exit(runner);
     }
 
     /// The nursery's result once everything ended (the panic, if any, is resumed by the caller).
+    #[inline]
     fn take_result(&self, absorbs: bool) -> Result<()> {
         if self.errors.borrow().is_empty() && self.cancelled.borrow().is_none() {
             return Ok(());
@@ -478,14 +486,18 @@ where
             *this.done = true;
             return Poll::Ready(result);
         }
-        let nursery = this.nursery.clone();
+        let nursery: &Rc<NurseryInner> = this.nursery;
         let polled = Runner::with_current_task(|runner, task| {
             if !nursery.entered.get() {
                 let parent = task.current_status.borrow().clone();
                 nursery.enter_eagerly(runner, &parent, task.key);
                 let mut open = task.child_nurseries.borrow_mut();
-                open.retain(|n| n.upgrade().is_some_and(|n| !n.closed.get()));
-                open.push(Rc::downgrade(&nursery));
+                // Performance: entries leave when their nursery finishes (below); only those of
+                // nurseries dropped early linger, and are swept here once there are a few.
+                if open.len() >= 8 {
+                    open.retain(|n| n.upgrade().is_some_and(|n| !n.closed.get()));
+                }
+                open.push(Rc::downgrade(nursery));
                 *this.polls_at_entry = task.polls.get();
             }
             if let Some(body) = this.body.as_mut().as_pin_mut() {
@@ -511,9 +523,14 @@ where
             let absorbs =
                 nursery.scope.is_cancelled() && !nursery.scope.parent_cancellation_is_visible();
             nursery.close_keeping_child_list(Some(runner));
-            task.child_nurseries
-                .borrow_mut()
-                .retain(|n| !std::ptr::eq(n.as_ptr(), Rc::as_ptr(&nursery)));
+            let mut open = task.child_nurseries.borrow_mut();
+            let is_this = |n: &Weak<NurseryInner>| std::ptr::eq(n.as_ptr(), Rc::as_ptr(nursery));
+            if open.last().is_some_and(is_this) {
+                open.pop();
+            } else {
+                open.retain(|n| !is_this(n));
+            }
+            drop(open);
             let yielded = task.polls.get() != *this.polls_at_entry;
             Some((nursery.take_result(absorbs), yielded))
         });

@@ -370,8 +370,13 @@ impl Runner {
         if self.instruments.active() {
             self.instruments
                 .task_spawned(&Task::from_inner(task.clone()));
+            self.schedule(key);
+        } else {
+            // Performance: a new task is not scheduled yet and is known; `schedule` would
+            // look it up again.
+            task.scheduled.set(true);
+            self.runq.borrow_mut().push(key);
         }
-        self.schedule(key);
         Ok(task)
     }
 
@@ -932,11 +937,12 @@ impl Future for InitBody {
 type IdleWaiter = (TaskKey, Rc<Cell<bool>>);
 
 /// Breaks the parking lots registered with `add_parking_lot_breaker` for a task that exits.
+#[inline]
 fn break_lots_of(task: &Rc<TaskInner>) {
-    let lots = std::mem::take(&mut *task.lot_breakers.borrow_mut());
-    if lots.is_empty() {
+    if task.lot_breakers.borrow().is_empty() {
         return;
     }
+    let lots = std::mem::take(&mut *task.lot_breakers.borrow_mut());
     let handle = Task::from_inner(task.clone());
     for lot in lots {
         lot.break_lot(Some(&handle));

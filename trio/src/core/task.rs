@@ -465,6 +465,7 @@ impl Task {
             .borrow()
             .iter()
             .filter_map(Weak::upgrade)
+            .filter(|n| !n.closed.get())
             .map(crate::Nursery::from_inner)
             .collect()
     }
