@@ -30,6 +30,14 @@ fn cancel_point(what: &'static str) -> Result<()> {
     }
 }
 
+/// The schedule point of a checkpoint: the task goes back on the run queue.
+#[inline]
+pub(crate) fn yield_to_scheduler(cx: &Context<'_>) {
+    if !Runner::with_current(|runner| runner.reschedule_current(cx.waker())).unwrap_or(false) {
+        cx.waker().wake_by_ref();
+    }
+}
+
 /// The `Cancelled` for the task being polled (known to be cancelled).
 #[cold]
 #[inline(never)]
@@ -52,7 +60,7 @@ impl Future for Checkpoint {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         if !self.yielded {
             self.yielded = true;
-            cx.waker().wake_by_ref();
+            yield_to_scheduler(cx);
             return Poll::Pending;
         }
         Poll::Ready(cancel_point("checkpoint"))
@@ -116,7 +124,7 @@ impl Future for CancelShieldedCheckpoint {
             return Poll::Ready(());
         }
         self.yielded = true;
-        cx.waker().wake_by_ref();
+        yield_to_scheduler(cx);
         Poll::Pending
     }
 }

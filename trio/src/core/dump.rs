@@ -10,7 +10,7 @@ use super::task::{TaskInner, TaskKey};
 pub(crate) fn task_tree(runner: &Runner) -> String {
     let mut out = String::from("task tree:\n");
     let init = runner.init_task_rc.borrow().clone();
-    let current = runner.current.borrow().as_ref().map(|t| t.key);
+    let current = runner.with_polled_task(|t| t.key);
     if let Some(init) = init {
         write_task(&mut out, &init, 1, current);
     }

@@ -548,7 +548,7 @@ where
         if result.is_ok() && !yielded {
             // Leaving the nursery is a schedule point even when nothing inside yielded.
             *this.pending_result = Some(result);
-            cx.waker().wake_by_ref();
+            super::checkpoint::yield_to_scheduler(cx);
             return Poll::Pending;
         }
         *this.done = true;
