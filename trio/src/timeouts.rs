@@ -105,7 +105,7 @@ pub fn sleep_forever() -> SleepForever {
 /// Safe: it holds nothing.
 pub async fn sleep_until(deadline: f64) -> Result<()> {
     let scope = CancelScope::with_deadline(deadline)?;
-    scope.run(sleep_forever()).await?;
+    scope.into_run(sleep_forever()).await?;
     Ok(())
 }
 
@@ -123,7 +123,7 @@ pub async fn sleep(seconds: impl IntoSeconds) -> Result<()> {
         return crate::lowlevel::checkpoint().await;
     }
     let scope = CancelScope::with_relative_deadline(seconds)?;
-    scope.run(sleep_forever()).await?;
+    scope.into_run(sleep_forever()).await?;
     Ok(())
 }
 
@@ -140,7 +140,7 @@ where
     F: Future<Output = Result<T>>,
 {
     CancelScope::with_relative_deadline(seconds.into_seconds())?
-        .run(body)
+        .into_run(body)
         .await
 }
 
@@ -155,7 +155,7 @@ pub async fn move_on_at<F, T>(deadline: f64, body: F) -> Result<Option<T>>
 where
     F: Future<Output = Result<T>>,
 {
-    CancelScope::with_deadline(deadline)?.run(body).await
+    CancelScope::with_deadline(deadline)?.into_run(body).await
 }
 
 /// Runs `body` with a timeout of `seconds`, failing with [`TooSlowError`] if it expires.

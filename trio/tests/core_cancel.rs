@@ -347,3 +347,37 @@ fn sleep_until_and_current_time() {
         Ok(())
     });
 }
+
+// The run reuses the nodes of finished timeouts and sleeps (a pool, for speed). A reused node
+// must carry nothing over: no cancellation, no deadline, and stale deadline-heap entries of
+// its earlier life must never fire on it.
+#[test]
+fn reused_timeout_scopes_start_fresh() {
+    run(async {
+        for round in 0..50 {
+            let start = trio::current_time()?;
+            // Expires: the scope is cancelled by its deadline and absorbs it.
+            let out = trio::move_on_after(1.0, trio::sleep(5.0)).await?;
+            assert_eq!(out, None, "round {round}");
+            assert_eq!(trio::current_time()? - start, 1.0);
+            // Finishes first: the deadline is left in the heap as a stale entry.
+            let out = trio::move_on_after(3.0, async {
+                assert_eq!(trio::current_effective_deadline()?, start + 1.0 + 3.0);
+                trio::sleep(0.5).await
+            })
+            .await?;
+            assert_eq!(out, Some(()));
+            // A scope with no deadline reuses a node: the stale entries (deadlines at
+            // start + 4.0) must not cancel it.
+            let out = trio::CancelScope::new()
+                .run(async {
+                    assert_eq!(trio::current_effective_deadline()?, f64::INFINITY);
+                    trio::sleep(10.0).await
+                })
+                .await?;
+            assert_eq!(out, Some(()));
+            assert_eq!(trio::current_time()? - start, 11.5);
+        }
+        Ok(())
+    });
+}

@@ -72,7 +72,15 @@ pub(crate) struct ScopeState {
 }
 
 impl ScopeState {
+    /// A fresh scope node: from the run's pool when there is one (see
+    /// `Runner::recycle_scope`), else a new allocation.
     pub(crate) fn new() -> Rc<Self> {
+        Runner::with_current(Runner::take_spare_scope)
+            .flatten()
+            .unwrap_or_else(Self::allocate)
+    }
+
+    fn allocate() -> Rc<Self> {
         Rc::new(ScopeState {
             cancel_called: Cell::new(false),
             reason: RefCell::new(None),
@@ -92,41 +100,33 @@ impl ScopeState {
     }
 
     /// Makes an exited scope that nothing else holds as good as new, keeping the capacity of
-    /// its lists (for the run's nursery pool). Stale deadline-heap entries cannot match it: they
-    /// carry an old token and the scope's token is reset to 0.
-    pub(crate) fn reset(&mut self) {
-        let ScopeState {
-            cancel_called,
-            reason,
-            cancelled_caught,
-            shield,
-            deadline,
-            relative_deadline,
-            phase,
-            deadline_token,
-            effectively_cancelled,
-            parent,
-            children,
-            index_in_parent,
-            owner,
-            tasks,
-        } = self;
-        cancel_called.set(false);
-        if reason.get_mut().is_some() {
-            *reason.get_mut() = None;
+    /// its lists (for the run's pools). Only the deadline heap may still hold a `Weak` to it:
+    /// those entries carry an old token, and the token is reset to 0 here, so they can never
+    /// match it again.
+    pub(crate) fn reset(&self) {
+        self.cancel_called.set(false);
+        if self.reason.borrow().is_some() {
+            *self.reason.borrow_mut() = None;
         }
-        cancelled_caught.set(false);
-        shield.set(false);
-        deadline.set(f64::INFINITY);
-        relative_deadline.set(f64::INFINITY);
-        phase.set(Phase::Unentered);
-        deadline_token.set(0);
-        effectively_cancelled.set(false);
-        *parent.get_mut() = None;
-        children.get_mut().clear();
-        index_in_parent.set(0);
-        owner.set(None);
-        tasks.get_mut().clear();
+        self.cancelled_caught.set(false);
+        self.shield.set(false);
+        self.deadline.set(f64::INFINITY);
+        self.relative_deadline.set(f64::INFINITY);
+        self.phase.set(Phase::Unentered);
+        self.deadline_token.set(0);
+        self.effectively_cancelled.set(false);
+        if self.parent.borrow().is_some() {
+            *self.parent.borrow_mut() = None;
+        }
+        self.children.borrow_mut().clear();
+        self.index_in_parent.set(0);
+        self.owner.set(None);
+        self.tasks.borrow_mut().clear();
+    }
+
+    /// Whether the scope has been left (the run's pools take only such scopes).
+    pub(crate) fn is_exited(&self) -> bool {
+        self.phase.get() == Phase::Exited
     }
 
     /// The cached effective state: is a checkpoint under this node cancelled?
@@ -590,6 +590,19 @@ impl CancelScope {
             body,
         }
     }
+
+    /// As [`run`](Self::run), giving up this handle: nothing outside can see the scope, so the
+    /// run may reuse its node once the body is done (timeouts and sleeps use this).
+    pub(crate) fn into_run<F, T>(self, body: F) -> ScopeRun<F>
+    where
+        F: Future<Output = Result<T, Error>>,
+    {
+        ScopeRun {
+            scope: self.state,
+            entered: false,
+            body,
+        }
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -604,10 +617,15 @@ pin_project_lite::pin_project! {
 
     impl<F> PinnedDrop for ScopeRun<F> {
         fn drop(this: Pin<&mut Self>) {
-            if this.entered {
-                let scope = this.scope.clone();
-                Runner::with_current(|runner| scope.exit(Some(runner)))
-                    .unwrap_or_else(|| scope.exit(None));
+            let this = this.project();
+            let in_run = Runner::with_current(|runner| {
+                if *this.entered {
+                    this.scope.exit(Some(runner));
+                }
+                runner.recycle_scope(this.scope);
+            });
+            if in_run.is_none() && *this.entered {
+                this.scope.exit(None);
             }
         }
     }

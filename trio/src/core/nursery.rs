@@ -93,7 +93,10 @@ impl NurseryInner {
         if inner.is_start || inner.pending_starts.get() != 0 {
             return None;
         }
-        Rc::get_mut(&mut inner.scope)?.reset();
+        if Rc::strong_count(&inner.scope) != 1 {
+            return None;
+        }
+        inner.scope.reset();
         let NurseryInner {
             scope: _,
             parent_task,
