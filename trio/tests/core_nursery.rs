@@ -335,3 +335,37 @@ fn a_failed_nursery_leaves_no_errors_behind() {
         Ok(())
     });
 }
+
+#[test]
+fn a_child_that_drops_its_own_nursery_is_discarded_cleanly() {
+    use std::cell::RefCell;
+    use std::future::Future;
+    use std::pin::Pin;
+    type Slot = Rc<RefCell<Option<Pin<Box<dyn Future<Output = trio::Result<()>>>>>>>;
+    let after_drop = Rc::new(Cell::new(0));
+    let seen = after_drop.clone();
+    run(async move {
+        let slot: Slot = Rc::new(RefCell::new(None));
+        let child_slot = slot.clone();
+        let mut nursery: Pin<Box<dyn Future<Output = trio::Result<()>>>> =
+            Box::pin(trio::open_nursery(move |n| async move {
+                n.start_soon(async move {
+                    // Drops the nursery this very task is a child of, mid-poll.
+                    let dropped = child_slot.borrow_mut().take();
+                    drop(dropped);
+                    after_drop.set(after_drop.get() + 1);
+                    trio::sleep_forever().await
+                })?;
+                trio::sleep_forever().await
+            }));
+        // Poll once so the nursery opens and its child is spawned, then park it in the slot.
+        let first =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(nursery.as_mut().poll(cx))).await;
+        assert!(first.is_pending());
+        *slot.borrow_mut() = Some(nursery);
+        wait_all_tasks_blocked(0.0).await?;
+        assert!(slot.borrow().is_none(), "the child dropped the nursery");
+        Ok(())
+    });
+    assert_eq!(seen.get(), 1);
+}

@@ -476,7 +476,9 @@ impl Runner {
             self.instruments
                 .task_exited(&Task::from_inner(task.clone()));
         }
-        task.future.borrow_mut().take()
+        // A task discarded from inside its own poll (its nursery dropped by itself, through
+        // shared ownership) has its future borrowed by `step`, which drops it after the poll.
+        task.future.try_borrow_mut().ok().and_then(|mut f| f.take())
     }
 
     /// Runs one step of a task.
@@ -486,7 +488,10 @@ impl Runner {
             None => return,
         };
         task.scheduled.set(false);
-        let Some(mut future) = task.future.borrow_mut().take() else {
+        // Performance: the future is polled where it lies (its block never moves), not taken
+        // out of the cell and put back on every step.
+        let mut future = task.future.borrow_mut();
+        let Some(poll_target) = future.as_mut() else {
             return;
         };
         if task.reparented.replace(false) {
@@ -503,20 +508,26 @@ impl Runner {
         }
         self.current.set(Some(std::ptr::NonNull::from(&task)));
         let mut cx = Context::from_waker(&task.waker);
-        let polled = catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx)));
+        let polled = catch_unwind(AssertUnwindSafe(|| poll_target.poll(&mut cx)));
         self.current.set(None);
         if let Some(handle) = &handle {
             self.instruments.after_task_step(handle);
         }
+        if task.finished.get() {
+            // Discarded during its own poll (see `discard_task`): only the future is left.
+            let dead = future.take();
+            drop(future);
+            drop_quietly(dead);
+            return;
+        }
         let outcome = match polled {
-            Ok(Poll::Pending) => {
-                *task.future.borrow_mut() = Some(future);
-                return;
-            }
+            Ok(Poll::Pending) => return,
             Ok(Poll::Ready(result)) => Outcome::from_result(result),
             Err(payload) => Outcome::Panic(payload),
         };
-        drop_quietly(future);
+        let finished = future.take();
+        drop(future);
+        drop_quietly(finished);
         self.finish_task(&task, outcome);
         self.recycle_task(task);
     }
