@@ -105,15 +105,16 @@ pub(crate) type Vacated = (
 /// instructions per task in benches/callgrind.rs, spawn_join_batch). The patterns name
 /// every field, so a new field must be handled here too.
 impl TaskInner {
-    /// Empties a finished task in place: gives back its waker and everything it owned; the
-    /// plain fields are overwritten by `occupy`.
-    pub(crate) fn vacate(&mut self, root: &Rc<ScopeState>) -> (Waker, Vacated) {
+    /// Empties a finished task in place: gives back everything it owned; the plain fields are
+    /// overwritten by `occupy`. The waker stays: `WakerPool::rekey` reuses it for the next task
+    /// if nobody else holds a clone.
+    pub(crate) fn vacate(&mut self, root: &Rc<ScopeState>) -> Vacated {
         let TaskInner {
             id: _,
             key: _,
             name,
             future,
-            waker,
+            waker: _,
             scheduled: _,
             current_status,
             reparented: _,
@@ -130,8 +131,7 @@ impl TaskInner {
             cancel_wakers,
         } = self;
         cancel_wakers.get_mut().clear();
-        let waker = std::mem::replace(waker, Waker::noop().clone());
-        let owned = (
+        (
             std::mem::replace(name.get_mut(), Cow::Borrowed("")),
             future.get_mut().take(),
             std::mem::replace(current_status.get_mut(), root.clone()),
@@ -139,11 +139,11 @@ impl TaskInner {
             std::mem::take(child_nurseries.get_mut()),
             locals.get_mut().take(),
             std::mem::take(lot_breakers.get_mut()),
-        );
-        (waker, owned)
+        )
     }
 
-    /// Fills a vacated task in place with a new task, as `Runner::spawn` builds one.
+    /// Fills a vacated task in place with a new task, as `Runner::spawn` builds one (its
+    /// waker was rekeyed by `WakerPool::rekey`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn occupy(
         &mut self,
@@ -151,7 +151,6 @@ impl TaskInner {
         key: TaskKey,
         name: Cow<'static, str>,
         future: BoxedTaskFuture,
-        waker: Waker,
         status: Rc<ScopeState>,
         parent: Rc<NurseryInner>,
         index: usize,
@@ -163,7 +162,7 @@ impl TaskInner {
             key: t_key,
             name: t_name,
             future: t_future,
-            waker: t_waker,
+            waker: _,
             scheduled,
             current_status,
             reparented,
@@ -184,8 +183,6 @@ impl TaskInner {
         *t_key = key;
         *t_name.get_mut() = name;
         *t_future.get_mut() = Some(future);
-        // The vacated waker is a no-op one: nothing to recycle.
-        *t_waker = waker;
         scheduled.set(false);
         *current_status.get_mut() = status;
         reparented.set(false);
@@ -376,6 +373,27 @@ impl WakerPool {
         // SAFETY: `raw` comes from `Arc::into_raw` of an `Arc<WakeHandle>`, which is what every
         // function of `VTABLE` expects, and the strong count it carries is owned by the waker.
         unsafe { Waker::from_raw(RawWaker::new(raw, &VTABLE)) }
+    }
+
+    /// Points a recycled task's waker at `key`, or gives it a new one if anybody else still
+    /// holds a clone of the old one (a stale clone must not wake the new task).
+    ///
+    /// Performance: a spawn into a recycled task keeps its waker's `Arc` (one relaxed store)
+    /// instead of handing it back to the pool and taking one out (benches/callgrind.rs,
+    /// spawn_join).
+    pub(crate) fn rekey(&mut self, waker: &mut Waker, key: TaskKey) {
+        if std::ptr::eq(waker.vtable(), &VTABLE) {
+            let raw = waker.data().cast::<WakeHandle>();
+            // SAFETY: the vtable check proves `raw` came from `Arc::into_raw` in `make`; the
+            // `ManuallyDrop` borrows the waker's count without releasing it.
+            let handle = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(raw) });
+            if Arc::strong_count(&handle) == 1 {
+                handle.key.store(key.to_bits(), Ordering::Relaxed);
+                return;
+            }
+        }
+        let old = std::mem::replace(waker, self.make(key));
+        self.recycle(old);
     }
 
     /// Takes a finished task's waker back if no one else holds a clone of it.
