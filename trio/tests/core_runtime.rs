@@ -487,3 +487,55 @@ fn current_clock_is_the_configured_clock() {
         .unwrap();
     assert_err::<UsageError, _>(trio::lowlevel::current_clock().map(|_| ()));
 }
+
+#[test]
+fn a_stale_waker_does_not_wake_the_task_that_reuses_its_slot() {
+    use std::cell::RefCell;
+    use std::task::{Poll, Waker};
+    run(async {
+        // Task A ends while somebody still holds a clone of its waker.
+        let stale: Rc<RefCell<Option<Waker>>> = Rc::new(RefCell::new(None));
+        let keep = stale.clone();
+        trio::open_nursery(|n| async move {
+            n.start_soon(async move {
+                std::future::poll_fn(|cx| {
+                    *keep.borrow_mut() = Some(cx.waker().clone());
+                    Poll::Ready(())
+                })
+                .await;
+                Ok(())
+            })?;
+            Ok(())
+        })
+        .await?;
+        // Task B is spawned next (the run reuses A's memory for it) and blocks.
+        let polls = Rc::new(std::cell::Cell::new(0));
+        let live: Rc<RefCell<Option<Waker>>> = Rc::new(RefCell::new(None));
+        let done = Rc::new(std::cell::Cell::new(false));
+        let (p, l, d) = (polls.clone(), live.clone(), done.clone());
+        trio::open_nursery(|n| async move {
+            n.start_soon(async move {
+                std::future::poll_fn(|cx| {
+                    p.set(p.get() + 1);
+                    *l.borrow_mut() = Some(cx.waker().clone());
+                    if d.get() {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                })
+                .await;
+                Ok(())
+            })?;
+            trio::lowlevel::wait_all_tasks_blocked(0.0).await?;
+            let before = polls.get();
+            stale.borrow_mut().take().expect("kept A's waker").wake();
+            trio::lowlevel::wait_all_tasks_blocked(0.0).await?;
+            assert_eq!(polls.get(), before, "A's waker must not poll B");
+            done.set(true);
+            live.borrow_mut().take().expect("B's waker").wake();
+            Ok(())
+        })
+        .await
+    });
+}
