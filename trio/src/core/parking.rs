@@ -57,7 +57,7 @@ impl Slot {
             Some(waker) => waker.wake_by_ref(),
             None => {
                 if let Some(task) = &*self.task.borrow() {
-                    task.inner.waker.wake_by_ref();
+                    Runner::wake_task(&task.inner);
                 }
             }
         }
