@@ -171,3 +171,115 @@ fn park_is_a_cancel_point() {
         Ok(())
     });
 }
+
+/// Parks a task named `name` in `lot` with `data`; logs what it gets back and how it ended.
+fn park_with_data(
+    nursery: &trio::Nursery,
+    lot: &Rc<ParkingLot<String>>,
+    name: &str,
+    data: &str,
+    log: &Log<String>,
+) -> trio::Result<()> {
+    let (lot, log, name, data) = (lot.clone(), log.clone(), name.to_string(), data.to_string());
+    nursery.start_soon_named(name.clone(), async move {
+        let mut park = lot.park_with(data);
+        let out = (&mut park).await;
+        let data = park.take_data().unwrap_or_default();
+        match out {
+            Ok(()) => log.push(format!("{name} woke with {data}")),
+            Err(e) if e.is_cancelled() => log.push(format!("{name} cancelled with {data}")),
+            Err(e) => log.push(format!("{name} failed with {data}: {e}")),
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn data_travels_with_the_waiter_both_ways() {
+    let log = Log::default();
+    let seen = log.clone();
+    run(async move {
+        let lot = Rc::new(ParkingLot::<String>::new());
+        let after = lot.clone();
+        trio::open_nursery(|n| async move {
+            park_with_data(&n, &lot, "a", "a-in", &log)?;
+            wait_all_tasks_blocked(0.0).await?;
+            park_with_data(&n, &lot, "b", "b-in", &log)?;
+            wait_all_tasks_blocked(0.0).await?;
+            // The oldest waiter's data is read and replaced before it wakes.
+            let was = lot.unpark_one_with(|d| std::mem::replace(d, "from unparker".into()));
+            assert_eq!(was.as_deref(), Some("a-in"));
+            assert_eq!(lot.len(), 1);
+            wait_all_tasks_blocked(0.0).await?;
+            // A cancelled waiter gets its own data back, untouched.
+            n.cancel_scope().cancel();
+            Ok(())
+        })
+        .await?;
+        assert_eq!(
+            after.unpark_one_with(|_| ()),
+            None,
+            "an empty lot calls nothing"
+        );
+        Ok(())
+    });
+    assert_eq!(
+        seen.get(),
+        ["a woke with from unparker", "b cancelled with b-in"]
+    );
+}
+
+#[test]
+fn unpark_all_where_wakes_the_chosen_and_keeps_the_rest_in_order() {
+    let log = Log::default();
+    let seen = log.clone();
+    run(async move {
+        let lot = Rc::new(ParkingLot::<String>::new());
+        trio::open_nursery(|n| async move {
+            for (name, data) in [("0", "odd"), ("1", "even"), ("2", "odd"), ("3", "even")] {
+                park_with_data(&n, &lot, name, data, &log)?;
+                wait_all_tasks_blocked(0.0).await?;
+            }
+            let woken = lot.unpark_all_where(|d| {
+                let chosen = d == "even";
+                if chosen {
+                    d.push_str(" (chosen)");
+                }
+                chosen
+            });
+            assert_eq!(woken, 2);
+            assert_eq!(lot.len(), 2);
+            let left: Vec<String> = lot.parked_tasks().iter().map(|t| t.name()).collect();
+            assert_eq!(left, ["0", "2"]);
+            wait_all_tasks_blocked(0.0).await?;
+            // The ones kept are still first in line, oldest first.
+            assert!(lot.unpark_one().is_some());
+            wait_all_tasks_blocked(0.0).await?;
+            assert!(lot.unpark_one().is_some());
+            Ok(())
+        })
+        .await
+    });
+    let seen = seen.get();
+    let mut chosen = seen[..2].to_vec();
+    chosen.sort();
+    assert_eq!(
+        chosen,
+        ["1 woke with even (chosen)", "3 woke with even (chosen)"]
+    );
+    assert_eq!(seen[2..], ["0 woke with odd", "2 woke with odd"]);
+}
+
+#[test]
+fn a_park_dropped_before_its_first_poll_keeps_its_data() {
+    run(async {
+        let lot = ParkingLot::<Vec<u8>>::new();
+        let mut park = lot.park_with(vec![1, 2, 3]);
+        assert!(!park.is_unparked());
+        assert_eq!(park.take_data(), Some(vec![1, 2, 3]));
+        assert_eq!(park.take_data(), None, "taken once");
+        drop(park);
+        assert!(lot.is_empty());
+        Ok(())
+    });
+}

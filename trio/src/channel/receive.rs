@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use super::state::{HandleCore, RecvSlot, State, Waiter};
+use super::state::{HandleCore, HandleId, RecvSlot, RecvWait, State, TryReceive};
 use super::{MemoryChannelStatistics, statistics};
 use crate::lowlevel::{
     CancelShieldedCheckpoint, Park, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
@@ -43,7 +43,12 @@ impl<T> MemoryReceiveChannel<T> {
     /// the buffer is empty, and [`ClosedResourceError`] if this handle is closed.
     /// Not a checkpoint.
     pub fn try_receive(&self) -> Result<T> {
-        self.state.borrow_mut().try_receive(&self.handle)
+        let received = self.state.borrow_mut().try_receive(&self.handle);
+        match received {
+            TryReceive::Got(value) => Ok(value),
+            TryReceive::Empty => Err(Error::new(WouldBlock)),
+            TryReceive::Failed(e) => Err(e),
+        }
     }
 
     /// Receives the next value, waiting for one. Errors as [`try_receive`](Self::try_receive),
@@ -166,9 +171,8 @@ impl<T> futures_core::Stream for MemoryReceiveChannel<T> {
 /// A receive in progress, shared by [`ReceiveFuture`] and the `Stream` impl.
 enum Op<T> {
     Start,
-    /// Got a value without waiting; the schedule point is still due.
     Yield(T, CancelShieldedCheckpoint),
-    Parked(Rc<Waiter<RecvSlot<T>>>, Park),
+    Parked(Park<RecvWait<T>>),
     Done,
 }
 
@@ -190,12 +194,17 @@ impl<T> Op<T> {
                     }
                     let mut st = state.borrow_mut();
                     match st.try_receive(handle) {
-                        Ok(value) => *self = Op::Yield(value, cancel_shielded_checkpoint()),
-                        Err(e) if e.is::<WouldBlock>() => {
-                            let waiter = st.receivers.push_new(handle, RecvSlot::Waiting);
-                            *self = Op::Parked(waiter, handle.lot.park());
+                        TryReceive::Got(value) => {
+                            *self = Op::Yield(value, cancel_shielded_checkpoint())
                         }
-                        Err(e) => {
+                        TryReceive::Empty => {
+                            let park = st.receivers.park_with(RecvWait {
+                                handle: HandleId::of(handle),
+                                slot: RecvSlot::Waiting,
+                            });
+                            *self = Op::Parked(park);
+                        }
+                        TryReceive::Failed(e) => {
                             *self = Op::Done;
                             return Poll::Ready(Err(e));
                         }
@@ -210,29 +219,24 @@ impl<T> Op<T> {
                     };
                     return Poll::Ready(Ok(value));
                 }
-                Op::Parked(_, park) => {
-                    let parked = match Pin::new(park).poll(cx) {
+                Op::Parked(park) => {
+                    let parked = match Pin::new(&mut *park).poll(cx) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(parked) => parked,
                     };
-                    let Op::Parked(waiter, _park) = std::mem::replace(self, Op::Done) else {
-                        unreachable!("matched Parked")
-                    };
-                    let slot = std::mem::replace(&mut *waiter.slot.borrow_mut(), RecvSlot::Left);
-                    return Poll::Ready(match (parked, slot) {
-                        (_, RecvSlot::Got(value)) => {
-                            let mut st = state.borrow_mut();
-                            st.received_in_flight();
-                            st.receivers.recycle(waiter);
+                    let waiter = park.take_data();
+                    // Dropping the park here recycles its slot.
+                    *self = Op::Done;
+                    return Poll::Ready(match (parked, waiter.map(|w| w.slot)) {
+                        (_, Some(RecvSlot::Got(value))) => {
+                            state.borrow_mut().received_in_flight();
                             Ok(value)
                         }
-                        (_, RecvSlot::Failed(e)) => Err(e),
-                        // Cancelled before a value came: it leaves the queue.
-                        (Err(e), RecvSlot::Waiting) => {
-                            state.borrow_mut().receivers.left();
-                            Err(e)
-                        }
-                        (Ok(()), _) | (Err(_), RecvSlot::Left) => {
+                        (_, Some(RecvSlot::Failed(e))) => Err(e),
+                        // Cancelled (or failed to park) before a value came: it has left the
+                        // queue.
+                        (Err(e), Some(RecvSlot::Waiting)) => Err(e),
+                        (Ok(()), Some(RecvSlot::Waiting)) | (_, None) => {
                             unreachable!("a receive waiter woke without an outcome")
                         }
                     });
@@ -242,7 +246,8 @@ impl<T> Op<T> {
         }
     }
 
-    /// The receive is dropped: leave the queue, and give back a value it did not return.
+    /// Undoes a receive that will not be polled again: a value it holds (taken, or handed to
+    /// it while it waited) goes to the next receiver or back to the buffer's front.
     fn abandon(&mut self, state: &RefCell<State<T>>) {
         // Performance: a receive that completed (the usual drop) has nothing to undo; this
         // skips moving the op out.
@@ -251,15 +256,14 @@ impl<T> Op<T> {
         }
         let (value, in_flight) = match std::mem::replace(self, Op::Done) {
             Op::Yield(value, _) => (value, false),
-            Op::Parked(waiter, _park) => {
-                let slot = std::mem::replace(&mut *waiter.slot.borrow_mut(), RecvSlot::Left);
-                match slot {
-                    RecvSlot::Waiting => {
-                        state.borrow_mut().receivers.left();
-                        return;
-                    }
-                    RecvSlot::Got(value) => (value, true),
-                    RecvSlot::Failed(_) | RecvSlot::Left => return,
+            Op::Parked(mut park) => {
+                if !park.is_unparked() {
+                    // Still waiting (its drop leaves the queue), or failed: nothing to give.
+                    return;
+                }
+                match park.take_data().map(|w| w.slot) {
+                    Some(RecvSlot::Got(value)) => (value, true),
+                    _ => return,
                 }
             }
             Op::Start | Op::Done => return,

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use super::state::{HandleCore, SendSlot, State, Waiter};
+use super::state::{HandleCore, HandleId, SendSlot, SendWait, State, TrySend};
 use super::{MemoryChannelStatistics, statistics};
 use crate::lowlevel::{
     CancelShieldedCheckpoint, Park, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
@@ -97,7 +97,11 @@ impl<T> MemorySendChannel<T> {
     /// Not a checkpoint.
     pub fn try_send(&self, value: T) -> Result<(), SendError<T>> {
         let sent = self.state.borrow_mut().try_send(&self.handle, value);
-        sent.map_err(|(error, value)| SendError::new(value, error))
+        match sent {
+            TrySend::Sent => Ok(()),
+            TrySend::Full(value) => Err(SendError::new(value, Error::new(WouldBlock))),
+            TrySend::Failed(error, value) => Err(SendError::new(value, error)),
+        }
     }
 
     /// Sends `value`, waiting while the buffer is full (on a rendezvous channel, until a
@@ -196,7 +200,7 @@ impl<T> std::fmt::Debug for MemorySendChannel<T> {
 enum Stage<T> {
     Start(T),
     Yield(CancelShieldedCheckpoint),
-    Parked(Rc<Waiter<SendSlot<T>>>, Park),
+    Parked(Park<SendWait<T>>),
     Done,
 }
 
@@ -216,7 +220,7 @@ impl<T> Future for SendFuture<'_, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         // Performance: the stage is matched in place. Only the transitions move it (the value
-        // out of `Start`, the waiter out of `Parked`), not every poll: moving the whole stage
+        // out of `Start`, the data out of `Parked`), not every poll: moving the whole stage
         // out and back cost tens of instructions per poll (benches/callgrind.rs, pingpong).
         loop {
             match &mut this.stage {
@@ -230,14 +234,17 @@ impl<T> Future for SendFuture<'_, T> {
                     }
                     let mut state = this.chan.state.borrow_mut();
                     match state.try_send(&this.chan.handle, value) {
-                        Ok(()) => this.stage = Stage::Yield(cancel_shielded_checkpoint()),
-                        Err((e, value)) if e.is::<WouldBlock>() => {
-                            let waiter = state
-                                .senders
-                                .push_new(&this.chan.handle, SendSlot::Waiting(value));
-                            this.stage = Stage::Parked(waiter, this.chan.handle.lot.park());
+                        TrySend::Sent => this.stage = Stage::Yield(cancel_shielded_checkpoint()),
+                        TrySend::Full(value) => {
+                            let park = state.senders.park_with(SendWait {
+                                handle: HandleId::of(&this.chan.handle),
+                                slot: SendSlot::Waiting(value),
+                            });
+                            this.stage = Stage::Parked(park);
                         }
-                        Err((e, value)) => return Poll::Ready(Err(SendError::new(value, e))),
+                        TrySend::Failed(e, value) => {
+                            return Poll::Ready(Err(SendError::new(value, e)));
+                        }
                     }
                 }
                 Stage::Yield(yielding) => {
@@ -249,29 +256,21 @@ impl<T> Future for SendFuture<'_, T> {
                         Poll::Pending => Poll::Pending,
                     };
                 }
-                Stage::Parked(_, park) => {
-                    let parked = match Pin::new(park).poll(cx) {
+                Stage::Parked(park) => {
+                    let parked = match Pin::new(&mut *park).poll(cx) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(parked) => parked,
                     };
-                    let Stage::Parked(waiter, _park) =
-                        std::mem::replace(&mut this.stage, Stage::Done)
-                    else {
-                        unreachable!("matched Parked")
-                    };
-                    let slot = std::mem::replace(&mut *waiter.slot.borrow_mut(), SendSlot::Left);
-                    return Poll::Ready(match (parked, slot) {
-                        (_, SendSlot::Sent) => {
-                            this.chan.state.borrow_mut().senders.recycle(waiter);
-                            Ok(())
-                        }
-                        (_, SendSlot::Failed(e, value)) => Err(SendError::new(value, e)),
-                        // Cancelled before anyone took the value: it leaves the queue.
-                        (Err(e), SendSlot::Waiting(value)) => {
-                            this.chan.state.borrow_mut().senders.left();
-                            Err(SendError::new(value, e))
-                        }
-                        (Ok(()), _) | (Err(_), SendSlot::Left) => {
+                    let waiter = park.take_data();
+                    // Dropping the park here recycles its slot.
+                    this.stage = Stage::Done;
+                    return Poll::Ready(match (parked, waiter.map(|w| w.slot)) {
+                        (_, Some(SendSlot::Sent)) => Ok(()),
+                        (_, Some(SendSlot::Failed(e, value))) => Err(SendError::new(value, e)),
+                        // Cancelled (or failed to park) before anyone took the value: it has
+                        // left the queue.
+                        (Err(e), Some(SendSlot::Waiting(value))) => Err(SendError::new(value, e)),
+                        (Ok(()), Some(SendSlot::Waiting(_))) | (_, None) => {
                             unreachable!("a send waiter woke without an outcome")
                         }
                     });
@@ -282,15 +281,6 @@ impl<T> Future for SendFuture<'_, T> {
     }
 }
 
-impl<T> Drop for SendFuture<'_, T> {
-    fn drop(&mut self) {
-        if let Stage::Parked(waiter, _) = &self.stage {
-            let slot = std::mem::replace(&mut *waiter.slot.borrow_mut(), SendSlot::Left);
-            if let SendSlot::Waiting(value) = slot {
-                self.chan.state.borrow_mut().senders.left();
-                // Dropped after the state borrow ends: its `Drop` may use the channel.
-                drop(value);
-            }
-        }
-    }
-}
+// Dropping a `SendFuture` while it waits drops its `Park`, which leaves the queue and drops
+// the value that was not sent (after every borrow of the channel has ended: its `Drop` may use
+// the channel).

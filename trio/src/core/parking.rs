@@ -14,8 +14,22 @@
 //!
 //! Waiters that leave early are tombstoned and swept lazily, so every operation is O(1)
 //! amortized.
+//!
+//! ## Data carried by a waiter
+//!
+//! A `ParkingLot<D>` parks each task with a value of type `D` (`()` by default) that the
+//! unparker can read and change before it wakes the task ([`ParkingLot::unpark_one_with`],
+//! [`ParkingLot::unpark_all_where`]), and that the parked task gets back
+//! ([`Park::take_data`]). Memory channels park a blocked send with its value and a blocked
+//! receive with the slot its value is delivered into.
+//!
+//! Why not a wait queue of their own beside a lot: then every blocked operation lives in two
+//! FIFOs that must be kept in step (two allocations, two pushes, two pops, two tombstones),
+//! which cost about a third of a channel round trip (benches/callgrind.rs, pingpong). One
+//! queue that carries the data is both simpler and cheaper, and the lot stays the one
+//! blocking primitive.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -23,83 +37,115 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use super::run::{Runner, not_in_run};
-use super::task::Task;
+use super::task::{Task, TaskInner};
 use crate::error::{BrokenResourceError, Error, Result};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where a slot's waiter is. `Copy`, so reading it costs no borrow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SlotState {
     Parked,
     Unparked,
     Left,
-    Broken(String),
+    /// Failed by `break_lot` (the reason is in `Slot::broken`).
+    Broken,
 }
 
-struct Slot {
-    state: RefCell<SlotState>,
+struct Slot<D> {
+    state: Cell<SlotState>,
+    /// The waiter's data; `None` once taken, and while the slot is spare.
+    data: Cell<Option<D>>,
     /// The waker to wake, when it is not the parked task's own waker (`None`).
     ///
     /// Performance: a task parked directly (not under a combinator that gives it another
-    /// waker) wakes through `task`'s waker, so parking clones no `Waker` (an atomic increment,
-    /// and an atomic decrement when the slot is freed).
+    /// waker) is woken through its task (`Runner::wake_task`), so parking clones no `Waker`.
     waker: RefCell<Option<Waker>>,
     /// The parked task; `None` only while the slot waits in a lot's `spare` list.
-    task: RefCell<Option<Task>>,
-    lot: RefCell<Weak<RefCell<LotInner>>>,
+    task: RefCell<Option<Rc<TaskInner>>>,
+    /// The lot the slot is queued in (it changes on `repark`).
+    lot: RefCell<Weak<RefCell<LotInner<D>>>>,
+    /// Why the lot was broken, once the state is `Broken`.
+    broken: RefCell<Option<String>>,
 }
 
 /// How many finished slots a lot keeps for reuse.
 const SPARE_SLOTS: usize = 4;
 
-impl Slot {
-    /// Wakes the parked task (through the waker it parked with).
+impl<D> Slot<D> {
+    /// Marks the slot unparked and wakes its task (through the waker it parked with).
+    #[inline]
+    fn unpark(&self) {
+        self.state.set(SlotState::Unparked);
+        self.wake();
+    }
+
+    #[inline]
     fn wake(&self) {
-        match &*self.waker.borrow() {
-            Some(waker) => waker.wake_by_ref(),
-            None => {
-                if let Some(task) = &*self.task.borrow() {
-                    Runner::wake_task(&task.inner);
-                }
-            }
+        if let Some(waker) = &*self.waker.borrow() {
+            waker.wake_by_ref();
+        } else if let Some(task) = &*self.task.borrow() {
+            Runner::wake_task(task);
         }
+    }
+
+    /// Fails the waiter with `reason` and wakes it.
+    fn break_with(&self, reason: &str) {
+        *self.broken.borrow_mut() = Some(reason.to_string());
+        self.state.set(SlotState::Broken);
+        self.wake();
     }
 
     /// The parked task.
     fn task(&self) -> Option<Task> {
-        self.task.borrow().clone()
+        self.task.borrow().clone().map(Task::from_inner)
     }
 
-    /// What to store for `waker`: `None` when it is the task's own waker.
-    fn waker_for(task: &Task, waker: &Waker) -> Option<Waker> {
-        (!waker.will_wake(&task.inner.waker)).then(|| waker.clone())
+    /// Changes the waiter's data in place.
+    #[inline]
+    fn with_data<R>(&self, f: impl FnOnce(&mut D) -> R) -> Option<R> {
+        let mut data = self.data.take()?;
+        let r = f(&mut data);
+        self.data.set(Some(data));
+        Some(r)
     }
 }
 
-#[derive(Default)]
-struct LotInner {
-    queue: VecDeque<Rc<Slot>>,
+struct LotInner<D> {
+    queue: VecDeque<Rc<Slot<D>>>,
     /// Slots in `queue` still parked (the rest are tombstones).
     live: usize,
     broken: Option<String>,
     /// The task whose exit (or `break_lot` call) broke the lot.
     broken_by: Option<Task>,
-    /// Finished slots (no task, no waker) to park the next tasks in.
+    /// Finished slots (no task, no waker, no data) to park the next tasks in.
     ///
     /// Performance: parking reuses these instead of allocating a slot per `park` and freeing it
     /// when the park ends (a malloc/free pair per park).
-    spare: Vec<Rc<Slot>>,
+    spare: Vec<Rc<Slot<D>>>,
 }
 
-impl LotInner {
+impl<D> Default for LotInner<D> {
+    fn default() -> Self {
+        LotInner {
+            queue: VecDeque::new(),
+            live: 0,
+            broken: None,
+            broken_by: None,
+            spare: Vec::new(),
+        }
+    }
+}
+
+impl<D> LotInner<D> {
     fn sweep_if_needed(&mut self) {
         if self.queue.len() > 2 * self.live + 32 {
-            self.queue
-                .retain(|s| *s.state.borrow() == SlotState::Parked);
+            self.queue.retain(|s| s.state.get() == SlotState::Parked);
         }
     }
 
-    fn pop_live(&mut self) -> Option<Rc<Slot>> {
+    #[inline]
+    fn pop_live(&mut self) -> Option<Rc<Slot<D>>> {
         while let Some(slot) = self.queue.pop_front() {
-            if *slot.state.borrow() == SlotState::Parked {
+            if slot.state.get() == SlotState::Parked {
                 self.live -= 1;
                 return Some(slot);
             }
@@ -124,22 +170,27 @@ pub struct ParkingLotStatistics {
 /// [`break_lot`](ParkingLot::break_lot) fails every current and future waiter with
 /// [`BrokenResourceError`].
 ///
+/// Each waiter can carry a value of type `D` ([`park_with`](ParkingLot::park_with)) that the
+/// unparker reads or changes before waking it ([`unpark_one_with`](ParkingLot::unpark_one_with),
+/// [`unpark_all_where`](ParkingLot::unpark_all_where)) and that the waiter takes back
+/// ([`Park::take_data`]): a hand-off travels with the wake-up.
+///
 /// Cancellation is lossless: a parked task that is cancelled (or whose [`Park`] future is
 /// dropped) leaves the queue and nothing happened; a task that was already unparked returns
 /// success even if its scope was cancelled meanwhile. Code that hands something to the
 /// unparked task (a lock, a value) checks [`Park::is_unparked`] when its future is dropped and
 /// passes the hand-off on.
-pub struct ParkingLot {
-    inner: Rc<RefCell<LotInner>>,
+pub struct ParkingLot<D = ()> {
+    inner: Rc<RefCell<LotInner<D>>>,
 }
 
-impl Default for ParkingLot {
+impl<D> Default for ParkingLot<D> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl std::fmt::Debug for ParkingLot {
+impl<D> std::fmt::Debug for ParkingLot<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ParkingLot")
             .field("tasks_waiting", &self.len())
@@ -148,13 +199,6 @@ impl std::fmt::Debug for ParkingLot {
 }
 
 impl ParkingLot {
-    /// An empty lot.
-    pub fn new() -> Self {
-        ParkingLot {
-            inner: Rc::new(RefCell::new(LotInner::default())),
-        }
-    }
-
     /// Parks the current task until it is unparked.
     ///
     /// # Checkpoint
@@ -165,9 +209,33 @@ impl ParkingLot {
     /// happened. Once unparked it returns `Ok` even if cancelled meanwhile; if the future is
     /// dropped after being unparked, [`Park::is_unparked`] tells the owner of the hand-off.
     pub fn park(&self) -> Park {
+        self.park_with(())
+    }
+}
+
+impl<D> ParkingLot<D> {
+    /// An empty lot.
+    pub fn new() -> Self {
+        ParkingLot {
+            inner: Rc::new(RefCell::new(LotInner::default())),
+        }
+    }
+
+    /// Parks the current task with `data` until it is unparked. The unparker may read and
+    /// change `data`; the parked task gets it back from [`Park::take_data`] (whether it was
+    /// unparked, cancelled, or the lot broke).
+    ///
+    /// # Checkpoint
+    /// Yes: a cancel point on entry, and it always blocks.
+    ///
+    /// # Cancel safety
+    /// As [`park`](ParkingLot::park). A `Park` dropped with its data still in it drops the
+    /// data; take it out first with [`Park::take_data`] if it matters.
+    pub fn park_with(&self, data: D) -> Park<D> {
         Park {
             lot: self.inner.clone(),
             slot: None,
+            data: Some(data),
             done: false,
         }
     }
@@ -187,9 +255,54 @@ impl ParkingLot {
     /// Wakes the oldest parked task, if any, and returns it. Does not allocate.
     pub fn unpark_one(&self) -> Option<Task> {
         let slot = self.inner.borrow_mut().pop_live()?;
-        *slot.state.borrow_mut() = SlotState::Unparked;
-        slot.wake();
+        slot.unpark();
         slot.task()
+    }
+
+    /// Calls `f` on the data of the oldest parked task, then wakes that task; returns what `f`
+    /// returned, or `None` (without calling `f`) if no task is parked.
+    ///
+    /// Performance: hands off without cloning the woken task's handle (benches/callgrind.rs,
+    /// pingpong).
+    #[inline]
+    pub fn unpark_one_with<R>(&self, f: impl FnOnce(&mut D) -> R) -> Option<R> {
+        let slot = self.inner.borrow_mut().pop_live()?;
+        // The lot is not borrowed while `f` runs.
+        let r = slot.with_data(f);
+        slot.unpark();
+        r
+    }
+
+    /// Calls `f` on the data of every parked task, oldest first, and wakes those for which it
+    /// returns `true` (the others stay parked, in order). Returns how many were woken.
+    pub fn unpark_all_where(&self, mut f: impl FnMut(&mut D) -> bool) -> usize {
+        let slots: Vec<_> = {
+            let mut inner = self.inner.borrow_mut();
+            let slots = inner
+                .queue
+                .drain(..)
+                .filter(|s| s.state.get() == SlotState::Parked)
+                .collect();
+            inner.live = 0;
+            slots
+        };
+        let mut woken = 0;
+        let mut kept = Vec::new();
+        for slot in slots {
+            if slot.with_data(&mut f) == Some(true) {
+                slot.unpark();
+                woken += 1;
+            } else {
+                kept.push(slot);
+            }
+        }
+        // Waiters that parked meanwhile (from inside `f`) queue behind the ones kept.
+        let mut inner = self.inner.borrow_mut();
+        inner.live += kept.len();
+        for slot in kept.into_iter().rev() {
+            inner.queue.push_front(slot);
+        }
+        woken
     }
 
     /// Wakes every parked task.
@@ -199,7 +312,7 @@ impl ParkingLot {
 
     /// Moves up to `count` of the oldest parked tasks to `new_lot`, behind its own waiters and
     /// in their current order, without waking them.
-    pub fn repark(&self, new_lot: &ParkingLot, count: usize) {
+    pub fn repark(&self, new_lot: &ParkingLot<D>, count: usize) {
         if Rc::ptr_eq(&self.inner, &new_lot.inner) {
             return;
         }
@@ -217,8 +330,7 @@ impl ParkingLot {
         if let Some(reason) = to.broken.clone() {
             drop(to);
             for slot in moved {
-                *slot.state.borrow_mut() = SlotState::Broken(reason.clone());
-                slot.wake();
+                slot.break_with(&reason);
             }
             return;
         }
@@ -230,7 +342,7 @@ impl ParkingLot {
     }
 
     /// Moves every parked task to `new_lot`.
-    pub fn repark_all(&self, new_lot: &ParkingLot) {
+    pub fn repark_all(&self, new_lot: &ParkingLot<D>) {
         self.repark(new_lot, usize::MAX);
     }
 
@@ -249,9 +361,8 @@ impl ParkingLot {
             inner.queue.drain(..).collect()
         };
         for slot in slots {
-            if *slot.state.borrow() == SlotState::Parked {
-                *slot.state.borrow_mut() = SlotState::Broken(reason.clone());
-                slot.wake();
+            if slot.state.get() == SlotState::Parked {
+                slot.break_with(&reason);
             }
         }
     }
@@ -264,13 +375,6 @@ impl ParkingLot {
     /// The task named as the cause when the lot was broken, if any.
     pub fn broken_by(&self) -> Option<Task> {
         self.inner.borrow().broken_by.clone()
-    }
-
-    /// Another handle to the same lot (for the runtime's breaker list).
-    fn share(&self) -> ParkingLot {
-        ParkingLot {
-            inner: self.inner.clone(),
-        }
     }
 
     /// How many tasks are parked.
@@ -289,7 +393,7 @@ impl ParkingLot {
             .borrow()
             .queue
             .iter()
-            .filter(|s| *s.state.borrow() == SlotState::Parked)
+            .filter(|s| s.state.get() == SlotState::Parked)
             .filter_map(|s| s.task())
             .collect()
     }
@@ -302,15 +406,29 @@ impl ParkingLot {
     }
 }
 
-/// The future of [`ParkingLot::park`].
+impl ParkingLot {
+    /// Another handle to the same lot (for the runtime's breaker list).
+    fn share(&self) -> ParkingLot {
+        ParkingLot {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+/// The future of [`ParkingLot::park`] and [`ParkingLot::park_with`].
 #[must_use = "futures do nothing unless awaited"]
-pub struct Park {
-    lot: Rc<RefCell<LotInner>>,
-    slot: Option<Rc<Slot>>,
+pub struct Park<D = ()> {
+    lot: Rc<RefCell<LotInner<D>>>,
+    slot: Option<Rc<Slot<D>>>,
+    /// The data until the first poll queues it in a slot (and after a failed first poll).
+    data: Option<D>,
     done: bool,
 }
 
-impl Park {
+// The data is moved in and out, never pinned.
+impl<D> Unpin for Park<D> {}
+
+impl<D> Park<D> {
     /// Whether the task was unparked and the future has not yet returned `Ok` for it. A
     /// primitive that handed something to this waiter checks this when dropping the future.
     pub fn is_unparked(&self) -> bool {
@@ -318,152 +436,187 @@ impl Park {
             && self
                 .slot
                 .as_ref()
-                .is_some_and(|s| *s.state.borrow() == SlotState::Unparked)
+                .is_some_and(|s| s.state.get() == SlotState::Unparked)
     }
 
-    fn leave(&self, slot: &Rc<Slot>) {
-        let mut state = slot.state.borrow_mut();
-        if *state != SlotState::Parked {
+    /// Takes the waiter's data out: as the unparker left it once the task was unparked, as
+    /// it was parked otherwise. `None` if it was already taken.
+    ///
+    /// Taking it while the task is still parked is allowed (an unparker then sees no data and
+    /// its `unpark_one_with` returns `None` for this waiter, which it still wakes).
+    pub fn take_data(&mut self) -> Option<D> {
+        match &self.slot {
+            Some(slot) => slot.data.take(),
+            None => self.data.take(),
+        }
+    }
+
+    fn leave(slot: &Slot<D>) {
+        if slot.state.get() != SlotState::Parked {
             return;
         }
-        *state = SlotState::Left;
-        drop(state);
+        slot.state.set(SlotState::Left);
         if let Some(lot) = slot.lot.borrow().upgrade() {
             let mut lot = lot.borrow_mut();
             lot.live -= 1;
             lot.sweep_if_needed();
         }
     }
-}
 
-impl Future for Park {
-    type Output = Result<()>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if self.done {
-            return Poll::Ready(Err(Error::usage("park() polled after it finished")));
-        }
-        let Some(slot) = self.slot.clone() else {
-            let parked = Runner::with_current_task(|_, task| {
-                {
-                    let status = task.current_status.borrow();
-                    if status.is_cancelled() {
-                        return Err(Error::new(status.cancelled_error()));
-                    }
+    /// The first poll: a cancel point, then queue a slot.
+    fn queue(&mut self, cx: &Context<'_>) -> Poll<Result<()>> {
+        let parked = Runner::with_current_task(|_, task| {
+            {
+                let status = task.current_status.borrow();
+                if status.is_cancelled() {
+                    return Err(Error::new(status.cancelled_error()));
                 }
-                let mut lot = self.lot.borrow_mut();
-                if let Some(reason) = &lot.broken {
-                    return Err(Error::new(BrokenResourceError::new(reason.clone())));
-                }
+            }
+            let mut lot = self.lot.borrow_mut();
+            if let Some(reason) = &lot.broken {
+                return Err(Error::new(BrokenResourceError::new(reason.clone())));
+            }
+            let own_waker = cx.waker().will_wake(&task.waker);
+            let waker = if own_waker {
+                None
+            } else {
                 task.register_cancel_waker(cx.waker());
-                let task = Task::from_inner(task.clone());
-                let waker = Slot::waker_for(&task, cx.waker());
-                let slot = match lot.spare.pop() {
-                    Some(slot) => {
-                        *slot.state.borrow_mut() = SlotState::Parked;
-                        *slot.waker.borrow_mut() = waker;
-                        *slot.task.borrow_mut() = Some(task);
-                        *slot.lot.borrow_mut() = Rc::downgrade(&self.lot);
-                        slot
-                    }
-                    None => Rc::new(Slot {
-                        state: RefCell::new(SlotState::Parked),
-                        waker: RefCell::new(waker),
-                        task: RefCell::new(Some(task)),
-                        lot: RefCell::new(Rc::downgrade(&self.lot)),
-                    }),
-                };
-                lot.sweep_if_needed();
-                lot.live += 1;
-                lot.queue.push_back(slot.clone());
-                Ok(slot)
-            });
-            return match parked {
-                None => {
-                    self.done = true;
-                    Poll::Ready(Err(not_in_run("ParkingLot::park")))
-                }
-                Some(Err(e)) => {
-                    self.done = true;
-                    Poll::Ready(Err(e))
-                }
-                Some(Ok(slot)) => {
-                    self.slot = Some(slot);
-                    Poll::Pending
-                }
+                Some(cx.waker().clone())
             };
-        };
-        // Performance: the state is matched through a borrow; only a broken lot's reason is
-        // cloned (the old code cloned the whole state on every poll).
-        let state = slot.state.borrow();
-        match &*state {
-            SlotState::Unparked => {
-                drop(state);
-                self.done = true;
-                Poll::Ready(Ok(()))
-            }
-            SlotState::Broken(reason) => {
-                let reason = reason.clone();
-                drop(state);
-                self.done = true;
-                Poll::Ready(Err(Error::new(BrokenResourceError::new(reason))))
-            }
-            SlotState::Left => {
-                drop(state);
-                self.done = true;
-                Poll::Ready(Err(Error::usage("park() polled after it left the lot")))
-            }
-            SlotState::Parked => {
-                drop(state);
-                let cancelled = Runner::with_current_task(|_, task| {
-                    let status = task.current_status.borrow();
-                    status.is_cancelled().then(|| status.cancelled_error())
-                })
-                .flatten();
-                if let Some(cancelled) = cancelled {
-                    self.leave(&slot);
-                    self.done = true;
-                    return Poll::Ready(Err(Error::new(cancelled)));
+            let slot = match lot.spare.pop() {
+                Some(slot) => {
+                    slot.state.set(SlotState::Parked);
+                    slot.data.set(self.data.take());
+                    *slot.waker.borrow_mut() = waker;
+                    *slot.task.borrow_mut() = Some(task.clone());
+                    *slot.lot.borrow_mut() = Rc::downgrade(&self.lot);
+                    slot
                 }
-                let task = slot.task.borrow();
-                let Some(task) = task.as_ref() else {
-                    unreachable!("a parked slot has its task")
-                };
-                let mut waker = slot.waker.borrow_mut();
-                let current = waker.as_ref().unwrap_or(&task.inner.waker);
-                if !current.will_wake(cx.waker()) {
-                    *waker = Slot::waker_for(task, cx.waker());
-                }
-                task.inner.register_cancel_waker(cx.waker());
+                None => Rc::new(Slot {
+                    state: Cell::new(SlotState::Parked),
+                    data: Cell::new(self.data.take()),
+                    waker: RefCell::new(waker),
+                    task: RefCell::new(Some(task.clone())),
+                    lot: RefCell::new(Rc::downgrade(&self.lot)),
+                    broken: RefCell::new(None),
+                }),
+            };
+            lot.sweep_if_needed();
+            lot.live += 1;
+            lot.queue.push_back(slot.clone());
+            Ok(slot)
+        });
+        match parked {
+            None => {
+                self.done = true;
+                Poll::Ready(Err(not_in_run("ParkingLot::park")))
+            }
+            Some(Err(e)) => {
+                self.done = true;
+                Poll::Ready(Err(e))
+            }
+            Some(Ok(slot)) => {
+                self.slot = Some(slot);
                 Poll::Pending
             }
         }
     }
-}
 
-impl Drop for Park {
-    fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            self.leave(&slot);
-            recycle(&self.lot, slot);
+    /// A poll while still parked: a cancel point; otherwise note a new waker.
+    fn still_parked(&mut self, slot: &Rc<Slot<D>>, cx: &Context<'_>) -> Poll<Result<()>> {
+        let cancelled = Runner::with_current_task(|_, task| {
+            let status = task.current_status.borrow();
+            if status.is_cancelled() {
+                return Some(status.cancelled_error());
+            }
+            drop(status);
+            let mut waker = slot.waker.borrow_mut();
+            let current = match &*waker {
+                Some(w) => w.will_wake(cx.waker()),
+                None => cx.waker().will_wake(&task.waker),
+            };
+            if !current {
+                *waker = if cx.waker().will_wake(&task.waker) {
+                    None
+                } else {
+                    Some(cx.waker().clone())
+                };
+            }
+            drop(waker);
+            task.register_cancel_waker(cx.waker());
+            None
+        })
+        .flatten();
+        match cancelled {
+            Some(cancelled) => {
+                Self::leave(slot);
+                self.done = true;
+                Poll::Ready(Err(Error::new(cancelled)))
+            }
+            None => Poll::Pending,
         }
     }
 }
 
-/// Keeps a finished slot for the lot's next `park`, if nothing else holds it (a slot that left
-/// early stays in the queue as a tombstone until it is swept, and is not reused).
-fn recycle(lot: &RefCell<LotInner>, slot: Rc<Slot>) {
-    if Rc::strong_count(&slot) != 1 {
-        return;
+impl<D> Future for Park<D> {
+    type Output = Result<()>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(Err(Error::usage("park() polled after it finished")));
+        }
+        let Some(slot) = &this.slot else {
+            return this.queue(cx);
+        };
+        // Performance: the woken case is decided from a `Copy` state, with no borrow and no
+        // call out of line (benches/callgrind.rs, pingpong and lock_contended).
+        match slot.state.get() {
+            SlotState::Unparked => {
+                this.done = true;
+                Poll::Ready(Ok(()))
+            }
+            SlotState::Parked => {
+                let slot = slot.clone();
+                this.still_parked(&slot, cx)
+            }
+            SlotState::Broken => {
+                let reason = slot.broken.borrow().clone().unwrap_or_default();
+                this.done = true;
+                Poll::Ready(Err(Error::new(BrokenResourceError::new(reason))))
+            }
+            SlotState::Left => {
+                this.done = true;
+                Poll::Ready(Err(Error::usage("park() polled after it left the lot")))
+            }
+        }
     }
-    // Dropped before the lot is borrowed: the last handle of a task can own anything.
-    let task = slot.task.borrow_mut().take();
-    let waker = slot.waker.borrow_mut().take();
-    drop((task, waker));
-    if let Ok(mut lot) = lot.try_borrow_mut()
-        && lot.spare.len() < SPARE_SLOTS
-    {
-        lot.spare.push(slot);
+}
+
+impl<D> Drop for Park<D> {
+    fn drop(&mut self) {
+        let Some(slot) = self.slot.take() else {
+            return;
+        };
+        Self::leave(&slot);
+        // Dropped once nothing is borrowed: the data, or the last handle of a task, can own
+        // anything (even a handle to this lot).
+        let data = slot.data.take();
+        if Rc::strong_count(&slot) == 1 {
+            let task = slot.task.borrow_mut().take();
+            let waker = slot.waker.borrow_mut().take();
+            slot.broken.borrow_mut().take();
+            if let Ok(mut lot) = self.lot.try_borrow_mut()
+                && lot.spare.len() < SPARE_SLOTS
+            {
+                lot.spare.push(slot);
+            }
+            drop((task, waker));
+        }
+        // A slot that left early stays in the queue as a tombstone until it is swept, and is
+        // not reused.
+        drop(data);
     }
 }
 
