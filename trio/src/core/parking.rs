@@ -43,6 +43,8 @@ use crate::error::{BrokenResourceError, Error, Result};
 /// Where a slot's waiter is. `Copy`, so reading it costs no borrow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SlotState {
+    /// Not queued: new, or spare.
+    Idle,
     Parked,
     Unparked,
     Left,
@@ -52,7 +54,7 @@ enum SlotState {
 
 struct Slot<D> {
     state: Cell<SlotState>,
-    /// The waiter's data; `None` once taken, and while the slot is spare.
+    /// The waiter's data, from `park_with` until it is taken; `None` while the slot is spare.
     data: Cell<Option<D>>,
     /// The waker to wake, when it is not the parked task's own waker (`None`).
     ///
@@ -232,11 +234,27 @@ impl<D> ParkingLot<D> {
     /// As [`park`](ParkingLot::park). A `Park` dropped with its data still in it drops the
     /// data; take it out first with [`Park::take_data`] if it matters.
     pub fn park_with(&self, data: D) -> Park<D> {
+        let spare = self
+            .inner
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut l| l.spare.pop());
+        let slot = match spare {
+            Some(slot) => slot,
+            None => Rc::new(Slot {
+                state: Cell::new(SlotState::Idle),
+                data: Cell::new(None),
+                waker: RefCell::new(None),
+                task: RefCell::new(None),
+                lot: RefCell::new(Rc::downgrade(&self.inner)),
+                broken: RefCell::new(None),
+            }),
+        };
+        slot.data.set(Some(data));
         Park {
             lot: self.inner.clone(),
-            slot: None,
-            data: Some(data),
-            done: false,
+            slot,
+            stage: ParkStage::New,
         }
     }
 
@@ -419,10 +437,23 @@ impl ParkingLot {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Park<D = ()> {
     lot: Rc<RefCell<LotInner<D>>>,
-    slot: Option<Rc<Slot<D>>>,
-    /// The data until the first poll queues it in a slot (and after a failed first poll).
-    data: Option<D>,
-    done: bool,
+    /// The waiter's slot, holding its data from the start.
+    ///
+    /// Performance: the data lives in the slot, not in the future, so the future is three
+    /// words whatever `D` is: the futures that embed it (a channel send) move less on every
+    /// state change (benches/callgrind.rs, pingpong).
+    slot: Rc<Slot<D>>,
+    stage: ParkStage,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ParkStage {
+    /// Not polled yet: the slot is not queued.
+    New,
+    /// Queued in a lot by the first poll.
+    Queued,
+    /// Returned its result.
+    Done,
 }
 
 // The data is moved in and out, never pinned.
@@ -432,11 +463,7 @@ impl<D> Park<D> {
     /// Whether the task was unparked and the future has not yet returned `Ok` for it. A
     /// primitive that handed something to this waiter checks this when dropping the future.
     pub fn is_unparked(&self) -> bool {
-        !self.done
-            && self
-                .slot
-                .as_ref()
-                .is_some_and(|s| s.state.get() == SlotState::Unparked)
+        self.stage == ParkStage::Queued && self.slot.state.get() == SlotState::Unparked
     }
 
     /// Takes the waiter's data out: as the unparker left it once the task was unparked, as
@@ -445,10 +472,7 @@ impl<D> Park<D> {
     /// Taking it while the task is still parked is allowed (an unparker then sees no data and
     /// its `unpark_one_with` returns `None` for this waiter, which it still wakes).
     pub fn take_data(&mut self) -> Option<D> {
-        match &self.slot {
-            Some(slot) => slot.data.take(),
-            None => self.data.take(),
-        }
+        self.slot.data.take()
     }
 
     fn leave(slot: &Slot<D>) {
@@ -463,67 +487,55 @@ impl<D> Park<D> {
         }
     }
 
-    /// The first poll: a cancel point, then queue a slot.
+    /// The first poll: a cancel point, then queue the slot.
     fn queue(&mut self, cx: &Context<'_>) -> Poll<Result<()>> {
-        let parked = Runner::with_current_task(|_, task| {
+        let slot = &self.slot;
+        let lot_rc = &self.lot;
+        let queued = Runner::with_current_task(|_, task| {
             {
                 let status = task.current_status.borrow();
                 if status.is_cancelled() {
                     return Err(Error::new(status.cancelled_error()));
                 }
             }
-            let mut lot = self.lot.borrow_mut();
+            let mut lot = lot_rc.borrow_mut();
             if let Some(reason) = &lot.broken {
                 return Err(Error::new(BrokenResourceError::new(reason.clone())));
             }
-            let own_waker = cx.waker().will_wake(&task.waker);
-            let waker = if own_waker {
-                None
-            } else {
+            if !cx.waker().will_wake(&task.waker) {
                 task.register_cancel_waker(cx.waker());
-                Some(cx.waker().clone())
-            };
-            let slot = match lot.spare.pop() {
-                Some(slot) => {
-                    slot.state.set(SlotState::Parked);
-                    slot.data.set(self.data.take());
-                    *slot.waker.borrow_mut() = waker;
-                    *slot.task.borrow_mut() = Some(task.clone());
-                    *slot.lot.borrow_mut() = Rc::downgrade(&self.lot);
-                    slot
-                }
-                None => Rc::new(Slot {
-                    state: Cell::new(SlotState::Parked),
-                    data: Cell::new(self.data.take()),
-                    waker: RefCell::new(waker),
-                    task: RefCell::new(Some(task.clone())),
-                    lot: RefCell::new(Rc::downgrade(&self.lot)),
-                    broken: RefCell::new(None),
-                }),
-            };
+                *slot.waker.borrow_mut() = Some(cx.waker().clone());
+            }
+            *slot.task.borrow_mut() = Some(task.clone());
+            // A slot reused in the lot it came from points there already.
+            if !std::ptr::eq(slot.lot.borrow().as_ptr(), Rc::as_ptr(lot_rc)) {
+                *slot.lot.borrow_mut() = Rc::downgrade(lot_rc);
+            }
+            slot.state.set(SlotState::Parked);
             lot.sweep_if_needed();
             lot.live += 1;
             lot.queue.push_back(slot.clone());
-            Ok(slot)
+            Ok(())
         });
-        match parked {
-            None => {
-                self.done = true;
-                Poll::Ready(Err(not_in_run("ParkingLot::park")))
+        match queued {
+            Some(Ok(())) => {
+                self.stage = ParkStage::Queued;
+                Poll::Pending
             }
             Some(Err(e)) => {
-                self.done = true;
+                self.stage = ParkStage::Done;
                 Poll::Ready(Err(e))
             }
-            Some(Ok(slot)) => {
-                self.slot = Some(slot);
-                Poll::Pending
+            None => {
+                self.stage = ParkStage::Done;
+                Poll::Ready(Err(not_in_run("ParkingLot::park")))
             }
         }
     }
 
     /// A poll while still parked: a cancel point; otherwise note a new waker.
-    fn still_parked(&mut self, slot: &Rc<Slot<D>>, cx: &Context<'_>) -> Poll<Result<()>> {
+    fn still_parked(&mut self, cx: &Context<'_>) -> Poll<Result<()>> {
+        let slot = &self.slot;
         let cancelled = Runner::with_current_task(|_, task| {
             let status = task.current_status.borrow();
             if status.is_cancelled() {
@@ -549,8 +561,8 @@ impl<D> Park<D> {
         .flatten();
         match cancelled {
             Some(cancelled) => {
-                Self::leave(slot);
-                self.done = true;
+                Self::leave(&self.slot);
+                self.stage = ParkStage::Done;
                 Poll::Ready(Err(Error::new(cancelled)))
             }
             None => Poll::Pending,
@@ -564,30 +576,28 @@ impl<D> Future for Park<D> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        if this.done {
-            return Poll::Ready(Err(Error::usage("park() polled after it finished")));
+        match this.stage {
+            ParkStage::Queued => {}
+            ParkStage::New => return this.queue(cx),
+            ParkStage::Done => {
+                return Poll::Ready(Err(Error::usage("park() polled after it finished")));
+            }
         }
-        let Some(slot) = &this.slot else {
-            return this.queue(cx);
-        };
         // Performance: the woken case is decided from a `Copy` state, with no borrow and no
         // call out of line (benches/callgrind.rs, pingpong and lock_contended).
-        match slot.state.get() {
+        match this.slot.state.get() {
             SlotState::Unparked => {
-                this.done = true;
+                this.stage = ParkStage::Done;
                 Poll::Ready(Ok(()))
             }
-            SlotState::Parked => {
-                let slot = slot.clone();
-                this.still_parked(&slot, cx)
-            }
+            SlotState::Parked => this.still_parked(cx),
             SlotState::Broken => {
-                let reason = slot.broken.borrow().clone().unwrap_or_default();
-                this.done = true;
+                let reason = this.slot.broken.borrow().clone().unwrap_or_default();
+                this.stage = ParkStage::Done;
                 Poll::Ready(Err(Error::new(BrokenResourceError::new(reason))))
             }
-            SlotState::Left => {
-                this.done = true;
+            SlotState::Left | SlotState::Idle => {
+                this.stage = ParkStage::Done;
                 Poll::Ready(Err(Error::usage("park() polled after it left the lot")))
             }
         }
@@ -596,26 +606,26 @@ impl<D> Future for Park<D> {
 
 impl<D> Drop for Park<D> {
     fn drop(&mut self) {
-        let Some(slot) = self.slot.take() else {
-            return;
-        };
-        Self::leave(&slot);
+        let slot = &self.slot;
+        Self::leave(slot);
         // Dropped once nothing is borrowed: the data, or the last handle of a task, can own
         // anything (even a handle to this lot).
         let data = slot.data.take();
-        if Rc::strong_count(&slot) == 1 {
+        // A slot that left early stays in the queue as a tombstone until it is swept, and is
+        // not reused.
+        if Rc::strong_count(slot) == 1 {
             let task = slot.task.borrow_mut().take();
             let waker = slot.waker.borrow_mut().take();
-            slot.broken.borrow_mut().take();
+            if slot.state.replace(SlotState::Idle) == SlotState::Broken {
+                slot.broken.borrow_mut().take();
+            }
             if let Ok(mut lot) = self.lot.try_borrow_mut()
                 && lot.spare.len() < SPARE_SLOTS
             {
-                lot.spare.push(slot);
+                lot.spare.push(slot.clone());
             }
             drop((task, waker));
         }
-        // A slot that left early stays in the queue as a tombstone until it is swept, and is
-        // not reused.
         drop(data);
     }
 }
