@@ -66,7 +66,7 @@ impl<T> MemoryReceiveChannel<T> {
     pub fn receive(&self) -> ReceiveFuture<'_, T> {
         ReceiveFuture {
             chan: self,
-            op: Op::Start,
+            op: Op::new(),
         }
     }
 
@@ -155,7 +155,7 @@ impl<T> futures_core::Stream for MemoryReceiveChannel<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
         let this = self.get_mut();
-        let mut op = this.stream.take().unwrap_or(Op::Start);
+        let mut op = this.stream.take().unwrap_or_else(Op::new);
         match op.poll(&this.state, &this.handle, cx) {
             Poll::Pending => {
                 this.stream = Some(op);
@@ -169,104 +169,140 @@ impl<T> futures_core::Stream for MemoryReceiveChannel<T> {
 }
 
 /// A receive in progress, shared by [`ReceiveFuture`] and the `Stream` impl.
-enum Op<T> {
+/// Where a receive is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
     Start,
-    Yield(T, CancelShieldedCheckpoint),
-    Parked(Park<RecvWait<T>>),
+    /// Got a value without waiting; now yielding (the schedule point).
+    Yield,
+    /// Waiting in the receivers' lot.
+    Parked,
     Done,
 }
 
+/// One receive operation, for [`ReceiveFuture`] and the `Stream` impl.
+///
+/// Performance: flat fields and a `Copy` stage rather than an enum holding the value and the
+/// `Park`: a transition writes one field instead of moving (and drop-checking) the whole
+/// state (benches/callgrind.rs, pingpong).
+struct Op<T> {
+    stage: Stage,
+    /// The value got without waiting, during `Yield`.
+    value: Option<T>,
+    yielding: CancelShieldedCheckpoint,
+    park: Option<Park<RecvWait<T>>>,
+}
+
 impl<T> Op<T> {
+    fn new() -> Self {
+        Op {
+            stage: Stage::Start,
+            value: None,
+            yielding: cancel_shielded_checkpoint(),
+            park: None,
+        }
+    }
+
+    #[inline]
     fn poll(
         &mut self,
         state: &RefCell<State<T>>,
         handle: &Rc<HandleCore>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T>> {
-        // Performance: the op is matched in place; only the transitions move it (see
-        // `SendFuture::poll`).
-        loop {
-            match self {
-                Op::Start => {
-                    if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-                        *self = Op::Done;
-                        return Poll::Ready(Err(e));
-                    }
-                    let mut st = state.borrow_mut();
-                    match st.try_receive(handle) {
-                        TryReceive::Got(value) => {
-                            *self = Op::Yield(value, cancel_shielded_checkpoint())
-                        }
-                        TryReceive::Empty => {
-                            let park = st.receivers.park_with(RecvWait {
-                                handle: HandleId::of(handle),
-                                slot: RecvSlot::Waiting,
-                            });
-                            *self = Op::Parked(park);
-                        }
-                        TryReceive::Failed(e) => {
-                            *self = Op::Done;
-                            return Poll::Ready(Err(e));
-                        }
-                    }
+        match self.stage {
+            Stage::Yield => {
+                if Pin::new(&mut self.yielding).poll(cx).is_pending() {
+                    return Poll::Pending;
                 }
-                Op::Yield(_, yielding) => {
-                    if Pin::new(yielding).poll(cx).is_pending() {
+                self.stage = Stage::Done;
+                return match self.value.take() {
+                    Some(value) => Poll::Ready(Ok(value)),
+                    None => unreachable!("a yielding receive holds its value"),
+                };
+            }
+            Stage::Start => {
+                if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+                    self.stage = Stage::Done;
+                    return Poll::Ready(Err(e));
+                }
+                let mut st = state.borrow_mut();
+                match st.try_receive(handle) {
+                    TryReceive::Got(value) => {
+                        drop(st);
+                        self.value = Some(value);
+                        self.stage = Stage::Yield;
+                        // The first poll of a schedule point is always pending.
+                        let _ = Pin::new(&mut self.yielding).poll(cx);
                         return Poll::Pending;
                     }
-                    let Op::Yield(value, _) = std::mem::replace(self, Op::Done) else {
-                        unreachable!("matched Yield")
-                    };
-                    return Poll::Ready(Ok(value));
+                    TryReceive::Empty => {
+                        self.park = Some(st.receivers.park_with(RecvWait {
+                            handle: HandleId::of(handle),
+                            slot: RecvSlot::Waiting,
+                        }));
+                        self.stage = Stage::Parked;
+                    }
+                    TryReceive::Failed(e) => {
+                        self.stage = Stage::Done;
+                        return Poll::Ready(Err(e));
+                    }
                 }
-                Op::Parked(park) => {
-                    let parked = match Pin::new(&mut *park).poll(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(parked) => parked,
-                    };
-                    let waiter = park.take_data();
-                    // Dropping the park here recycles its slot.
-                    *self = Op::Done;
-                    return Poll::Ready(match (parked, waiter.map(|w| w.slot)) {
-                        (_, Some(RecvSlot::Got(value))) => {
-                            state.borrow_mut().received_in_flight();
-                            Ok(value)
-                        }
-                        (_, Some(RecvSlot::Failed(e))) => Err(e),
-                        // Cancelled (or failed to park) before a value came: it has left the
-                        // queue.
-                        (Err(e), Some(RecvSlot::Waiting)) => Err(e),
-                        (Ok(()), Some(RecvSlot::Waiting)) | (_, None) => {
-                            unreachable!("a receive waiter woke without an outcome")
-                        }
-                    });
-                }
-                Op::Done => panic!("receive polled after completion"),
             }
+            Stage::Parked => {}
+            Stage::Done => panic!("receive polled after completion"),
         }
+        let Some(park) = &mut self.park else {
+            unreachable!("a parked receive holds its park")
+        };
+        let parked = match Pin::new(&mut *park).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(parked) => parked,
+        };
+        let waiter = park.take_data();
+        // Dropping the park here recycles its slot.
+        self.park = None;
+        self.stage = Stage::Done;
+        Poll::Ready(match (parked, waiter.map(|w| w.slot)) {
+            (_, Some(RecvSlot::Got(value))) => {
+                state.borrow_mut().received_in_flight();
+                Ok(value)
+            }
+            (_, Some(RecvSlot::Failed(e))) => Err(e),
+            // Cancelled (or failed to park) before a value came: it has left the queue.
+            (Err(e), Some(RecvSlot::Waiting)) => Err(e),
+            (Ok(()), Some(RecvSlot::Waiting)) | (_, None) => {
+                unreachable!("a receive waiter woke without an outcome")
+            }
+        })
     }
 
     /// Undoes a receive that will not be polled again: a value it holds (taken, or handed to
     /// it while it waited) goes to the next receiver or back to the buffer's front.
+    #[inline]
     fn abandon(&mut self, state: &RefCell<State<T>>) {
-        // Performance: a receive that completed (the usual drop) has nothing to undo; this
-        // skips moving the op out.
-        if matches!(self, Op::Done) {
+        // Performance: a receive that completed (the usual drop) has nothing to undo.
+        if self.stage == Stage::Done {
             return;
         }
-        let (value, in_flight) = match std::mem::replace(self, Op::Done) {
-            Op::Yield(value, _) => (value, false),
-            Op::Parked(mut park) => {
-                if !park.is_unparked() {
-                    // Still waiting (its drop leaves the queue), or failed: nothing to give.
-                    return;
-                }
-                match park.take_data().map(|w| w.slot) {
-                    Some(RecvSlot::Got(value)) => (value, true),
-                    _ => return,
-                }
+        self.abandon_slow(state);
+    }
+
+    fn abandon_slow(&mut self, state: &RefCell<State<T>>) {
+        self.stage = Stage::Done;
+        let (value, in_flight) = if let Some(value) = self.value.take() {
+            (value, false)
+        } else if let Some(mut park) = self.park.take() {
+            if !park.is_unparked() {
+                // Still waiting (its drop leaves the queue), or failed: nothing to give.
+                return;
             }
-            Op::Start | Op::Done => return,
+            match park.take_data().map(|w| w.slot) {
+                Some(RecvSlot::Got(value)) => (value, true),
+                _ => return,
+            }
+        } else {
+            return;
         };
         let unwanted = state.borrow_mut().give_back(value, in_flight);
         drop(unwanted);

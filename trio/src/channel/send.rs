@@ -118,7 +118,10 @@ impl<T> MemorySendChannel<T> {
     pub fn send(&self, value: T) -> SendFuture<'_, T> {
         SendFuture {
             chan: self,
-            stage: Stage::Start(value),
+            stage: Stage::Start,
+            value: Some(value),
+            yielding: cancel_shielded_checkpoint(),
+            park: None,
         }
     }
 
@@ -197,18 +200,30 @@ impl<T> std::fmt::Debug for MemorySendChannel<T> {
     }
 }
 
-enum Stage<T> {
-    Start(T),
-    Yield(CancelShieldedCheckpoint),
-    Parked(Park<SendWait<T>>),
+/// Where a send is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Start,
+    /// Sent without waiting; now yielding (the schedule point).
+    Yield,
+    /// Waiting in the senders' lot, the value in the waiter's data.
+    Parked,
     Done,
 }
 
 /// The future of [`MemorySendChannel::send`].
+///
+/// Performance: flat fields and a `Copy` stage rather than an enum holding the value and the
+/// `Park`: a transition writes one field instead of moving (and drop-checking) the whole
+/// state (benches/callgrind.rs, pingpong).
 #[must_use = "futures do nothing unless awaited"]
 pub struct SendFuture<'a, T> {
     chan: &'a MemorySendChannel<T>,
-    stage: Stage<T>,
+    stage: Stage,
+    /// The value, until it is sent or parked with.
+    value: Option<T>,
+    yielding: CancelShieldedCheckpoint,
+    park: Option<Park<SendWait<T>>>,
 }
 
 // The value is moved around, never pinned.
@@ -219,65 +234,68 @@ impl<T> Future for SendFuture<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        // Performance: the stage is matched in place. Only the transitions move it (the value
-        // out of `Start`, the data out of `Parked`), not every poll: moving the whole stage
-        // out and back cost tens of instructions per poll (benches/callgrind.rs, pingpong).
-        loop {
-            match &mut this.stage {
-                Stage::Start(_) => {
-                    let Stage::Start(value) = std::mem::replace(&mut this.stage, Stage::Done)
-                    else {
-                        unreachable!("matched Start")
-                    };
-                    if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+        match this.stage {
+            Stage::Yield => {
+                if Pin::new(&mut this.yielding).poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.stage = Stage::Done;
+                return Poll::Ready(Ok(()));
+            }
+            Stage::Start => {
+                let Some(value) = this.value.take() else {
+                    unreachable!("a send holds its value until it starts")
+                };
+                if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+                    this.stage = Stage::Done;
+                    return Poll::Ready(Err(SendError::new(value, e)));
+                }
+                let mut state = this.chan.state.borrow_mut();
+                match state.try_send(&this.chan.handle, value) {
+                    TrySend::Sent => {
+                        drop(state);
+                        this.stage = Stage::Yield;
+                        // The first poll of a schedule point is always pending.
+                        let _ = Pin::new(&mut this.yielding).poll(cx);
+                        return Poll::Pending;
+                    }
+                    TrySend::Full(value) => {
+                        this.park = Some(state.senders.park_with(SendWait {
+                            handle: HandleId::of(&this.chan.handle),
+                            slot: SendSlot::Waiting(value),
+                        }));
+                        this.stage = Stage::Parked;
+                    }
+                    TrySend::Failed(e, value) => {
+                        this.stage = Stage::Done;
                         return Poll::Ready(Err(SendError::new(value, e)));
                     }
-                    let mut state = this.chan.state.borrow_mut();
-                    match state.try_send(&this.chan.handle, value) {
-                        TrySend::Sent => this.stage = Stage::Yield(cancel_shielded_checkpoint()),
-                        TrySend::Full(value) => {
-                            let park = state.senders.park_with(SendWait {
-                                handle: HandleId::of(&this.chan.handle),
-                                slot: SendSlot::Waiting(value),
-                            });
-                            this.stage = Stage::Parked(park);
-                        }
-                        TrySend::Failed(e, value) => {
-                            return Poll::Ready(Err(SendError::new(value, e)));
-                        }
-                    }
                 }
-                Stage::Yield(yielding) => {
-                    return match Pin::new(yielding).poll(cx) {
-                        Poll::Ready(()) => {
-                            this.stage = Stage::Done;
-                            Poll::Ready(Ok(()))
-                        }
-                        Poll::Pending => Poll::Pending,
-                    };
-                }
-                Stage::Parked(park) => {
-                    let parked = match Pin::new(&mut *park).poll(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(parked) => parked,
-                    };
-                    let waiter = park.take_data();
-                    // Dropping the park here recycles its slot.
-                    this.stage = Stage::Done;
-                    return Poll::Ready(match (parked, waiter.map(|w| w.slot)) {
-                        (_, Some(SendSlot::Sent)) => Ok(()),
-                        (_, Some(SendSlot::Failed(e, value))) => Err(SendError::new(value, e)),
-                        // Cancelled (or failed to park) before anyone took the value: it has
-                        // left the queue.
-                        (Err(e), Some(SendSlot::Waiting(value))) => Err(SendError::new(value, e)),
-                        (Ok(()), Some(SendSlot::Waiting(_))) | (_, None) => {
-                            unreachable!("a send waiter woke without an outcome")
-                        }
-                    });
-                }
-                Stage::Done => panic!("SendFuture polled after completion"),
             }
+            Stage::Parked => {}
+            Stage::Done => panic!("SendFuture polled after completion"),
         }
+        let Some(park) = &mut this.park else {
+            unreachable!("a parked send holds its park")
+        };
+        let parked = match Pin::new(&mut *park).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(parked) => parked,
+        };
+        let waiter = park.take_data();
+        // Dropping the park here recycles its slot.
+        this.park = None;
+        this.stage = Stage::Done;
+        Poll::Ready(match (parked, waiter.map(|w| w.slot)) {
+            (_, Some(SendSlot::Sent)) => Ok(()),
+            (_, Some(SendSlot::Failed(e, value))) => Err(SendError::new(value, e)),
+            // Cancelled (or failed to park) before anyone took the value: it has left the
+            // queue.
+            (Err(e), Some(SendSlot::Waiting(value))) => Err(SendError::new(value, e)),
+            (Ok(()), Some(SendSlot::Waiting(_))) | (_, None) => {
+                unreachable!("a send waiter woke without an outcome")
+            }
+        })
     }
 }
 
