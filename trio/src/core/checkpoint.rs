@@ -118,7 +118,10 @@ pub struct CancelShieldedCheckpoint {
 impl Future for CancelShieldedCheckpoint {
     type Output = ();
 
-    #[inline]
+    /// Performance: always inlined, so the second poll (the common `Ready`) is a flag test in
+    /// the caller, not a call whose prologue saves every register the first poll's
+    /// rescheduling needs (benches/callgrind.rs, pingpong).
+    #[inline(always)]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.yielded {
             return Poll::Ready(());
