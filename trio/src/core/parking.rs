@@ -475,10 +475,16 @@ impl<D> Park<D> {
         self.slot.data.take()
     }
 
+    /// Takes a still-parked waiter out of its lot (a no-op once it was unparked or broken).
+    #[inline]
     fn leave(slot: &Slot<D>) {
-        if slot.state.get() != SlotState::Parked {
-            return;
+        if slot.state.get() == SlotState::Parked {
+            Self::leave_queue(slot);
         }
+    }
+
+    #[inline(never)]
+    fn leave_queue(slot: &Slot<D>) {
         slot.state.set(SlotState::Left);
         if let Some(lot) = slot.lot.borrow().upgrade() {
             let mut lot = lot.borrow_mut();
