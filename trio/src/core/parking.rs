@@ -146,6 +146,10 @@ impl<D> LotInner<D> {
 
     #[inline]
     fn pop_live(&mut self) -> Option<Rc<Slot<D>>> {
+        // Tombstones left behind are swept later (`sweep_if_needed`).
+        if self.live == 0 {
+            return None;
+        }
         while let Some(slot) = self.queue.pop_front() {
             if slot.state.get() == SlotState::Parked {
                 self.live -= 1;
