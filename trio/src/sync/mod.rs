@@ -30,7 +30,7 @@ pub use capacity_limiter::{
 };
 pub use condition::{Condition, ConditionStatistics};
 pub use event::{Event, EventStatistics};
-pub use lock::{Lock, LockGuard, LockStatistics, StrictFIFOLock};
+pub use lock::{Lock, LockAcquire, LockFuture, LockGuard, LockStatistics, StrictFIFOLock};
 pub use semaphore::{Semaphore, SemaphoreGuard, SemaphoreStatistics};
 
 use crate::{Error, UsageError};
