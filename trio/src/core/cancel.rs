@@ -103,7 +103,52 @@ impl ScopeState {
     /// its lists (for the run's pools). Only the deadline heap may still hold a `Weak` to it:
     /// those entries carry an old token, and the token is reset to 0 here, so they can never
     /// match it again.
-    pub(crate) fn reset(&self) {
+    ///
+    /// Performance: without such a `Weak` (no deadline was registered) the node is reset
+    /// through `&mut`, without a borrow flag check per list (benches/callgrind.rs, spawn_join).
+    pub(crate) fn reset(this: &mut Rc<Self>) {
+        let Some(state) = Rc::get_mut(this) else {
+            this.reset_shared();
+            return;
+        };
+        let ScopeState {
+            cancel_called,
+            reason,
+            cancelled_caught,
+            shield,
+            deadline,
+            relative_deadline,
+            phase,
+            deadline_token,
+            effectively_cancelled,
+            parent,
+            children,
+            index_in_parent,
+            owner,
+            tasks,
+        } = state;
+        *cancel_called.get_mut() = false;
+        if reason.get_mut().is_some() {
+            *reason.get_mut() = None;
+        }
+        *cancelled_caught.get_mut() = false;
+        *shield.get_mut() = false;
+        *deadline.get_mut() = f64::INFINITY;
+        *relative_deadline.get_mut() = f64::INFINITY;
+        *phase.get_mut() = Phase::Unentered;
+        *deadline_token.get_mut() = 0;
+        *effectively_cancelled.get_mut() = false;
+        if parent.get_mut().is_some() {
+            *parent.get_mut() = None;
+        }
+        children.get_mut().clear();
+        *index_in_parent.get_mut() = 0;
+        *owner.get_mut() = None;
+        tasks.get_mut().clear();
+    }
+
+    /// `reset` for a node that the deadline heap still holds a `Weak` to.
+    fn reset_shared(&self) {
         self.cancel_called.set(false);
         if self.reason.borrow().is_some() {
             *self.reason.borrow_mut() = None;
@@ -197,7 +242,11 @@ impl ScopeState {
             return;
         }
         self.phase.set(Phase::Exited);
-        if let Some(runner) = runner {
+        // Performance: most scopes never had a deadline; the heap is not touched for them
+        // (benches/callgrind.rs, spawn_join).
+        if let Some(runner) = runner
+            && self.deadline_token.get() != 0
+        {
             runner.deadlines.borrow_mut().unregister(self);
         }
         self.detach();

@@ -96,7 +96,7 @@ impl NurseryInner {
         if Rc::strong_count(&inner.scope) != 1 {
             return None;
         }
-        inner.scope.reset();
+        ScopeState::reset(&mut inner.scope);
         let NurseryInner {
             scope: _,
             parent_task,
@@ -164,8 +164,17 @@ impl NurseryInner {
         });
     }
 
-    #[inline]
+    /// Performance: a success (the common case) is checked inline, the rest is not
+    /// (benches/callgrind.rs, spawn_join).
+    #[inline(always)]
     fn record(&self, runner: &Runner, outcome: Outcome) {
+        if !matches!(outcome, Outcome::Ok) {
+            self.record_failure(runner, outcome);
+        }
+    }
+
+    #[inline(never)]
+    fn record_failure(&self, runner: &Runner, outcome: Outcome) {
         match outcome {
             Outcome::Ok => {}
             Outcome::Err(e) if e.is_cancelled() => {
@@ -222,11 +231,19 @@ impl NurseryInner {
     }
 
     /// The nursery's result once everything ended (the panic, if any, is resumed by the caller).
-    #[inline]
+    ///
+    /// Performance: the check for "nothing to report" is inlined, the rest is not
+    /// (benches/callgrind.rs, spawn_join).
+    #[inline(always)]
     fn take_result(&self, absorbs: bool) -> Result<()> {
         if self.errors.borrow().is_empty() && self.cancelled.borrow().is_none() {
             return Ok(());
         }
+        self.take_failures(absorbs)
+    }
+
+    #[inline(never)]
+    fn take_failures(&self, absorbs: bool) -> Result<()> {
         let errors = std::mem::take(&mut *self.errors.borrow_mut());
         let cancelled = self.cancelled.borrow_mut().take();
         if !errors.is_empty() {
