@@ -129,7 +129,7 @@ impl NurseryInner {
 
     /// Enters the nursery's scope under `parent`, owned by task `owner`.
     #[inline]
-    pub(crate) fn enter_eagerly(&self, runner: &Runner, parent: &Rc<ScopeState>, owner: TaskKey) {
+    pub(crate) fn enter_eagerly(&self, runner: &Runner, parent: Rc<ScopeState>, owner: TaskKey) {
         if self.entered.replace(true) {
             return;
         }
@@ -168,8 +168,9 @@ impl NurseryInner {
     /// (benches/callgrind.rs, spawn_join).
     #[inline(always)]
     fn record(&self, runner: &Runner, outcome: Outcome) {
-        if !matches!(outcome, Outcome::Ok) {
-            self.record_failure(runner, outcome);
+        match outcome {
+            Outcome::Ok => {}
+            failure => self.record_failure(runner, failure),
         }
     }
 
@@ -510,7 +511,7 @@ where
         let polled = Runner::with_current_task(|runner, task| {
             if !nursery.entered.get() {
                 let parent = task.current_status.borrow().clone();
-                nursery.enter_eagerly(runner, &parent, task.key);
+                nursery.enter_eagerly(runner, parent, task.key);
                 let mut open = task.child_nurseries.borrow_mut();
                 // Performance: entries leave when their nursery finishes (below); only those of
                 // nurseries dropped early linger, and are swept here once there are a few.
@@ -729,7 +730,7 @@ impl<V, F> Future for Start<V, F> {
                 }
                 let temp = NurseryInner::build(ScopeState::new(), true);
                 let parent = caller.current_status.borrow().clone();
-                temp.enter_eagerly(runner, &parent, caller.key);
+                temp.enter_eagerly(runner, parent, caller.key);
                 let shared = Rc::new(StartShared {
                     value: RefCell::new(None),
                     started: Cell::new(false),

@@ -286,7 +286,7 @@ impl Runner {
                 return false;
             }
             if self.instruments.active() {
-                self.schedule(task.key);
+                self.schedule_instrumented(task.key);
             } else if !task.scheduled.replace(true) {
                 self.runq.borrow_mut().push(task.key);
             }
@@ -310,7 +310,7 @@ impl Runner {
         }
         Runner::with_current(|runner| {
             if runner.instruments.active() {
-                runner.schedule(task.key);
+                runner.schedule_instrumented(task.key);
             } else if !task.scheduled.replace(true) {
                 runner.runq.borrow_mut().push(task.key);
             }
@@ -318,8 +318,28 @@ impl Runner {
     }
 
     /// Puts a task on the run queue unless it is there already.
+    ///
+    /// Performance: the uninstrumented path is small enough to inline into its callers
+    /// (a nursery waking its parent, benches/callgrind.rs, spawn_join); instruments take
+    /// an out-of-line path.
     #[inline]
     pub(crate) fn schedule(&self, key: TaskKey) {
+        if self.instruments.active() {
+            self.schedule_instrumented(key);
+            return;
+        }
+        let tasks = self.tasks.borrow();
+        let Some(task) = tasks.get(key) else {
+            return;
+        };
+        if !task.scheduled.replace(true) {
+            self.runq.borrow_mut().push(key);
+        }
+    }
+
+    /// `schedule` when instruments are active: they hear of every task put on the queue.
+    #[inline(never)]
+    pub(crate) fn schedule_instrumented(&self, key: TaskKey) {
         let tasks = self.tasks.borrow();
         let Some(task) = tasks.get(key) else {
             return;
@@ -328,11 +348,9 @@ impl Runner {
             return;
         }
         self.runq.borrow_mut().push(key);
-        if self.instruments.active() {
-            let task = Task::from_inner(task.clone());
-            drop(tasks);
-            self.instruments.task_scheduled(&task);
-        }
+        let task = Task::from_inner(task.clone());
+        drop(tasks);
+        self.instruments.task_scheduled(&task);
     }
 
     fn next_random(&self) -> u64 {
@@ -970,7 +988,7 @@ where
     runner.root_scope.set_owner(init.key);
     runner.init_task.set(Some(init.key));
     *runner.init_task_rc.borrow_mut() = Some(init.clone());
-    system.enter_eagerly(runner, &runner.root_scope, init.key);
+    system.enter_eagerly(runner, runner.root_scope.clone(), init.key);
     // The system nursery is the init task's one child nursery (task trees and dumps walk it).
     init.child_nurseries
         .borrow_mut()

@@ -256,6 +256,10 @@ impl TaskTable {
     }
 
     /// Stores a task under the key `next_key` returned.
+    ///
+    /// Performance: inlined into `Runner::spawn`, its one caller (benches/callgrind.rs,
+    /// spawn_join).
+    #[inline]
     pub(crate) fn insert(&mut self, task: Rc<TaskInner>) {
         debug_assert_eq!(task.key, self.next_key());
         self.live += 1;
@@ -372,7 +376,8 @@ impl WakerPool {
     ///
     /// Performance: a spawn into a recycled task keeps its waker's `Arc` (one relaxed store)
     /// instead of handing it back to the pool and taking one out (benches/callgrind.rs,
-    /// spawn_join).
+    /// spawn_join). Inlined into `Runner::spawn`, its one caller.
+    #[inline]
     pub(crate) fn rekey(&mut self, waker: &mut Waker, key: TaskKey) {
         if std::ptr::eq(waker.vtable(), &VTABLE) {
             let raw = waker.data().cast::<WakeHandle>();
