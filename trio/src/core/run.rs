@@ -322,7 +322,7 @@ impl Runner {
     /// Performance: the uninstrumented path is small enough to inline into its callers
     /// (a nursery waking its parent, benches/callgrind.rs, spawn_join); instruments take
     /// an out-of-line path.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn schedule(&self, key: TaskKey) {
         if self.instruments.active() {
             self.schedule_instrumented(key);
