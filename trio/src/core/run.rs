@@ -832,6 +832,10 @@ enum Idle {
 
 /// Drops a value, swallowing a panic from its destructor (the task already failed or ended;
 /// a panicking destructor must not take the run loop down with it).
+///
+/// Performance: inlined, so dropping a finished task's future in `step` costs no extra call
+/// (benches/callgrind.rs, spawn_join).
+#[inline]
 pub(crate) fn drop_quietly<T>(value: T) {
     let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
 }
