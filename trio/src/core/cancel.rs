@@ -106,6 +106,7 @@ impl ScopeState {
     ///
     /// Performance: without such a `Weak` (no deadline was registered) the node is reset
     /// through `&mut`, without a borrow flag check per list (benches/callgrind.rs, spawn_join).
+    #[inline]
     pub(crate) fn reset(this: &mut Rc<Self>) {
         let Some(state) = Rc::get_mut(this) else {
             this.reset_shared();
