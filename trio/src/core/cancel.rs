@@ -103,7 +103,53 @@ impl ScopeState {
     /// its lists (for the run's pools). Only the deadline heap may still hold a `Weak` to it:
     /// those entries carry an old token, and the token is reset to 0 here, so they can never
     /// match it again.
-    pub(crate) fn reset(&self) {
+    ///
+    /// Performance: without such a `Weak` (no deadline was registered) the node is reset
+    /// through `&mut`, without a borrow flag check per list (benches/callgrind.rs, spawn_join).
+    #[inline]
+    pub(crate) fn reset(this: &mut Rc<Self>) {
+        let Some(state) = Rc::get_mut(this) else {
+            this.reset_shared();
+            return;
+        };
+        let ScopeState {
+            cancel_called,
+            reason,
+            cancelled_caught,
+            shield,
+            deadline,
+            relative_deadline,
+            phase,
+            deadline_token,
+            effectively_cancelled,
+            parent,
+            children,
+            index_in_parent,
+            owner,
+            tasks,
+        } = state;
+        *cancel_called.get_mut() = false;
+        if reason.get_mut().is_some() {
+            *reason.get_mut() = None;
+        }
+        *cancelled_caught.get_mut() = false;
+        *shield.get_mut() = false;
+        *deadline.get_mut() = f64::INFINITY;
+        *relative_deadline.get_mut() = f64::INFINITY;
+        *phase.get_mut() = Phase::Unentered;
+        *deadline_token.get_mut() = 0;
+        *effectively_cancelled.get_mut() = false;
+        if parent.get_mut().is_some() {
+            *parent.get_mut() = None;
+        }
+        children.get_mut().clear();
+        *index_in_parent.get_mut() = 0;
+        *owner.get_mut() = None;
+        tasks.get_mut().clear();
+    }
+
+    /// `reset` for a node that the deadline heap still holds a `Weak` to.
+    fn reset_shared(&self) {
         self.cancel_called.set(false);
         if self.reason.borrow().is_some() {
             *self.reason.borrow_mut() = None;
@@ -151,11 +197,15 @@ impl ScopeState {
 
     /// Links the scope under `parent` (owned by `owner`), fixes a relative deadline, registers
     /// the deadline, and computes the effective state.
+    ///
+    /// Performance: `parent` is taken by value, so the caller's handle becomes the link to
+    /// the parent without another count increment and decrement (benches/callgrind.rs,
+    /// spawn_join and cancel_scope).
     #[inline]
     pub(crate) fn enter(
         self: &Rc<Self>,
         runner: &Runner,
-        parent: &Rc<ScopeState>,
+        parent: Rc<ScopeState>,
         owner: Option<TaskKey>,
     ) -> Result<(), Error> {
         if self.phase.get() != Phase::Unentered {
@@ -197,7 +247,11 @@ impl ScopeState {
             return;
         }
         self.phase.set(Phase::Exited);
-        if let Some(runner) = runner {
+        // Performance: most scopes never had a deadline; the heap is not touched for them
+        // (benches/callgrind.rs, spawn_join).
+        if let Some(runner) = runner
+            && self.deadline_token.get() != 0
+        {
             runner.deadlines.borrow_mut().unregister(self);
         }
         self.detach();
@@ -206,12 +260,12 @@ impl ScopeState {
     }
 
     #[inline]
-    fn attach(self: &Rc<Self>, parent: &Rc<ScopeState>) {
+    fn attach(self: &Rc<Self>, parent: Rc<ScopeState>) {
         let mut siblings = parent.children.borrow_mut();
         self.index_in_parent.set(siblings.len());
         siblings.push(self.clone());
         drop(siblings);
-        *self.parent.borrow_mut() = Some(parent.clone());
+        *self.parent.borrow_mut() = Some(parent);
     }
 
     #[inline]
@@ -234,7 +288,7 @@ impl ScopeState {
         let children = std::mem::take(&mut *self.children.borrow_mut());
         for child in children {
             *child.parent.borrow_mut() = None;
-            child.attach(new_parent);
+            child.attach(new_parent.clone());
             child.recalculate(runner);
         }
     }
@@ -669,7 +723,7 @@ where
         let polled = Runner::with_current_task(|runner, task| {
             if !*this.entered {
                 let parent = task.current_status.borrow().clone();
-                scope.enter(runner, &parent, Some(task.key))?;
+                scope.enter(runner, parent, Some(task.key))?;
                 *this.entered = true;
             }
             let _swap = StatusSwap::new(task, scope.clone());

@@ -85,6 +85,10 @@ impl NurseryInner {
 
     /// Makes a finished nursery that nothing else holds (no handle, no task, no cancel scope
     /// handle) as good as new for the run's pool; `None` if something still holds it.
+    ///
+    /// Performance: inlined into `Runner::recycle_nursery`, its one caller
+    /// (benches/callgrind.rs, spawn_join).
+    #[inline]
     pub(crate) fn reset(this: &mut Rc<Self>) -> Option<()> {
         if Rc::weak_count(this) != 0 {
             return None;
@@ -96,7 +100,7 @@ impl NurseryInner {
         if Rc::strong_count(&inner.scope) != 1 {
             return None;
         }
-        inner.scope.reset();
+        ScopeState::reset(&mut inner.scope);
         let NurseryInner {
             scope: _,
             parent_task,
@@ -129,7 +133,7 @@ impl NurseryInner {
 
     /// Enters the nursery's scope under `parent`, owned by task `owner`.
     #[inline]
-    pub(crate) fn enter_eagerly(&self, runner: &Runner, parent: &Rc<ScopeState>, owner: TaskKey) {
+    pub(crate) fn enter_eagerly(&self, runner: &Runner, parent: Rc<ScopeState>, owner: TaskKey) {
         if self.entered.replace(true) {
             return;
         }
@@ -164,8 +168,20 @@ impl NurseryInner {
         });
     }
 
-    #[inline]
+    /// Performance: a success (the common case) is checked inline, the rest is not
+    /// (benches/callgrind.rs, spawn_join).
+    #[inline(always)]
     fn record(&self, runner: &Runner, outcome: Outcome) {
+        if matches!(outcome, Outcome::Ok) {
+            // `Ok` owns nothing: forgetting it skips a call to the drop glue of `Outcome`.
+            std::mem::forget(outcome);
+        } else {
+            self.record_failure(runner, outcome);
+        }
+    }
+
+    #[inline(never)]
+    fn record_failure(&self, runner: &Runner, outcome: Outcome) {
         match outcome {
             Outcome::Ok => {}
             Outcome::Err(e) if e.is_cancelled() => {
@@ -222,11 +238,19 @@ impl NurseryInner {
     }
 
     /// The nursery's result once everything ended (the panic, if any, is resumed by the caller).
-    #[inline]
+    ///
+    /// Performance: the check for "nothing to report" is inlined, the rest is not
+    /// (benches/callgrind.rs, spawn_join).
+    #[inline(always)]
     fn take_result(&self, absorbs: bool) -> Result<()> {
         if self.errors.borrow().is_empty() && self.cancelled.borrow().is_none() {
             return Ok(());
         }
+        self.take_failures(absorbs)
+    }
+
+    #[inline(never)]
+    fn take_failures(&self, absorbs: bool) -> Result<()> {
         let errors = std::mem::take(&mut *self.errors.borrow_mut());
         let cancelled = self.cancelled.borrow_mut().take();
         if !errors.is_empty() {
@@ -493,7 +517,7 @@ where
         let polled = Runner::with_current_task(|runner, task| {
             if !nursery.entered.get() {
                 let parent = task.current_status.borrow().clone();
-                nursery.enter_eagerly(runner, &parent, task.key);
+                nursery.enter_eagerly(runner, parent, task.key);
                 let mut open = task.child_nurseries.borrow_mut();
                 // Performance: entries leave when their nursery finishes (below); only those of
                 // nurseries dropped early linger, and are swept here once there are a few.
@@ -712,7 +736,7 @@ impl<V, F> Future for Start<V, F> {
                 }
                 let temp = NurseryInner::build(ScopeState::new(), true);
                 let parent = caller.current_status.borrow().clone();
-                temp.enter_eagerly(runner, &parent, caller.key);
+                temp.enter_eagerly(runner, parent, caller.key);
                 let shared = Rc::new(StartShared {
                     value: RefCell::new(None),
                     started: Cell::new(false),

@@ -286,7 +286,7 @@ impl Runner {
                 return false;
             }
             if self.instruments.active() {
-                self.schedule(task.key);
+                self.schedule_instrumented(task.key);
             } else if !task.scheduled.replace(true) {
                 self.runq.borrow_mut().push(task.key);
             }
@@ -310,7 +310,7 @@ impl Runner {
         }
         Runner::with_current(|runner| {
             if runner.instruments.active() {
-                runner.schedule(task.key);
+                runner.schedule_instrumented(task.key);
             } else if !task.scheduled.replace(true) {
                 runner.runq.borrow_mut().push(task.key);
             }
@@ -318,8 +318,28 @@ impl Runner {
     }
 
     /// Puts a task on the run queue unless it is there already.
-    #[inline]
+    ///
+    /// Performance: the uninstrumented path is small enough to inline into its callers
+    /// (a nursery waking its parent, benches/callgrind.rs, spawn_join); instruments take
+    /// an out-of-line path.
+    #[inline(always)]
     pub(crate) fn schedule(&self, key: TaskKey) {
+        if self.instruments.active() {
+            self.schedule_instrumented(key);
+            return;
+        }
+        let tasks = self.tasks.borrow();
+        let Some(task) = tasks.get(key) else {
+            return;
+        };
+        if !task.scheduled.replace(true) {
+            self.runq.borrow_mut().push(key);
+        }
+    }
+
+    /// `schedule` when instruments are active: they hear of every task put on the queue.
+    #[inline(never)]
+    pub(crate) fn schedule_instrumented(&self, key: TaskKey) {
         let tasks = self.tasks.borrow();
         let Some(task) = tasks.get(key) else {
             return;
@@ -328,11 +348,9 @@ impl Runner {
             return;
         }
         self.runq.borrow_mut().push(key);
-        if self.instruments.active() {
-            let task = Task::from_inner(task.clone());
-            drop(tasks);
-            self.instruments.task_scheduled(&task);
-        }
+        let task = Task::from_inner(task.clone());
+        drop(tasks);
+        self.instruments.task_scheduled(&task);
     }
 
     fn next_random(&self) -> u64 {
@@ -443,13 +461,13 @@ impl Runner {
     ///
     /// Performance: a timeout or sleep reuses its node instead of a malloc/free pair
     /// (benches/callgrind.rs, cancel_scope).
-    pub(crate) fn recycle_scope(&self, scope: &Rc<ScopeState>) {
+    pub(crate) fn recycle_scope(&self, scope: &mut Rc<ScopeState>) {
         if Rc::strong_count(scope) != 1 || !scope.is_exited() {
             return;
         }
         let mut spare = self.spare_scopes.borrow_mut();
         if spare.len() < SPARE_SCOPES {
-            scope.reset();
+            ScopeState::reset(scope);
             spare.push(scope.clone());
         }
     }
@@ -565,8 +583,7 @@ impl Runner {
         let Some(inner) = Rc::get_mut(&mut task) else {
             return;
         };
-        let owned = inner.vacate(&self.root_scope);
-        drop(owned);
+        inner.vacate(&self.root_scope);
         let mut spare = self.spare_tasks.borrow_mut();
         if spare.len() < SPARE_TASKS {
             spare.push(task);
@@ -815,6 +832,10 @@ enum Idle {
 
 /// Drops a value, swallowing a panic from its destructor (the task already failed or ended;
 /// a panicking destructor must not take the run loop down with it).
+///
+/// Performance: inlined, so dropping a finished task's future in `step` costs no extra call
+/// (benches/callgrind.rs, spawn_join).
+#[inline]
 pub(crate) fn drop_quietly<T>(value: T) {
     let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
 }
@@ -971,7 +992,7 @@ where
     runner.root_scope.set_owner(init.key);
     runner.init_task.set(Some(init.key));
     *runner.init_task_rc.borrow_mut() = Some(init.clone());
-    system.enter_eagerly(runner, &runner.root_scope, init.key);
+    system.enter_eagerly(runner, runner.root_scope.clone(), init.key);
     // The system nursery is the init task's one child nursery (task trees and dumps walk it).
     init.child_nurseries
         .borrow_mut()
@@ -1022,11 +1043,19 @@ impl Future for InitBody {
 type IdleWaiter = (TaskKey, Rc<Cell<bool>>);
 
 /// Breaks the parking lots registered with `add_parking_lot_breaker` for a task that exits.
-#[inline]
+///
+/// Performance: the check is inlined into every task exit and the rare work is not
+/// (~20 instructions per task in benches/callgrind.rs, spawn_join).
+#[inline(always)]
 fn break_lots_of(task: &Rc<TaskInner>) {
-    if task.lot_breakers.borrow().is_empty() {
-        return;
+    if !task.lot_breakers.borrow().is_empty() {
+        break_lots_of_slow(task);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn break_lots_of_slow(task: &Rc<TaskInner>) {
     let lots = std::mem::take(&mut *task.lot_breakers.borrow_mut());
     let handle = Task::from_inner(task.clone());
     for lot in lots {

@@ -87,28 +87,21 @@ pub(crate) struct TaskInner {
 /// harmless (still-blocked operations register again), so the list is flushed instead.
 const MAX_CANCEL_WAKERS: usize = 32;
 
-/// What a vacated task owned, for the caller to drop once it holds no runtime borrows.
-pub(crate) type Vacated = (
-    Cow<'static, str>,
-    Option<BoxedTaskFuture>,
-    Rc<ScopeState>,
-    Option<Rc<NurseryInner>>,
-    Vec<Weak<NurseryInner>>,
-    Option<Rc<LocalMap>>,
-    Vec<ParkingLot>,
-);
-
 /// Reusing the allocation of a finished task (`Runner::recycle_task` and `Runner::spawn`).
 ///
 /// Performance: both work field by field on the allocation, so no whole `TaskInner` (about
 /// 250 bytes) is built on the stack and copied in or out (two `memcpy` calls per task; ~55
 /// instructions per task in benches/callgrind.rs, spawn_join_batch). The patterns name
-/// every field, so a new field must be handled here too.
+/// every field, so a new field must be handled here too. Both are inlined into their one
+/// caller, and `vacate` drops what the task owned in place rather than handing it back
+/// (~60 instructions per task in benches/callgrind.rs, spawn_join).
 impl TaskInner {
-    /// Empties a finished task in place: gives back everything it owned; the plain fields are
-    /// overwritten by `occupy`. The waker stays: `WakerPool::rekey` reuses it for the next task
-    /// if nobody else holds a clone.
-    pub(crate) fn vacate(&mut self, root: &Rc<ScopeState>) -> Vacated {
+    /// Empties a finished task in place: drops everything it owned (the caller holds no
+    /// runtime borrows); the plain fields are overwritten by `occupy`. The waker stays:
+    /// `WakerPool::rekey` reuses it for the next task if nobody else holds a clone. The lists
+    /// keep their capacity for the next task.
+    #[inline]
+    pub(crate) fn vacate(&mut self, root: &Rc<ScopeState>) {
         let TaskInner {
             id: _,
             key: _,
@@ -131,20 +124,19 @@ impl TaskInner {
             cancel_wakers,
         } = self;
         cancel_wakers.get_mut().clear();
-        (
-            std::mem::replace(name.get_mut(), Cow::Borrowed("")),
-            future.get_mut().take(),
-            std::mem::replace(current_status.get_mut(), root.clone()),
-            parent.get_mut().take(),
-            std::mem::take(child_nurseries.get_mut()),
-            locals.get_mut().take(),
-            std::mem::take(lot_breakers.get_mut()),
-        )
+        *name.get_mut() = Cow::Borrowed("");
+        *future.get_mut() = None;
+        *current_status.get_mut() = root.clone();
+        *parent.get_mut() = None;
+        child_nurseries.get_mut().clear();
+        *locals.get_mut() = None;
+        lot_breakers.get_mut().clear();
     }
 
     /// Fills a vacated task in place with a new task, as `Runner::spawn` builds one (its
-    /// waker was rekeyed by `WakerPool::rekey`).
+    /// waker was rekeyed by `WakerPool::rekey`). The lists were emptied by `vacate`.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub(crate) fn occupy(
         &mut self,
         id: u64,
@@ -178,7 +170,9 @@ impl TaskInner {
             lot_breakers,
             cancel_wakers,
         } = self;
-        cancel_wakers.get_mut().clear();
+        debug_assert!(cancel_wakers.get_mut().is_empty());
+        debug_assert!(child_nurseries.get_mut().is_empty());
+        debug_assert!(lot_breakers.get_mut().is_empty());
         *t_id = id;
         *t_key = key;
         *t_name.get_mut() = name;
@@ -188,14 +182,12 @@ impl TaskInner {
         reparented.set(false);
         *t_parent.get_mut() = Some(parent);
         index_in_parent.set(index);
-        child_nurseries.get_mut().clear();
         *t_locals.get_mut() = locals;
         polls.set(0);
         wchan.set(None);
         wchan_depth.set(0);
         *t_system = system;
         finished.set(false);
-        lot_breakers.get_mut().clear();
     }
 }
 
@@ -264,6 +256,10 @@ impl TaskTable {
     }
 
     /// Stores a task under the key `next_key` returned.
+    ///
+    /// Performance: inlined into `Runner::spawn`, its one caller (benches/callgrind.rs,
+    /// spawn_join).
+    #[inline]
     pub(crate) fn insert(&mut self, task: Rc<TaskInner>) {
         debug_assert_eq!(task.key, self.next_key());
         self.live += 1;
@@ -380,7 +376,8 @@ impl WakerPool {
     ///
     /// Performance: a spawn into a recycled task keeps its waker's `Arc` (one relaxed store)
     /// instead of handing it back to the pool and taking one out (benches/callgrind.rs,
-    /// spawn_join).
+    /// spawn_join). Inlined into `Runner::spawn`, its one caller.
+    #[inline]
     pub(crate) fn rekey(&mut self, waker: &mut Waker, key: TaskKey) {
         if std::ptr::eq(waker.vtable(), &VTABLE) {
             let raw = waker.data().cast::<WakeHandle>();
