@@ -205,7 +205,7 @@ impl<T> Op<T> {
 
     /// Performance: the poll that ends a receive's schedule point (the usual second poll) is
     /// inlined into the caller; the rest is one call (benches/callgrind.rs, pingpong).
-    #[inline]
+    #[inline(always)]
     fn poll(
         &mut self,
         state: &RefCell<State<T>>,
@@ -291,7 +291,7 @@ impl<T> Op<T> {
 
     /// Undoes a receive that will not be polled again: a value it holds (taken, or handed to
     /// it while it waited) goes to the next receiver or back to the buffer's front.
-    #[inline]
+    #[inline(always)]
     fn abandon(&mut self, state: &RefCell<State<T>>) {
         // Performance: a receive that completed (the usual drop) has nothing to undo.
         if self.stage == Stage::Done {
@@ -334,7 +334,7 @@ impl<T> Unpin for ReceiveFuture<'_, T> {}
 impl<T> Future for ReceiveFuture<'_, T> {
     type Output = Result<T>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
         this.op.poll(&this.chan.state, &this.chan.handle, cx)
@@ -342,7 +342,7 @@ impl<T> Future for ReceiveFuture<'_, T> {
 }
 
 impl<T> Drop for ReceiveFuture<'_, T> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         self.op.abandon(&self.chan.state);
     }

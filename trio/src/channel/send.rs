@@ -234,7 +234,7 @@ impl<T> Future for SendFuture<'_, T> {
 
     /// Performance: the poll that ends a send's schedule point (the usual second poll) is
     /// inlined into the caller; the rest is one call (benches/callgrind.rs, pingpong).
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if this.stage == Stage::Yield {

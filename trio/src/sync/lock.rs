@@ -109,7 +109,7 @@ impl Future for Acquire<'_> {
 
     /// Performance: the poll that ends the schedule point (the usual second poll) is inlined
     /// into the caller; the rest is one call.
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Held>> {
         let this = self.get_mut();
         if let AcquireStage::Yield(held) = this.stage {
@@ -533,7 +533,7 @@ impl std::fmt::Debug for LockAcquire<'_> {
 impl Future for LockAcquire<'_> {
     type Output = Result<()>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         Pin::new(&mut self.acquire).poll(cx).map_ok(drop)
     }
@@ -554,7 +554,7 @@ impl std::fmt::Debug for LockFuture<'_> {
 impl Future for LockFuture<'_> {
     type Output = Result<LockGuard>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<LockGuard>> {
         let core = self.acquire.core;
         Pin::new(&mut self.acquire)
