@@ -381,3 +381,88 @@ fn reused_timeout_scopes_start_fresh() {
         Ok(())
     });
 }
+
+// Trio cancels a scope whose deadline has already passed when it is entered, so a cancel point
+// before any schedule point (the start of a `send`, say) already fails.
+#[test]
+fn a_deadline_already_passed_cancels_the_scope_on_entry() {
+    run(async {
+        let reached = Rc::new(Cell::new(false));
+        let r = reached.clone();
+        let out = trio::move_on_after(0.0, async move {
+            checkpoint_if_cancelled().await?;
+            r.set(true);
+            Ok(())
+        })
+        .await?;
+        assert_eq!(out, None);
+        assert!(!reached.get(), "the cancel point before any yield failed");
+
+        let past = CancelScope::with_deadline(trio::current_time()? - 1.0)?;
+        let handle = past.clone();
+        let out = past
+            .run(async move {
+                assert!(handle.cancel_called(), "cancelled as it was entered");
+                let e = checkpoint_if_cancelled().await.expect_err("cancelled");
+                let c = e.downcast_ref::<trio::Cancelled>().expect("Cancelled");
+                assert_eq!(c.source(), CancelSource::Deadline);
+                Err::<(), _>(e)
+            })
+            .await?;
+        assert_eq!(out, None);
+
+        let e = trio::fail_after(0.0, checkpoint_if_cancelled()).await;
+        assert_err::<TooSlowError, _>(e);
+        Ok(())
+    });
+}
+
+// Deadlines of scopes entered and left within one task step never reach the run's deadline
+// heap (a speed-up); the ones still entered when the task blocks must fire all the same, with
+// the deadline they have by then.
+#[test]
+fn deadlines_registered_within_one_step_still_fire() {
+    run(async {
+        let start = trio::current_time()?;
+        let out = trio::move_on_after(2.0, async {
+            for _ in 0..100 {
+                trio::move_on_after(1.0, async { Ok(()) }).await?;
+                let scope = CancelScope::with_relative_deadline(0.5)?;
+                scope.run(async { Ok(()) }).await?;
+            }
+            trio::sleep_forever().await
+        })
+        .await?;
+        assert_eq!(out, None);
+        assert_eq!(trio::current_time()? - start, 2.0);
+
+        // A deadline moved before the task first blocks takes effect with its new value.
+        let scope = CancelScope::with_relative_deadline(10.0)?;
+        let handle = scope.clone();
+        let t0 = trio::current_time()?;
+        scope
+            .run(async move {
+                handle.set_deadline(t0 + 7.0)?;
+                handle.set_deadline(t0 + 3.0)?;
+                trio::sleep_forever().await
+            })
+            .await?;
+        assert_eq!(trio::current_time()? - t0, 3.0);
+
+        // Scopes left out of nesting order (a nursery's children) keep their deadlines apart.
+        let t1 = trio::current_time()?;
+        trio::open_nursery(|n| async move {
+            for (i, d) in [(0u32, 4.0), (1, 1.0), (2, 2.0)] {
+                n.start_soon(async move {
+                    let out = trio::move_on_after(d, trio::sleep_forever()).await?;
+                    assert_eq!(out, None, "task {i}");
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })
+        .await?;
+        assert_eq!(trio::current_time()? - t1, 4.0);
+        Ok(())
+    });
+}

@@ -24,11 +24,9 @@
 //! when they reach the top, and the heap is rebuilt when more than half of it is stale.
 
 use std::cell::{Cell, RefCell};
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::run::Runner;
@@ -56,11 +54,11 @@ pub(crate) struct ScopeState {
     reason: RefCell<Option<CancelReason>>,
     cancelled_caught: Cell<bool>,
     shield: Cell<bool>,
-    deadline: Cell<f64>,
+    pub(super) deadline: Cell<f64>,
     relative_deadline: Cell<f64>,
     phase: Cell<Phase>,
     /// Registration in the deadline heap (0: none).
-    deadline_token: Cell<u64>,
+    pub(super) deadline_token: Cell<u64>,
     effectively_cancelled: Cell<bool>,
     parent: RefCell<Option<Rc<ScopeState>>>,
     children: RefCell<Vec<Rc<ScopeState>>>,
@@ -216,14 +214,29 @@ impl ScopeState {
         self.phase.set(Phase::Entered);
         self.owner.set(owner);
         let relative = self.relative_deadline.get();
+        let mut now = None;
         if relative.is_finite() {
-            self.deadline.set(runner.current_time() + relative);
+            let t = runner.current_time();
+            now = Some(t);
+            self.deadline.set(t + relative);
         }
         self.attach(parent);
-        if self.deadline.get() != f64::INFINITY {
+        let deadline = self.deadline.get();
+        // As in Trio, a deadline that has already passed cancels the scope on entry, so even
+        // a cancel point before the first schedule point sees it.
+        let expired =
+            deadline != f64::INFINITY && deadline <= now.unwrap_or_else(|| runner.current_time());
+        if deadline != f64::INFINITY && !expired {
             runner.deadlines.borrow_mut().register(self);
         }
         self.recalculate(runner);
+        if expired {
+            self.cancel(CancelReason {
+                source: CancelSource::Deadline,
+                reason: None,
+                task: None,
+            });
+        }
         Ok(())
     }
 
@@ -746,116 +759,5 @@ where
             }
             Err(e) => Err(e),
         })
-    }
-}
-
-/// A deadline registration in the heap.
-struct DeadlineEntry {
-    deadline: f64,
-    token: u64,
-    scope: Weak<ScopeState>,
-}
-
-impl PartialEq for DeadlineEntry {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for DeadlineEntry {}
-
-impl PartialOrd for DeadlineEntry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for DeadlineEntry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.deadline
-            .total_cmp(&other.deadline)
-            .then(self.token.cmp(&other.token))
-    }
-}
-
-impl DeadlineEntry {
-    fn live_scope(&self) -> Option<Rc<ScopeState>> {
-        self.scope
-            .upgrade()
-            .filter(|s| s.deadline_token.get() == self.token)
-    }
-}
-
-/// The deadlines of every entered scope that has one.
-#[derive(Default)]
-pub(crate) struct Deadlines {
-    heap: BinaryHeap<Reverse<DeadlineEntry>>,
-    next_token: u64,
-    stale: usize,
-}
-
-impl Deadlines {
-    pub(crate) fn register(&mut self, scope: &Rc<ScopeState>) {
-        self.next_token += 1;
-        scope.deadline_token.set(self.next_token);
-        self.heap.push(Reverse(DeadlineEntry {
-            deadline: scope.deadline.get(),
-            token: self.next_token,
-            scope: Rc::downgrade(scope),
-        }));
-    }
-
-    pub(crate) fn unregister(&mut self, scope: &ScopeState) {
-        if scope.deadline_token.replace(0) == 0 {
-            return;
-        }
-        self.stale += 1;
-        self.drop_stale_top();
-        if self.stale > 64 && self.stale * 2 > self.heap.len() {
-            self.heap.retain(|Reverse(e)| e.live_scope().is_some());
-            self.stale = 0;
-        }
-    }
-
-    fn drop_stale_top(&mut self) {
-        while let Some(Reverse(top)) = self.heap.peek() {
-            if top.live_scope().is_some() {
-                break;
-            }
-            self.heap.pop();
-            self.stale = self.stale.saturating_sub(1);
-        }
-    }
-
-    /// The earliest live deadline, or infinity.
-    pub(crate) fn next_deadline(&mut self) -> f64 {
-        self.drop_stale_top();
-        self.heap
-            .peek()
-            .map_or(f64::INFINITY, |Reverse(e)| e.deadline)
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
-
-    /// Removes and returns every scope whose deadline is at or before `now`.
-    pub(crate) fn expire(&mut self, now: f64) -> Vec<Rc<ScopeState>> {
-        let mut expired = Vec::new();
-        while let Some(Reverse(top)) = self.heap.peek() {
-            if top.deadline > now {
-                break;
-            }
-            if let Some(Reverse(entry)) = self.heap.pop() {
-                match entry.live_scope() {
-                    Some(scope) => {
-                        scope.deadline_token.set(0);
-                        expired.push(scope);
-                    }
-                    None => self.stale = self.stale.saturating_sub(1),
-                }
-            }
-        }
-        expired
     }
 }

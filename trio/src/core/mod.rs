@@ -7,6 +7,7 @@
 pub(crate) mod cancel;
 pub(crate) mod checkpoint;
 pub(crate) mod clock;
+pub(crate) mod deadlines;
 pub(crate) mod dump;
 pub(crate) mod entry;
 pub(crate) mod instrument;

@@ -27,8 +27,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use super::cancel::{CancelReason, Deadlines, ScopeState};
+use super::cancel::{CancelReason, ScopeState};
 use super::clock::{Clock, SystemClock};
+use super::deadlines::Deadlines;
 use super::entry::{Entry, EntryShared};
 use super::instrument::{Instrument, Instruments};
 use super::io::Reactor;
