@@ -240,10 +240,18 @@ fn unpark_all_where_wakes_the_chosen_and_keeps_the_rest_in_order() {
                 park_with_data(&n, &lot, name, data, &log)?;
                 wait_all_tasks_blocked(0.0).await?;
             }
+            let mut chosen_so_far = 0;
             let woken = lot.unpark_all_where(|d| {
+                // The lot can be used from inside: the waiters not yet woken count as parked.
+                assert_eq!(lot.len(), 4 - chosen_so_far);
+                assert!(
+                    lot.unpark_one_with(|_| ()).is_none(),
+                    "none queued meanwhile"
+                );
                 let chosen = d == "even";
                 if chosen {
                     d.push_str(" (chosen)");
+                    chosen_so_far += 1;
                 }
                 chosen
             });

@@ -298,20 +298,25 @@ impl<D> ParkingLot<D> {
     /// Calls `f` on the data of every parked task, oldest first, and wakes those for which it
     /// returns `true` (the others stay parked, in order). Returns how many were woken.
     pub fn unpark_all_where(&self, mut f: impl FnMut(&mut D) -> bool) -> usize {
-        let slots: Vec<_> = {
-            let mut inner = self.inner.borrow_mut();
-            let slots = inner
-                .queue
-                .drain(..)
-                .filter(|s| s.state.get() == SlotState::Parked)
-                .collect();
-            inner.live = 0;
-            slots
-        };
+        // The parked slots leave the queue while `f` runs (so `f` may use the lot), but stay
+        // counted in `live` until they are woken: a waiter that leaves meanwhile (its `Park`
+        // dropped by `f`) uncounts itself as usual.
+        let slots: Vec<_> = self
+            .inner
+            .borrow_mut()
+            .queue
+            .drain(..)
+            .filter(|s| s.state.get() == SlotState::Parked)
+            .collect();
         let mut woken = 0;
         let mut kept = Vec::new();
         for slot in slots {
-            if slot.with_data(&mut f) == Some(true) {
+            let chosen = slot.with_data(&mut f) == Some(true);
+            if slot.state.get() != SlotState::Parked {
+                continue;
+            }
+            if chosen {
+                self.inner.borrow_mut().live -= 1;
                 slot.unpark();
                 woken += 1;
             } else {
@@ -320,7 +325,6 @@ impl<D> ParkingLot<D> {
         }
         // Waiters that parked meanwhile (from inside `f`) queue behind the ones kept.
         let mut inner = self.inner.borrow_mut();
-        inner.live += kept.len();
         for slot in kept.into_iter().rev() {
             inner.queue.push_front(slot);
         }
