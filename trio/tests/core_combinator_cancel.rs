@@ -171,3 +171,52 @@ fn unpark_wakes_the_child_that_parked() {
         .await
     });
 }
+
+// A nursery opened inside such a combinator: when its children finish, the waker it was
+// polled with fires too, not only the task's own (which would not make the combinator re-poll
+// it).
+#[test]
+fn a_nursery_inside_the_combinator_finishes() {
+    run(async {
+        let start = trio::current_time()?;
+        let results = OwnWakers::new(vec![
+            Box::pin(trio::open_nursery(|n| async move {
+                n.start_soon(trio::sleep(2.0))?;
+                Ok(())
+            })),
+            Box::pin(trio::sleep(1.0)),
+        ])
+        .await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(trio::current_time()? - start, 2.0);
+        Ok(())
+    });
+}
+
+// `Nursery::start` inside such a combinator returns once the task calls `started`.
+#[test]
+fn a_start_inside_the_combinator_returns() {
+    run(async {
+        trio::open_nursery(|n| async move {
+            let nursery = n.clone();
+            let results = OwnWakers::new(vec![
+                Box::pin(async move {
+                    let value = nursery
+                        .start(|status: trio::TaskStatus<u32>| async move {
+                            trio::sleep(1.0).await?;
+                            status.started(7)?;
+                            trio::sleep(1.0).await
+                        })
+                        .await?;
+                    assert_eq!(value, 7);
+                    Ok(())
+                }),
+                Box::pin(trio::sleep(0.5)),
+            ])
+            .await;
+            assert!(results.iter().all(Result::is_ok), "{results:?}");
+            Ok(())
+        })
+        .await
+    });
+}

@@ -19,7 +19,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use super::cancel::{CancelReason, CancelScope, ScopeState, StatusSwap};
 use super::run::{Runner, drop_quietly, not_in_run};
@@ -57,6 +57,13 @@ pub(crate) struct NurseryInner {
     panic: RefCell<Option<Box<dyn Any + Send>>>,
     /// The private nursery of a `start()` call: any child exit wakes the caller.
     is_start: bool,
+    /// The waker the future waiting on this nursery was last polled with, when it is not the
+    /// parent task's own (a combinator that gives each child future its own waker and re-polls
+    /// only those whose waker fired, such as `FuturesUnordered`): the nursery's completion
+    /// wakes it as well as the task.
+    waiter_waker: RefCell<Option<Waker>>,
+    /// Whether `waiter_waker` is set (tested without a borrow).
+    has_waiter_waker: Cell<bool>,
 }
 
 impl NurseryInner {
@@ -80,6 +87,8 @@ impl NurseryInner {
             cancelled: RefCell::new(None),
             panic: RefCell::new(None),
             is_start,
+            waiter_waker: RefCell::new(None),
+            has_waiter_waker: Cell::new(false),
         })
     }
 
@@ -112,6 +121,8 @@ impl NurseryInner {
             cancelled,
             panic,
             is_start: _,
+            waiter_waker,
+            has_waiter_waker,
         } = inner;
         parent_task.set(None);
         closed.set(false);
@@ -127,6 +138,9 @@ impl NurseryInner {
         }
         if panic.get_mut().is_some() {
             *panic.get_mut() = None;
+        }
+        if has_waiter_waker.replace(false) {
+            *waiter_waker.get_mut() = None;
         }
         Some(())
     }
@@ -218,6 +232,42 @@ impl NurseryInner {
             if let Some(parent) = self.parent_task.get() {
                 runner.schedule(parent);
             }
+            self.wake_waiter_waker();
+        }
+    }
+
+    /// Notes the waker the future waiting on this nursery was polled with (see
+    /// `waiter_waker`); the parent task's own waker needs no note.
+    ///
+    /// Performance: the usual case (the task's own waker, nothing noted) is a pointer compare
+    /// and a flag test (benches/callgrind.rs, spawn_join).
+    #[inline]
+    pub(crate) fn note_waiter(&self, task: &TaskInner, waker: &Waker) {
+        if waker.will_wake(&task.waker) && !self.has_waiter_waker.get() {
+            return;
+        }
+        self.note_waiter_slow(task, waker);
+    }
+
+    fn note_waiter_slow(&self, task: &TaskInner, waker: &Waker) {
+        let mut noted = self.waiter_waker.borrow_mut();
+        if waker.will_wake(&task.waker) {
+            *noted = None;
+        } else if !noted.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *noted = Some(waker.clone());
+        }
+        self.has_waiter_waker.set(noted.is_some());
+    }
+
+    /// Wakes the noted foreign waker of the waiting future, if there is one.
+    #[inline]
+    fn wake_waiter_waker(&self) {
+        if !self.has_waiter_waker.get() {
+            return;
+        }
+        let waker = self.waiter_waker.borrow().clone();
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
@@ -545,6 +595,7 @@ where
                 }
             }
             if !nursery.can_finish() {
+                nursery.note_waiter(task, cx.waker());
                 return None;
             }
             let absorbs =
@@ -657,6 +708,7 @@ impl<V> TaskStatus<V> {
             *shared.value.borrow_mut() = Some(value);
             shared.started.set(true);
             runner.schedule(shared.caller);
+            shared.temp.wake_waiter_waker();
         })
         .ok_or_else(|| not_in_run("TaskStatus::started"))
     }
@@ -722,7 +774,7 @@ pin_project_lite::pin_project! {
 impl<V, F> Future for Start<V, F> {
     type Output = Result<V>;
 
-    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<V>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<V>> {
         let this = self.project();
         if *this.done {
             return Poll::Ready(Err(Error::usage("start() future polled after it finished")));
@@ -753,6 +805,7 @@ impl<V, F> Future for Start<V, F> {
                 let task = (this.spawn)(runner, &shared, make)?;
                 *shared.task.borrow_mut() = Rc::downgrade(&task);
                 *this.task = Some(task);
+                temp.note_waiter(caller, cx.waker());
                 Ok(())
             });
             match spawned {
@@ -781,6 +834,7 @@ impl<V, F> Future for Start<V, F> {
             );
         }
         if !task.finished.get() {
+            Runner::with_current_task(|_, caller| temp.note_waiter(caller, cx.waker()));
             return Poll::Pending;
         }
         // The task ended before calling started().
