@@ -168,7 +168,6 @@ impl<T> futures_core::Stream for MemoryReceiveChannel<T> {
     }
 }
 
-/// A receive in progress, shared by [`ReceiveFuture`] and the `Stream` impl.
 /// Where a receive is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stage {
