@@ -98,17 +98,15 @@ impl ScopeState {
     }
 
     /// Makes an exited scope that nothing else holds as good as new, keeping the capacity of
-    /// its lists (for the run's pools). Only the deadline heap may still hold a `Weak` to it:
-    /// those entries carry an old token, and the token is reset to 0 here, so they can never
-    /// match it again.
+    /// its lists (for the run's pools); `false`, leaving it alone, if anything else holds it,
+    /// even a `Weak` (a stale deadline-heap entry): such a node is not pooled.
     ///
-    /// Performance: without such a `Weak` (no deadline was registered) the node is reset
-    /// through `&mut`, without a borrow flag check per list (benches/callgrind.rs, spawn_join).
+    /// Performance: the node is reset through `&mut`, without a borrow flag check per list
+    /// (benches/callgrind.rs, spawn_join).
     #[inline]
-    pub(crate) fn reset(this: &mut Rc<Self>) {
+    pub(crate) fn reset(this: &mut Rc<Self>) -> bool {
         let Some(state) = Rc::get_mut(this) else {
-            this.reset_shared();
-            return;
+            return false;
         };
         let ScopeState {
             cancel_called,
@@ -144,28 +142,7 @@ impl ScopeState {
         *index_in_parent.get_mut() = 0;
         *owner.get_mut() = None;
         tasks.get_mut().clear();
-    }
-
-    /// `reset` for a node that the deadline heap still holds a `Weak` to.
-    fn reset_shared(&self) {
-        self.cancel_called.set(false);
-        if self.reason.borrow().is_some() {
-            *self.reason.borrow_mut() = None;
-        }
-        self.cancelled_caught.set(false);
-        self.shield.set(false);
-        self.deadline.set(f64::INFINITY);
-        self.relative_deadline.set(f64::INFINITY);
-        self.phase.set(Phase::Unentered);
-        self.deadline_token.set(0);
-        self.effectively_cancelled.set(false);
-        if self.parent.borrow().is_some() {
-            *self.parent.borrow_mut() = None;
-        }
-        self.children.borrow_mut().clear();
-        self.index_in_parent.set(0);
-        self.owner.set(None);
-        self.tasks.borrow_mut().clear();
+        true
     }
 
     /// Whether the scope has been left (the run's pools take only such scopes).

@@ -106,10 +106,9 @@ impl NurseryInner {
         if inner.is_start || inner.pending_starts.get() != 0 {
             return None;
         }
-        if Rc::strong_count(&inner.scope) != 1 {
+        if !ScopeState::reset(&mut inner.scope) {
             return None;
         }
-        ScopeState::reset(&mut inner.scope);
         let NurseryInner {
             scope: _,
             parent_task,

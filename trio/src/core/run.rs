@@ -286,11 +286,7 @@ impl Runner {
             if !waker.will_wake(&task.waker) {
                 return false;
             }
-            if self.instruments.active() {
-                self.schedule_instrumented(task.key);
-            } else if !task.scheduled.replace(true) {
-                self.runq.borrow_mut().push(task.key);
-            }
+            self.enqueue(task);
             true
         })
         .unwrap_or(false)
@@ -309,13 +305,7 @@ impl Runner {
         if task.finished.get() {
             return;
         }
-        Runner::with_current(|runner| {
-            if runner.instruments.active() {
-                runner.schedule_instrumented(task.key);
-            } else if !task.scheduled.replace(true) {
-                runner.runq.borrow_mut().push(task.key);
-            }
-        });
+        Runner::with_current(|runner| runner.enqueue(task));
     }
 
     /// Puts a task on the run queue unless it is there already.
@@ -329,12 +319,20 @@ impl Runner {
             self.schedule_instrumented(key);
             return;
         }
-        let tasks = self.tasks.borrow();
-        let Some(task) = tasks.get(key) else {
-            return;
-        };
-        if !task.scheduled.replace(true) {
-            self.runq.borrow_mut().push(key);
+        if let Some(task) = self.tasks.borrow().get(key) {
+            self.enqueue(task);
+        }
+    }
+
+    /// Puts `task` (a live task of this run) on the run queue unless it is there already;
+    /// the one place the three ways of scheduling (`schedule`, `reschedule_current`,
+    /// `wake_task`) meet.
+    #[inline(always)]
+    fn enqueue(&self, task: &TaskInner) {
+        if self.instruments.active() {
+            self.schedule_instrumented(task.key);
+        } else if !task.scheduled.replace(true) {
+            self.runq.borrow_mut().push(task.key);
         }
     }
 
@@ -463,12 +461,11 @@ impl Runner {
     /// Performance: a timeout or sleep reuses its node instead of a malloc/free pair
     /// (benches/callgrind.rs, cancel_scope).
     pub(crate) fn recycle_scope(&self, scope: &mut Rc<ScopeState>) {
-        if Rc::strong_count(scope) != 1 || !scope.is_exited() {
+        if !scope.is_exited() {
             return;
         }
         let mut spare = self.spare_scopes.borrow_mut();
-        if spare.len() < SPARE_SCOPES {
-            ScopeState::reset(scope);
+        if spare.len() < SPARE_SCOPES && ScopeState::reset(scope) {
             spare.push(scope.clone());
         }
     }
