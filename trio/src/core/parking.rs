@@ -60,13 +60,14 @@ struct Slot<D> {
     ///
     /// Performance: a task parked directly (not under a combinator that gives it another
     /// waker) is woken through its task (`Runner::wake_task`), so parking clones no `Waker`.
-    waker: RefCell<Option<Waker>>,
-    /// The parked task; `None` only while the slot waits in a lot's `spare` list.
-    task: RefCell<Option<Rc<TaskInner>>>,
-    /// The lot the slot is queued in (it changes on `repark`).
-    lot: RefCell<Weak<RefCell<LotInner<D>>>>,
+    waker: Cell<Option<Waker>>,
+    /// The parked task, while it is parked; taken by the wake-up.
+    task: Cell<Option<Rc<TaskInner>>>,
+    /// The lot the slot was moved to by `repark`; `None` while it is in its `Park`'s own lot
+    /// (the usual case, so parking writes no lot handle).
+    reparked_to: Cell<Option<Weak<RefCell<LotInner<D>>>>>,
     /// Why the lot was broken, once the state is `Broken`.
-    broken: RefCell<Option<String>>,
+    broken: Cell<Option<String>>,
 }
 
 /// How many finished slots a lot keeps for reuse.
@@ -80,25 +81,32 @@ impl<D> Slot<D> {
         self.wake();
     }
 
+    /// Wakes the parked task. The wake-up ends the wait, so it takes the task and waker out
+    /// of the slot (and a finished `Park` has nothing left to drop).
     #[inline]
     fn wake(&self) {
-        if let Some(waker) = &*self.waker.borrow() {
-            waker.wake_by_ref();
-        } else if let Some(task) = &*self.task.borrow() {
+        let task = self.task.take();
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        } else if let Some(task) = &task {
             Runner::wake_task(task);
         }
+        drop(task);
     }
 
     /// Fails the waiter with `reason` and wakes it.
     fn break_with(&self, reason: &str) {
-        *self.broken.borrow_mut() = Some(reason.to_string());
+        self.broken.set(Some(reason.to_string()));
         self.state.set(SlotState::Broken);
         self.wake();
     }
 
     /// The parked task.
     fn task(&self) -> Option<Task> {
-        self.task.borrow().clone().map(Task::from_inner)
+        let task = self.task.take();
+        let handle = task.clone().map(Task::from_inner);
+        self.task.set(task);
+        handle
     }
 
     /// Changes the waiter's data in place.
@@ -248,10 +256,10 @@ impl<D> ParkingLot<D> {
             None => Rc::new(Slot {
                 state: Cell::new(SlotState::Idle),
                 data: Cell::new(None),
-                waker: RefCell::new(None),
-                task: RefCell::new(None),
-                lot: RefCell::new(Rc::downgrade(&self.inner)),
-                broken: RefCell::new(None),
+                waker: Cell::new(None),
+                task: Cell::new(None),
+                reparked_to: Cell::new(None),
+                broken: Cell::new(None),
             }),
         };
         slot.data.set(Some(data));
@@ -277,8 +285,9 @@ impl<D> ParkingLot<D> {
     /// Wakes the oldest parked task, if any, and returns it. Does not allocate.
     pub fn unpark_one(&self) -> Option<Task> {
         let slot = self.inner.borrow_mut().pop_live()?;
+        let task = slot.task();
         slot.unpark();
-        slot.task()
+        task
     }
 
     /// Calls `f` on the data of the oldest parked task, then wakes that task; returns what `f`
@@ -361,7 +370,7 @@ impl<D> ParkingLot<D> {
             return;
         }
         for slot in moved {
-            *slot.lot.borrow_mut() = Rc::downgrade(&new_lot.inner);
+            slot.reparked_to.set(Some(Rc::downgrade(&new_lot.inner)));
             to.live += 1;
             to.queue.push_back(slot);
         }
@@ -485,18 +494,27 @@ impl<D> Park<D> {
 
     /// Takes a still-parked waiter out of its lot (a no-op once it was unparked or broken).
     #[inline]
-    fn leave(slot: &Slot<D>) {
-        if slot.state.get() == SlotState::Parked {
-            Self::leave_queue(slot);
+    fn leave(&self) {
+        if self.slot.state.get() == SlotState::Parked {
+            Self::leave_queue(&self.slot, &self.lot);
         }
     }
 
     #[inline(never)]
-    fn leave_queue(slot: &Slot<D>) {
+    fn leave_queue(slot: &Slot<D>, own_lot: &Rc<RefCell<LotInner<D>>>) {
         slot.state.set(SlotState::Left);
-        if let Some(lot) = slot.lot.borrow().upgrade() {
+        // The tombstone left in the queue must not keep the task (or its waker) alive.
+        drop((slot.task.take(), slot.waker.take()));
+        let reparked_to = slot.reparked_to.take();
+        let lot = match &reparked_to {
+            Some(weak) => weak.upgrade(),
+            None => Some(own_lot.clone()),
+        };
+        slot.reparked_to.set(reparked_to);
+        if let Some(lot) = lot {
             let mut lot = lot.borrow_mut();
             lot.live -= 1;
+            // Tombstones are only made here, so this is the one place that needs to sweep.
             lot.sweep_if_needed();
         }
     }
@@ -518,15 +536,10 @@ impl<D> Park<D> {
             }
             if !cx.waker().will_wake(&task.waker) {
                 task.register_cancel_waker(cx.waker());
-                *slot.waker.borrow_mut() = Some(cx.waker().clone());
+                slot.waker.set(Some(cx.waker().clone()));
             }
-            *slot.task.borrow_mut() = Some(task.clone());
-            // A slot reused in the lot it came from points there already.
-            if !std::ptr::eq(slot.lot.borrow().as_ptr(), Rc::as_ptr(lot_rc)) {
-                *slot.lot.borrow_mut() = Rc::downgrade(lot_rc);
-            }
+            slot.task.set(Some(task.clone()));
             slot.state.set(SlotState::Parked);
-            lot.sweep_if_needed();
             lot.live += 1;
             lot.queue.push_back(slot.clone());
             Ok(())
@@ -556,26 +569,26 @@ impl<D> Park<D> {
                 return Some(status.cancelled_error());
             }
             drop(status);
-            let mut waker = slot.waker.borrow_mut();
-            let current = match &*waker {
+            let waker = slot.waker.take();
+            let current = match &waker {
                 Some(w) => w.will_wake(cx.waker()),
                 None => cx.waker().will_wake(&task.waker),
             };
-            if !current {
-                *waker = if cx.waker().will_wake(&task.waker) {
-                    None
-                } else {
-                    Some(cx.waker().clone())
-                };
-            }
-            drop(waker);
+            let waker = if current {
+                waker
+            } else if cx.waker().will_wake(&task.waker) {
+                None
+            } else {
+                Some(cx.waker().clone())
+            };
+            slot.waker.set(waker);
             task.register_cancel_waker(cx.waker());
             None
         })
         .flatten();
         match cancelled {
             Some(cancelled) => {
-                Self::leave(&self.slot);
+                self.leave();
                 self.stage = ParkStage::Done;
                 Poll::Ready(Err(Error::new(cancelled)))
             }
@@ -606,7 +619,7 @@ impl<D> Future for Park<D> {
             }
             SlotState::Parked => this.still_parked(cx),
             SlotState::Broken => {
-                let reason = this.slot.broken.borrow().clone().unwrap_or_default();
+                let reason = this.slot.broken.take().unwrap_or_default();
                 this.stage = ParkStage::Done;
                 Poll::Ready(Err(Error::new(BrokenResourceError::new(reason))))
             }
@@ -620,25 +633,28 @@ impl<D> Future for Park<D> {
 
 impl<D> Drop for Park<D> {
     fn drop(&mut self) {
-        let slot = &self.slot;
-        Self::leave(slot);
-        // Dropped once nothing is borrowed: the data, or the last handle of a task, can own
-        // anything (even a handle to this lot).
+        self.leave();
+        let slot = &*self.slot;
+        // Dropped once nothing is borrowed: the data can own anything (even a handle to this
+        // lot).
         let data = slot.data.take();
         // A slot that left early stays in the queue as a tombstone until it is swept, and is
-        // not reused.
-        if Rc::strong_count(slot) == 1 {
-            let task = slot.task.borrow_mut().take();
-            let waker = slot.waker.borrow_mut().take();
-            if slot.state.replace(SlotState::Idle) == SlotState::Broken {
-                slot.broken.borrow_mut().take();
-            }
+        // not reused. The task and waker were taken when the wait ended (woken, broken or
+        // left), so a finished slot is empty but for what is reset here.
+        if Rc::strong_count(&self.slot) == 1 {
+            debug_assert!(slot.task.take().is_none(), "a finished park still holds its task");
+            let reparked_to = slot.reparked_to.take();
+            let broken = if slot.state.replace(SlotState::Idle) == SlotState::Broken {
+                slot.broken.take()
+            } else {
+                None
+            };
             if let Ok(mut lot) = self.lot.try_borrow_mut()
                 && lot.spare.len() < SPARE_SLOTS
             {
-                lot.spare.push(slot.clone());
+                lot.spare.push(self.slot.clone());
             }
-            drop((task, waker));
+            drop((reparked_to, broken));
         }
         drop(data);
     }
