@@ -182,8 +182,8 @@ fn park_with_data(
 ) -> trio::Result<()> {
     let (lot, log, name, data) = (lot.clone(), log.clone(), name.to_string(), data.to_string());
     nursery.start_soon_named(name.clone(), async move {
-        let mut park = lot.park_with(data);
-        let out = (&mut park).await;
+        let mut park = std::pin::pin!(lot.park_with(data));
+        let out = park.as_mut().await;
         let data = park.take_data().unwrap_or_default();
         match out {
             Ok(()) => log.push(format!("{name} woke with {data}")),
@@ -282,7 +282,7 @@ fn unpark_all_where_wakes_the_chosen_and_keeps_the_rest_in_order() {
 fn a_park_dropped_before_its_first_poll_keeps_its_data() {
     run(async {
         let lot = ParkingLot::<Vec<u8>>::new();
-        let mut park = lot.park_with(vec![1, 2, 3]);
+        let park = lot.park_with(vec![1, 2, 3]);
         assert!(!park.is_unparked());
         assert_eq!(park.take_data(), Some(vec![1, 2, 3]));
         assert_eq!(park.take_data(), None, "taken once");

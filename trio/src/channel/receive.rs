@@ -25,8 +25,9 @@ use crate::{ClosedResourceError, EndOfChannel, Error, Result, WouldBlock};
 pub struct MemoryReceiveChannel<T> {
     pub(super) state: Rc<RefCell<State<T>>>,
     pub(super) handle: Rc<HandleCore>,
-    /// The receive in progress for `Stream::poll_next`.
-    stream: Option<Op<T>>,
+    /// The receive in progress for `Stream::poll_next`, boxed so that the handle stays
+    /// `Unpin` while the receive's waiter is pinned; kept for the next item once made.
+    stream: Option<Pin<Box<Op<T>>>>,
 }
 
 impl<T> MemoryReceiveChannel<T> {
@@ -132,7 +133,7 @@ impl<T> Clone for MemoryReceiveChannel<T> {
 impl<T> Drop for MemoryReceiveChannel<T> {
     fn drop(&mut self) {
         if let Some(mut op) = self.stream.take() {
-            op.abandon(&self.state);
+            op.as_mut().abandon(&self.state);
         }
         self.close();
     }
@@ -155,12 +156,14 @@ impl<T> futures_core::Stream for MemoryReceiveChannel<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
         let this = self.get_mut();
-        let mut op = this.stream.take().unwrap_or_else(Op::new);
-        match op.poll(&this.state, &this.handle, cx) {
-            Poll::Pending => {
-                this.stream = Some(op);
-                Poll::Pending
-            }
+        let op = this.stream.get_or_insert_with(|| Box::pin(Op::new()));
+        let polled = op.as_mut().poll(&this.state, &this.handle, cx);
+        if polled.is_ready() {
+            // A finished receive holds nothing: start the next item's receive afresh.
+            op.set(Op::new());
+        }
+        match polled {
+            Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(value)) => Poll::Ready(Some(Ok(value))),
             Poll::Ready(Err(e)) if e.is::<EndOfChannel>() => Poll::Ready(None),
             Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
@@ -179,17 +182,21 @@ enum Stage {
     Done,
 }
 
-/// One receive operation, for [`ReceiveFuture`] and the `Stream` impl.
-///
-/// Performance: flat fields and a `Copy` stage rather than an enum holding the value and the
-/// `Park`: a transition writes one field instead of moving (and drop-checking) the whole
-/// state (benches/callgrind.rs, pingpong).
-struct Op<T> {
-    stage: Stage,
-    /// The value got without waiting, during `Yield`.
-    value: Option<T>,
-    yielding: CancelShieldedCheckpoint,
-    park: Option<Park<RecvWait<T>>>,
+pin_project_lite::pin_project! {
+    /// One receive operation, for [`ReceiveFuture`] and the `Stream` impl.
+    ///
+    /// Performance: flat fields and a `Copy` stage rather than an enum holding the value and
+    /// the `Park`: a transition writes one field instead of moving (and drop-checking) the
+    /// whole state (benches/callgrind.rs, pingpong).
+    struct Op<T> {
+        stage: Stage,
+        // The value got without waiting, during `Yield`.
+        value: Option<T>,
+        yielding: CancelShieldedCheckpoint,
+        // Pinned: a waiter is linked in place (`ParkingLot`).
+        #[pin]
+        park: Option<Park<RecvWait<T>>>,
+    }
 }
 
 impl<T> Op<T> {
@@ -206,56 +213,59 @@ impl<T> Op<T> {
     /// inlined into the caller; the rest is one call (benches/callgrind.rs, pingpong).
     #[inline(always)]
     fn poll(
-        &mut self,
+        self: Pin<&mut Self>,
         state: &RefCell<State<T>>,
         handle: &Rc<HandleCore>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T>> {
-        if self.stage == Stage::Yield {
-            if Pin::new(&mut self.yielding).poll(cx).is_pending() {
+        let mut this = self;
+        let fields = this.as_mut().project();
+        if *fields.stage == Stage::Yield {
+            if Pin::new(fields.yielding).poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            self.stage = Stage::Done;
-            return match self.value.take() {
+            *fields.stage = Stage::Done;
+            return match fields.value.take() {
                 Some(value) => Poll::Ready(Ok(value)),
                 None => unreachable!("a yielding receive holds its value"),
             };
         }
-        self.poll_start_or_parked(state, handle, cx)
+        this.poll_start_or_parked(state, handle, cx)
     }
 
     #[inline(never)]
     fn poll_start_or_parked(
-        &mut self,
+        self: Pin<&mut Self>,
         state: &RefCell<State<T>>,
         handle: &Rc<HandleCore>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T>> {
-        match self.stage {
+        let mut this = self.project();
+        match *this.stage {
             Stage::Start => {
                 if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-                    self.stage = Stage::Done;
+                    *this.stage = Stage::Done;
                     return Poll::Ready(Err(e));
                 }
                 let mut st = state.borrow_mut();
                 match st.try_receive(handle) {
                     TryReceive::Got(value) => {
                         drop(st);
-                        self.value = Some(value);
-                        self.stage = Stage::Yield;
+                        *this.value = Some(value);
+                        *this.stage = Stage::Yield;
                         // The first poll of a schedule point is always pending.
-                        let _ = Pin::new(&mut self.yielding).poll(cx);
+                        let _ = Pin::new(this.yielding).poll(cx);
                         return Poll::Pending;
                     }
                     TryReceive::Empty => {
-                        self.park = Some(st.receivers.park_with(RecvWait {
+                        this.park.set(Some(st.receivers.park_with(RecvWait {
                             handle: HandleId::of(handle),
                             slot: RecvSlot::Waiting,
-                        }));
-                        self.stage = Stage::Parked;
+                        })));
+                        *this.stage = Stage::Parked;
                     }
                     TryReceive::Failed(e) => {
-                        self.stage = Stage::Done;
+                        *this.stage = Stage::Done;
                         return Poll::Ready(Err(e));
                     }
                 }
@@ -263,17 +273,16 @@ impl<T> Op<T> {
             Stage::Parked => {}
             Stage::Yield | Stage::Done => panic!("receive polled after completion"),
         }
-        let Some(park) = &mut self.park else {
+        let Some(mut park) = this.park.as_mut().as_pin_mut() else {
             unreachable!("a parked receive holds its park")
         };
-        let parked = match Pin::new(&mut *park).poll(cx) {
+        let parked = match park.as_mut().poll(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(parked) => parked,
         };
         let waiter = park.take_data();
-        // Dropping the park here recycles its slot.
-        self.park = None;
-        self.stage = Stage::Done;
+        this.park.set(None);
+        *this.stage = Stage::Done;
         Poll::Ready(match (parked, waiter.map(|w| w.slot)) {
             (_, Some(RecvSlot::Got(value))) => {
                 state.borrow_mut().received_in_flight();
@@ -291,7 +300,7 @@ impl<T> Op<T> {
     /// Undoes a receive that will not be polled again: a value it holds (taken, or handed to
     /// it while it waited) goes to the next receiver or back to the buffer's front.
     #[inline(always)]
-    fn abandon(&mut self, state: &RefCell<State<T>>) {
+    fn abandon(self: Pin<&mut Self>, state: &RefCell<State<T>>) {
         // Performance: a receive that completed (the usual drop) has nothing to undo.
         if self.stage == Stage::Done {
             return;
@@ -299,16 +308,20 @@ impl<T> Op<T> {
         self.abandon_slow(state);
     }
 
-    fn abandon_slow(&mut self, state: &RefCell<State<T>>) {
-        self.stage = Stage::Done;
-        let (value, in_flight) = if let Some(value) = self.value.take() {
+    fn abandon_slow(self: Pin<&mut Self>, state: &RefCell<State<T>>) {
+        let mut this = self.project();
+        *this.stage = Stage::Done;
+        let (value, in_flight) = if let Some(value) = this.value.take() {
             (value, false)
-        } else if let Some(mut park) = self.park.take() {
+        } else if let Some(park) = this.park.as_ref().as_pin_ref() {
             if !park.is_unparked() {
                 // Still waiting (its drop leaves the queue), or failed: nothing to give.
+                this.park.set(None);
                 return;
             }
-            match park.take_data().map(|w| w.slot) {
+            let got = park.take_data().map(|w| w.slot);
+            this.park.set(None);
+            match got {
                 Some(RecvSlot::Got(value)) => (value, true),
                 _ => return,
             }
@@ -320,29 +333,30 @@ impl<T> Op<T> {
     }
 }
 
-/// The future of [`MemoryReceiveChannel::receive`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct ReceiveFuture<'a, T> {
-    chan: &'a MemoryReceiveChannel<T>,
-    op: Op<T>,
-}
+pin_project_lite::pin_project! {
+    /// The future of [`MemoryReceiveChannel::receive`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct ReceiveFuture<'a, T> {
+        chan: &'a MemoryReceiveChannel<T>,
+        #[pin]
+        op: Op<T>,
+    }
 
-// Values are moved around, never pinned.
-impl<T> Unpin for ReceiveFuture<'_, T> {}
+    impl<'a, T> PinnedDrop for ReceiveFuture<'a, T> {
+        #[inline(always)]
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            this.op.abandon(&this.chan.state);
+        }
+    }
+}
 
 impl<T> Future for ReceiveFuture<'_, T> {
     type Output = Result<T>;
 
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        let this = self.get_mut();
+        let this = self.project();
         this.op.poll(&this.chan.state, &this.chan.handle, cx)
-    }
-}
-
-impl<T> Drop for ReceiveFuture<'_, T> {
-    #[inline(always)]
-    fn drop(&mut self) {
-        self.op.abandon(&self.chan.state);
     }
 }

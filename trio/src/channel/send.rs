@@ -211,23 +211,28 @@ enum Stage {
     Done,
 }
 
-/// The future of [`MemorySendChannel::send`].
-///
-/// Performance: flat fields and a `Copy` stage rather than an enum holding the value and the
-/// `Park`: a transition writes one field instead of moving (and drop-checking) the whole
-/// state (benches/callgrind.rs, pingpong).
-#[must_use = "futures do nothing unless awaited"]
-pub struct SendFuture<'a, T> {
-    chan: &'a MemorySendChannel<T>,
-    stage: Stage,
-    /// The value, until it is sent or parked with.
-    value: Option<T>,
-    yielding: CancelShieldedCheckpoint,
-    park: Option<Park<SendWait<T>>>,
+pin_project_lite::pin_project! {
+    /// The future of [`MemorySendChannel::send`].
+    ///
+    /// Performance: flat fields and a `Copy` stage rather than an enum holding the value and
+    /// the `Park`: a transition writes one field instead of moving (and drop-checking) the
+    /// whole state (benches/callgrind.rs, pingpong).
+    ///
+    /// Dropping it while it waits drops its `Park`, which leaves the queue and drops the value
+    /// that was not sent (after every borrow of the channel has ended: its `Drop` may use the
+    /// channel).
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct SendFuture<'a, T> {
+        chan: &'a MemorySendChannel<T>,
+        stage: Stage,
+        // The value, until it is sent or parked with.
+        value: Option<T>,
+        yielding: CancelShieldedCheckpoint,
+        // Pinned: a waiter is linked in place (`ParkingLot`).
+        #[pin]
+        park: Option<Park<SendWait<T>>>,
+    }
 }
-
-// The value is moved around, never pinned.
-impl<T> Unpin for SendFuture<'_, T> {}
 
 impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
@@ -236,12 +241,13 @@ impl<T> Future for SendFuture<'_, T> {
     /// inlined into the caller; the rest is one call (benches/callgrind.rs, pingpong).
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        if this.stage == Stage::Yield {
-            if Pin::new(&mut this.yielding).poll(cx).is_pending() {
+        let mut this = self;
+        let fields = this.as_mut().project();
+        if *fields.stage == Stage::Yield {
+            if Pin::new(fields.yielding).poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            this.stage = Stage::Done;
+            *fields.stage = Stage::Done;
             return Poll::Ready(Ok(()));
         }
         this.poll_start_or_parked(cx)
@@ -250,35 +256,38 @@ impl<T> Future for SendFuture<'_, T> {
 
 impl<T> SendFuture<'_, T> {
     #[inline(never)]
-    fn poll_start_or_parked(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
-        let this = self;
-        match this.stage {
+    fn poll_start_or_parked(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), SendError<T>>> {
+        let mut this = self.project();
+        match *this.stage {
             Stage::Start => {
                 let Some(value) = this.value.take() else {
                     unreachable!("a send holds its value until it starts")
                 };
                 if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-                    this.stage = Stage::Done;
+                    *this.stage = Stage::Done;
                     return Poll::Ready(Err(SendError::new(value, e)));
                 }
                 let mut state = this.chan.state.borrow_mut();
                 match state.try_send(&this.chan.handle, value) {
                     TrySend::Sent => {
                         drop(state);
-                        this.stage = Stage::Yield;
+                        *this.stage = Stage::Yield;
                         // The first poll of a schedule point is always pending.
-                        let _ = Pin::new(&mut this.yielding).poll(cx);
+                        let _ = Pin::new(this.yielding).poll(cx);
                         return Poll::Pending;
                     }
                     TrySend::Full(value) => {
-                        this.park = Some(state.senders.park_with(SendWait {
+                        this.park.set(Some(state.senders.park_with(SendWait {
                             handle: HandleId::of(&this.chan.handle),
                             slot: SendSlot::Waiting(value),
-                        }));
-                        this.stage = Stage::Parked;
+                        })));
+                        *this.stage = Stage::Parked;
                     }
                     TrySend::Failed(e, value) => {
-                        this.stage = Stage::Done;
+                        *this.stage = Stage::Done;
                         return Poll::Ready(Err(SendError::new(value, e)));
                     }
                 }
@@ -286,17 +295,16 @@ impl<T> SendFuture<'_, T> {
             Stage::Parked => {}
             Stage::Yield | Stage::Done => panic!("SendFuture polled after completion"),
         }
-        let Some(park) = &mut this.park else {
+        let Some(mut park) = this.park.as_mut().as_pin_mut() else {
             unreachable!("a parked send holds its park")
         };
-        let parked = match Pin::new(&mut *park).poll(cx) {
+        let parked = match park.as_mut().poll(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(parked) => parked,
         };
         let waiter = park.take_data();
-        // Dropping the park here recycles its slot.
-        this.park = None;
-        this.stage = Stage::Done;
+        this.park.set(None);
+        *this.stage = Stage::Done;
         Poll::Ready(match (parked, waiter.map(|w| w.slot)) {
             (_, Some(SendSlot::Sent)) => Ok(()),
             (_, Some(SendSlot::Failed(e, value))) => Err(SendError::new(value, e)),
@@ -309,7 +317,3 @@ impl<T> SendFuture<'_, T> {
         })
     }
 }
-
-// Dropping a `SendFuture` while it waits drops its `Park`, which leaves the queue and drops
-// the value that was not sent (after every borrow of the channel has ended: its `Drop` may use
-// the channel).

@@ -19,3 +19,4 @@ pub(crate) mod parking;
 pub(crate) mod run;
 pub(crate) mod task;
 pub(crate) mod task_future;
+pub(crate) mod wait_list;

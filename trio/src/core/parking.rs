@@ -12,9 +12,6 @@
 //! unparked task (a lock, a value) checks [`Park::is_unparked`] when its future is dropped
 //! and passes the hand-off on.
 //!
-//! Waiters that leave early are tombstoned and swept lazily, so every operation is O(1)
-//! amortized.
-//!
 //! ## Data carried by a waiter
 //!
 //! A `ParkingLot<D>` parks each task with a value of type `D` (`()` by default) that the
@@ -28,145 +25,59 @@
 //! which cost about a third of a channel round trip (benches/callgrind.rs, pingpong). One
 //! queue that carries the data is both simpler and cheaper, and the lot stays the one
 //! blocking primitive.
+//!
+//! ## Waiters live in their futures
+//!
+//! The queue is intrusive (`wait_list.rs`): each waiter's node is a field of its [`Park`]
+//! future, linked in place once the future is pinned by its first poll. Parking allocates
+//! nothing and leaving is O(1). The price is that `Park` is `!Unpin`: a future that holds one
+//! pins it (`pin!`, or a pin projection).
+//!
+//! Why not a reference-counted slot per waiter, pooled per lot (the first design): every
+//! park then cloned and dropped the slot's handle twice, popped and pushed the pool, and left
+//! a tombstone in the queue when it was cancelled; that bookkeeping was about a third of a
+//! park-unpark cycle (benches/callgrind.rs, pingpong0 and lock_contended).
+//!
+//! An unparker that runs a callback on a waiter's data ([`ParkingLot::unpark_one_with`],
+//! [`ParkingLot::unpark_all_where`]) releases the lot while the callback runs, so the callback
+//! may use the lot. The waiter is then out of the queue in the `Handoff` state, and the
+//! unparker watches a flag that the waiter's `Park` clears if it is dropped meanwhile; a guard
+//! finishes the hand-off (or puts the waiters back) even if the callback panics.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::{Rc, Weak};
-use std::task::{Context, Poll, Waker};
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use super::run::{Runner, not_in_run};
-use super::task::{Task, TaskInner};
+use super::task::Task;
+use super::wait_list::{Node, NodePtr, NodeState, WaitList, Wake};
 use crate::error::{BrokenResourceError, Error, Result};
 
-/// Where a slot's waiter is. `Copy`, so reading it costs no borrow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum SlotState {
-    /// Not queued: new, or spare.
-    Idle,
-    Parked,
-    Unparked,
-    Left,
-    /// Failed by `break_lot` (the reason is in `Slot::broken`).
-    Broken,
-}
-
-struct Slot<D> {
-    state: Cell<SlotState>,
-    /// The waiter's data, from `park_with` until it is taken; `None` while the slot is spare.
-    data: Cell<Option<D>>,
-    /// The waker to wake, when it is not the parked task's own waker (`None`).
-    ///
-    /// Performance: a task parked directly (not under a combinator that gives it another
-    /// waker) is woken through its task (`Runner::wake_task`), so parking clones no `Waker`.
-    waker: Cell<Option<Waker>>,
-    /// The parked task, while it is parked; taken by the wake-up.
-    task: Cell<Option<Rc<TaskInner>>>,
-    /// The lot the slot was moved to by `repark`; `None` while it is in its `Park`'s own lot
-    /// (the usual case, so parking writes no lot handle).
-    reparked_to: Cell<Option<Weak<RefCell<LotInner<D>>>>>,
-    /// Why the lot was broken, once the state is `Broken`.
-    broken: Cell<Option<String>>,
-}
-
-/// How many finished slots a lot keeps for reuse.
-const SPARE_SLOTS: usize = 4;
-
-impl<D> Slot<D> {
-    /// Marks the slot unparked and wakes its task (through the waker it parked with).
-    #[inline]
-    fn unpark(&self) {
-        self.state.set(SlotState::Unparked);
-        self.wake();
-    }
-
-    /// Wakes the parked task. The wake-up ends the wait, so it takes the task and waker out
-    /// of the slot (and a finished `Park` has nothing left to drop).
-    #[inline]
-    fn wake(&self) {
-        let task = self.task.take();
-        if let Some(waker) = self.waker.take() {
-            waker.wake();
-        } else if let Some(task) = &task {
-            Runner::wake_task(task);
-        }
-        drop(task);
-    }
-
-    /// Fails the waiter with `reason` and wakes it.
-    fn break_with(&self, reason: &str) {
-        self.broken.set(Some(reason.to_string()));
-        self.state.set(SlotState::Broken);
-        self.wake();
-    }
-
-    /// The parked task.
-    fn task(&self) -> Option<Task> {
-        let task = self.task.take();
-        let handle = task.clone().map(Task::from_inner);
-        self.task.set(task);
-        handle
-    }
-
-    /// Changes the waiter's data in place.
-    #[inline]
-    fn with_data<R>(&self, f: impl FnOnce(&mut D) -> R) -> Option<R> {
-        let mut data = self.data.take()?;
-        let r = f(&mut data);
-        self.data.set(Some(data));
-        Some(r)
-    }
-}
-
 struct LotInner<D> {
-    queue: VecDeque<Rc<Slot<D>>>,
-    /// Slots in `queue` still parked (the rest are tombstones).
-    live: usize,
+    queue: WaitList<D>,
+    /// Waiters out of the queue in an `unpark_all_where` whose callback has not decided on
+    /// them yet: still counted as waiting.
+    sorting: usize,
     broken: Option<String>,
     /// The task whose exit (or `break_lot` call) broke the lot.
     broken_by: Option<Task>,
-    /// Finished slots (no task, no waker, no data) to park the next tasks in.
-    ///
-    /// Performance: parking reuses these instead of allocating a slot per `park` and freeing it
-    /// when the park ends (a malloc/free pair per park).
-    spare: Vec<Rc<Slot<D>>>,
 }
 
 impl<D> Default for LotInner<D> {
     fn default() -> Self {
         LotInner {
-            queue: VecDeque::new(),
-            live: 0,
+            queue: WaitList::default(),
+            sorting: 0,
             broken: None,
             broken_by: None,
-            spare: Vec::new(),
         }
     }
 }
 
-impl<D> LotInner<D> {
-    fn sweep_if_needed(&mut self) {
-        if self.queue.len() > 2 * self.live + 32 {
-            self.queue.retain(|s| s.state.get() == SlotState::Parked);
-        }
-    }
-
-    #[inline]
-    fn pop_live(&mut self) -> Option<Rc<Slot<D>>> {
-        // Tombstones left behind are swept later (`sweep_if_needed`).
-        if self.live == 0 {
-            return None;
-        }
-        while let Some(slot) = self.queue.pop_front() {
-            if slot.state.get() == SlotState::Parked {
-                self.live -= 1;
-                return Some(slot);
-            }
-        }
-        None
-    }
-}
+type Lot<D> = Rc<RefCell<LotInner<D>>>;
 
 /// Statistics of a [`ParkingLot`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,7 +106,7 @@ pub struct ParkingLotStatistics {
 /// unparked task (a lock, a value) checks [`Park::is_unparked`] when its future is dropped and
 /// passes the hand-off on.
 pub struct ParkingLot<D = ()> {
-    inner: Rc<RefCell<LotInner<D>>>,
+    inner: Lot<D>,
 }
 
 impl<D> Default for ParkingLot<D> {
@@ -239,34 +150,21 @@ impl<D> ParkingLot<D> {
     /// change `data`; the parked task gets it back from [`Park::take_data`] (whether it was
     /// unparked, cancelled, or the lot broke).
     ///
+    /// The returned future is `!Unpin` (its waiter is linked in place): pin it to poll it.
+    ///
     /// # Checkpoint
     /// Yes: a cancel point on entry, and it always blocks.
     ///
     /// # Cancel safety
     /// As [`park`](ParkingLot::park). A `Park` dropped with its data still in it drops the
     /// data; take it out first with [`Park::take_data`] if it matters.
+    #[inline]
     pub fn park_with(&self, data: D) -> Park<D> {
-        let spare = self
-            .inner
-            .try_borrow_mut()
-            .ok()
-            .and_then(|mut l| l.spare.pop());
-        let slot = match spare {
-            Some(slot) => slot,
-            None => Rc::new(Slot {
-                state: Cell::new(SlotState::Idle),
-                data: Cell::new(None),
-                waker: Cell::new(None),
-                task: Cell::new(None),
-                reparked_to: Cell::new(None),
-                broken: Cell::new(None),
-            }),
-        };
-        slot.data.set(Some(data));
         Park {
+            node: Node::new(data),
             lot: self.inner.clone(),
-            slot,
-            stage: ParkStage::New,
+            reparked_to: Cell::new(None),
+            stage: Cell::new(ParkStage::New),
         }
     }
 
@@ -284,59 +182,111 @@ impl<D> ParkingLot<D> {
 
     /// Wakes the oldest parked task, if any, and returns it. Does not allocate.
     pub fn unpark_one(&self) -> Option<Task> {
-        let slot = self.inner.borrow_mut().pop_live()?;
-        let task = slot.task();
-        slot.unpark();
+        let (task, wake) = {
+            let mut lot = self.inner.borrow_mut();
+            let node = lot.queue.pop_front()?;
+            // SAFETY: just unlinked with the lot borrowed and no code run since: its `Park`
+            // is still alive (module docs of `wait_list`).
+            let n = unsafe { node.as_ref() };
+            n.state.set(NodeState::Unparked);
+            (n.task().map(Task::from_inner), n.take_wake())
+        };
+        wake.wake();
         task
     }
 
     /// Calls `f` on the data of the oldest parked task, then wakes that task; returns what `f`
-    /// returned, or `None` (without calling `f`) if no task is parked.
+    /// returned, or `None` (without calling `f`) if no task is parked or its data was taken.
     ///
-    /// Performance: hands off without cloning the woken task's handle (benches/callgrind.rs,
-    /// pingpong).
+    /// The lot is not borrowed while `f` runs, so `f` may use it. (Should `f` drop the very
+    /// `Park` it is handed, the data is dropped with it.)
     #[inline]
     pub fn unpark_one_with<R>(&self, f: impl FnOnce(&mut D) -> R) -> Option<R> {
-        let slot = self.inner.borrow_mut().pop_live()?;
-        // The lot is not borrowed while `f` runs.
-        let r = slot.with_data(f);
-        slot.unpark();
-        r
+        let node = {
+            let mut lot = self.inner.borrow_mut();
+            let node = lot.queue.pop_front()?;
+            // SAFETY: just unlinked, no code run since: the `Park` is alive.
+            unsafe { node.as_ref() }.state.set(NodeState::Handoff);
+            node
+        };
+        let alive = Cell::new(true);
+        let mut handoff = HandoffOne {
+            node,
+            alive: &alive,
+            data: None,
+        };
+        // SAFETY: no code has run since the node was unlinked: its `Park` is alive. From here
+        // on the `Park`'s `Drop` clears `alive` before it goes away, and `handoff` only uses
+        // the node while `alive` is set.
+        let n = unsafe { node.as_ref() };
+        n.handoff.set(Some(NonNull::from(&alive)));
+        handoff.data = n.data.take();
+        handoff.data.as_mut().map(f)
     }
 
     /// Calls `f` on the data of every parked task, oldest first, and wakes those for which it
-    /// returns `true` (the others stay parked, in order). Returns how many were woken.
+    /// returns `true` (the others stay parked, in order, ahead of any that park meanwhile).
+    /// Returns how many were woken.
+    ///
+    /// The waiters leave the queue while `f` runs (so `f` may use the lot) but stay counted
+    /// as waiting until they are woken.
     pub fn unpark_all_where(&self, mut f: impl FnMut(&mut D) -> bool) -> usize {
-        // The parked slots leave the queue while `f` runs (so `f` may use the lot), but stay
-        // counted in `live` until they are woken: a waiter that leaves meanwhile (its `Park`
-        // dropped by `f`) uncounts itself as usual.
-        let slots: Vec<_> = self
-            .inner
-            .borrow_mut()
-            .queue
-            .drain(..)
-            .filter(|s| s.state.get() == SlotState::Parked)
-            .collect();
+        let nodes: Vec<NodePtr<D>> = {
+            let mut lot = self.inner.borrow_mut();
+            let mut nodes = Vec::with_capacity(lot.queue.len());
+            while let Some(node) = lot.queue.pop_front() {
+                nodes.push(node);
+            }
+            lot.sorting += nodes.len();
+            nodes
+        };
+        let flags: Box<[Cell<bool>]> = nodes.iter().map(|_| Cell::new(true)).collect();
+        let mut sorting = Sorting {
+            lot: &self.inner,
+            decided: vec![false; nodes.len()],
+            nodes,
+            flags: &flags,
+            current: None,
+        };
+        for (node, flag) in sorting.nodes.iter().zip(flags.iter()) {
+            // SAFETY: unlinked with the lot borrowed, no code run since: every `Park` is alive.
+            let n = unsafe { node.as_ref() };
+            n.state.set(NodeState::Sorting);
+            n.handoff.set(Some(NonNull::from(flag)));
+        }
         let mut woken = 0;
-        let mut kept = Vec::new();
-        for slot in slots {
-            let chosen = slot.with_data(&mut f) == Some(true);
-            if slot.state.get() != SlotState::Parked {
+        for i in 0..sorting.nodes.len() {
+            if !flags[i].get() {
                 continue;
             }
+            // SAFETY: its flag is set, so its `Park` has not been dropped.
+            let data = unsafe { sorting.nodes[i].as_ref() }.data.take();
+            // Held by the guard while `f` runs, so a panic in `f` gives it back.
+            let (_, data) = sorting.current.insert((i, data));
+            let chosen = data.as_mut().map(&mut f) == Some(true);
+            let Some((_, data)) = sorting.current.take() else {
+                unreachable!("set just above")
+            };
+            if !flags[i].get() {
+                // Its `Park` was dropped by `f`: the data goes with it.
+                continue;
+            }
+            // SAFETY: its flag is still set, so its `Park` is alive.
+            let n = unsafe { sorting.nodes[i].as_ref() };
+            n.data.set(data);
             if chosen {
-                self.inner.borrow_mut().live -= 1;
-                slot.unpark();
+                sorting.decided[i] = true;
+                n.handoff.set(None);
+                n.state.set(NodeState::Unparked);
+                let wake = n.take_wake();
+                self.inner.borrow_mut().sorting -= 1;
+                // The node is not used again: waking may run any code.
+                wake.wake();
                 woken += 1;
-            } else {
-                kept.push(slot);
             }
         }
-        // Waiters that parked meanwhile (from inside `f`) queue behind the ones kept.
-        let mut inner = self.inner.borrow_mut();
-        for slot in kept.into_iter().rev() {
-            inner.queue.push_front(slot);
-        }
+        // Dropping `sorting` puts the waiters not woken back in the queue, in order.
+        drop(sorting);
         woken
     }
 
@@ -351,29 +301,33 @@ impl<D> ParkingLot<D> {
         if Rc::ptr_eq(&self.inner, &new_lot.inner) {
             return;
         }
-        let mut moved = Vec::new();
-        {
-            let mut from = self.inner.borrow_mut();
-            for _ in 0..count {
-                match from.pop_live() {
-                    Some(slot) => moved.push(slot),
-                    None => break,
-                }
-            }
-        }
+        let mut from = self.inner.borrow_mut();
         let mut to = new_lot.inner.borrow_mut();
-        if let Some(reason) = to.broken.clone() {
-            drop(to);
-            for slot in moved {
-                slot.break_with(&reason);
+        let mut wakes = Vec::new();
+        // The lots each node leaves behind, dropped once nothing is borrowed.
+        let mut old_lots = Vec::new();
+        for _ in 0..count {
+            let Some(node) = from.queue.pop_front() else {
+                break;
+            };
+            // SAFETY: just unlinked with both lots borrowed; nothing that could drop a `Park`
+            // runs until the node is linked again (or woken, after the loop).
+            let n = unsafe { node.as_ref() };
+            // SAFETY: the owner of the node field is a `Park` (the only place nodes are made).
+            let park = unsafe { Park::from_node(node) };
+            old_lots.push(park.reparked_to.replace(Some(new_lot.inner.clone())));
+            if to.broken.is_some() {
+                n.state.set(NodeState::Broken);
+                wakes.push(n.take_wake());
+            } else {
+                // SAFETY: the node is valid and pinned (it was linked), in no list now, and its
+                // `Park` unlinks it from `new_lot` (its `reparked_to`) before going away.
+                unsafe { to.queue.push_back(node) };
             }
-            return;
         }
-        for slot in moved {
-            slot.reparked_to.set(Some(Rc::downgrade(&new_lot.inner)));
-            to.live += 1;
-            to.queue.push_back(slot);
-        }
+        drop((from, to));
+        drop(old_lots);
+        wakes.into_iter().for_each(Wake::wake);
     }
 
     /// Moves every parked task to `new_lot`.
@@ -388,18 +342,20 @@ impl<D> ParkingLot<D> {
             Some(task) => format!("the parking lot was broken by task {:?}", task.name()),
             None => "the parking lot was broken".to_string(),
         };
-        let slots: Vec<_> = {
+        let wakes: Vec<Wake> = {
             let mut inner = self.inner.borrow_mut();
-            inner.broken = Some(reason.clone());
+            inner.broken = Some(reason);
             inner.broken_by = cause.cloned();
-            inner.live = 0;
-            inner.queue.drain(..).collect()
-        };
-        for slot in slots {
-            if slot.state.get() == SlotState::Parked {
-                slot.break_with(&reason);
+            let mut wakes = Vec::new();
+            while let Some(node) = inner.queue.pop_front() {
+                // SAFETY: just unlinked with the lot borrowed; nothing else runs meanwhile.
+                let n = unsafe { node.as_ref() };
+                n.state.set(NodeState::Broken);
+                wakes.push(n.take_wake());
             }
-        }
+            wakes
+        };
+        wakes.into_iter().for_each(Wake::wake);
     }
 
     /// Whether the lot is broken.
@@ -414,7 +370,8 @@ impl<D> ParkingLot<D> {
 
     /// How many tasks are parked.
     pub fn len(&self) -> usize {
-        self.inner.borrow().live
+        let inner = self.inner.borrow();
+        inner.queue.len() + inner.sorting
     }
 
     /// Whether no task is parked.
@@ -424,13 +381,13 @@ impl<D> ParkingLot<D> {
 
     /// The parked tasks, oldest first.
     pub fn parked_tasks(&self) -> Vec<Task> {
-        self.inner
-            .borrow()
-            .queue
-            .iter()
-            .filter(|s| s.state.get() == SlotState::Parked)
-            .filter_map(|s| s.task())
-            .collect()
+        let mut tasks = Vec::new();
+        self.inner.borrow().queue.for_each(|n| {
+            if let Some(task) = n.task() {
+                tasks.push(Task::from_inner(task));
+            }
+        });
+        tasks
     }
 
     /// Trio's statistics: how many tasks wait.
@@ -450,22 +407,102 @@ impl ParkingLot {
     }
 }
 
+/// The rest of an `unpark_one_with`: once the callback is done (or has panicked), gives the
+/// waiter its data and wakes it, unless its `Park` was dropped meanwhile.
+struct HandoffOne<'a, D> {
+    node: NodePtr<D>,
+    alive: &'a Cell<bool>,
+    data: Option<D>,
+}
+
+impl<D> Drop for HandoffOne<'_, D> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.alive.get() {
+            return;
+        }
+        // SAFETY: `alive` is still set, so the `Park` has not been dropped (its `Drop` clears
+        // the flag), and it stays pinned where it is.
+        let n = unsafe { self.node.as_ref() };
+        n.handoff.set(None);
+        n.data.set(self.data.take());
+        n.state.set(NodeState::Unparked);
+        let wake = n.take_wake();
+        // The node is not used again: waking may run any code.
+        wake.wake();
+    }
+}
+
+/// The rest of an `unpark_all_where`: puts the waiters it did not wake back at the front of
+/// the queue, in order (or fails them if the lot broke meanwhile), even if the callback
+/// panicked.
+struct Sorting<'a, D> {
+    lot: &'a Lot<D>,
+    nodes: Vec<NodePtr<D>>,
+    flags: &'a [Cell<bool>],
+    /// Woken already.
+    decided: Vec<bool>,
+    /// The waiter whose data the callback has now, with that data.
+    current: Option<(usize, Option<D>)>,
+}
+
+impl<D> Drop for Sorting<'_, D> {
+    fn drop(&mut self) {
+        // The callback panicked holding a waiter's data: give it back.
+        if let Some((i, data)) = self.current.take()
+            && self.flags[i].get()
+        {
+            // SAFETY: its flag is set, so its `Park` is alive.
+            unsafe { self.nodes[i].as_ref() }.data.set(data);
+        }
+        let mut lot = self.lot.borrow_mut();
+        let mut wakes = Vec::new();
+        for i in (0..self.nodes.len()).rev() {
+            if self.decided[i] || !self.flags[i].get() {
+                continue;
+            }
+            // SAFETY: its flag is set, so its `Park` is alive; the lot is borrowed and nothing
+            // else runs until the loop ends.
+            let n = unsafe { self.nodes[i].as_ref() };
+            n.handoff.set(None);
+            lot.sorting -= 1;
+            if lot.broken.is_some() {
+                n.state.set(NodeState::Broken);
+                wakes.push(n.take_wake());
+            } else {
+                n.state.set(NodeState::Parked);
+                // SAFETY: valid and pinned (it was linked before), in no list now, and its
+                // `Park` unlinks it from this lot before going away.
+                unsafe { lot.queue.push_front(self.nodes[i]) };
+            }
+        }
+        drop(lot);
+        wakes.into_iter().for_each(Wake::wake);
+    }
+}
+
 /// The future of [`ParkingLot::park`] and [`ParkingLot::park_with`].
+///
+/// `!Unpin`: the waiter is linked in place, so pin the future before polling it.
 #[must_use = "futures do nothing unless awaited"]
+// `repr(C)` with the node first: a node pointer is also a pointer to its `Park`
+// (`Park::from_node`), and the list's pointers are made from the whole `Park` so that they may
+// reach its other fields.
+#[repr(C)]
 pub struct Park<D = ()> {
-    lot: Rc<RefCell<LotInner<D>>>,
-    /// The waiter's slot, holding its data from the start.
-    ///
-    /// Performance: the data lives in the slot, not in the future, so the future is three
-    /// words whatever `D` is: the futures that embed it (a channel send) move less on every
-    /// state change (benches/callgrind.rs, pingpong).
-    slot: Rc<Slot<D>>,
-    stage: ParkStage,
+    /// The waiter, linked in place (`wait_list.rs`).
+    node: Node<D>,
+    /// The lot the park was made for.
+    lot: Lot<D>,
+    /// The lot the waiter was moved to by `repark`, if it was; kept alive by this handle
+    /// while the waiter is in its queue.
+    reparked_to: Cell<Option<Lot<D>>>,
+    stage: Cell<ParkStage>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum ParkStage {
-    /// Not polled yet: the slot is not queued.
+    /// Not polled yet: the waiter is not queued.
     New,
     /// Queued in a lot by the first poll.
     Queued,
@@ -473,14 +510,11 @@ enum ParkStage {
     Done,
 }
 
-// The data is moved in and out, never pinned.
-impl<D> Unpin for Park<D> {}
-
 impl<D> Park<D> {
     /// Whether the task was unparked and the future has not yet returned `Ok` for it. A
     /// primitive that handed something to this waiter checks this when dropping the future.
     pub fn is_unparked(&self) -> bool {
-        self.stage == ParkStage::Queued && self.slot.state.get() == SlotState::Unparked
+        self.stage.get() == ParkStage::Queued && self.node.state.get() == NodeState::Unparked
     }
 
     /// Takes the waiter's data out: as the unparker left it once the task was unparked, as
@@ -488,41 +522,59 @@ impl<D> Park<D> {
     ///
     /// Taking it while the task is still parked is allowed (an unparker then sees no data and
     /// its `unpark_one_with` returns `None` for this waiter, which it still wakes).
-    pub fn take_data(&mut self) -> Option<D> {
-        self.slot.data.take()
+    pub fn take_data(&self) -> Option<D> {
+        self.node.data.take()
+    }
+
+    /// The `Park` whose `node` field `node` is.
+    ///
+    /// # Safety
+    /// `node` points to the `node` field of a live `Park<D>`.
+    unsafe fn from_node<'a>(node: NodePtr<D>) -> &'a Park<D> {
+        // SAFETY: the caller guarantees `node` is the `node` field of a live `Park`, which is
+        // at offset 0 (`repr(C)`), and list pointers are made from the whole `Park`.
+        unsafe { node.cast::<Park<D>>().as_ref() }
+    }
+
+    /// The pointer the list holds for this waiter: made from the whole `Park`, so that
+    /// `from_node` may reach the other fields.
+    fn node_ptr(&self) -> NodePtr<D> {
+        NonNull::from(self).cast()
+    }
+
+    /// Runs `f` with the lot the waiter is in (or was last in).
+    #[inline]
+    fn with_lot<R>(&self, f: impl FnOnce(&Lot<D>) -> R) -> R {
+        let reparked = self.reparked_to.take();
+        let r = f(reparked.as_ref().unwrap_or(&self.lot));
+        self.reparked_to.set(reparked);
+        r
     }
 
     /// Takes a still-parked waiter out of its lot (a no-op once it was unparked or broken).
     #[inline]
     fn leave(&self) {
-        if self.slot.state.get() == SlotState::Parked {
-            Self::leave_queue(&self.slot, &self.lot);
+        if self.node.state.get() == NodeState::Parked {
+            self.leave_queue();
         }
     }
 
     #[inline(never)]
-    fn leave_queue(slot: &Slot<D>, own_lot: &Rc<RefCell<LotInner<D>>>) {
-        slot.state.set(SlotState::Left);
-        // The tombstone left in the queue must not keep the task (or its waker) alive.
-        drop((slot.task.take(), slot.waker.take()));
-        let reparked_to = slot.reparked_to.take();
-        let lot = match &reparked_to {
-            Some(weak) => weak.upgrade(),
-            None => Some(own_lot.clone()),
-        };
-        slot.reparked_to.set(reparked_to);
-        if let Some(lot) = lot {
-            let mut lot = lot.borrow_mut();
-            lot.live -= 1;
-            // Tombstones are only made here, so this is the one place that needs to sweep.
-            lot.sweep_if_needed();
-        }
+    fn leave_queue(&self) {
+        self.with_lot(|lot| {
+            // SAFETY: the state is `Parked`, so the node is linked in this lot's queue.
+            unsafe { lot.borrow_mut().queue.unlink(self.node_ptr()) };
+        });
+        self.node.state.set(NodeState::Left);
+        drop(self.node.take_wake());
     }
 
-    /// The first poll: a cancel point, then queue the slot.
-    fn queue(&mut self, cx: &Context<'_>) -> Poll<Result<()>> {
-        let slot = &self.slot;
-        let lot_rc = &self.lot;
+    /// The first poll: a cancel point, then queue the waiter.
+    ///
+    /// # Safety
+    /// `self` is pinned.
+    unsafe fn queue(&self, cx: &Context<'_>) -> Poll<Result<()>> {
+        let node = &self.node;
         let queued = Runner::with_current_task(|_, task| {
             {
                 let status = task.current_status.borrow();
@@ -530,46 +582,50 @@ impl<D> Park<D> {
                     return Err(Error::new(status.cancelled_error()));
                 }
             }
-            let mut lot = lot_rc.borrow_mut();
+            let mut lot = self.lot.borrow_mut();
             if let Some(reason) = &lot.broken {
                 return Err(Error::new(BrokenResourceError::new(reason.clone())));
             }
             if !cx.waker().will_wake(&task.waker) {
                 task.register_cancel_waker(cx.waker());
-                slot.waker.set(Some(cx.waker().clone()));
+                node.waker.set(Some(cx.waker().clone()));
             }
-            slot.task.set(Some(task.clone()));
-            slot.state.set(SlotState::Parked);
-            lot.live += 1;
-            lot.queue.push_back(slot.clone());
+            node.task.set(Some(task.clone()));
+            node.state.set(NodeState::Parked);
+            // SAFETY: the caller guarantees the park is pinned, so the node stays where it is
+            // until `Drop`, which unlinks it; it is in no list (stage `New`).
+            unsafe { lot.queue.push_back(self.node_ptr()) };
             Ok(())
         });
         match queued {
             Some(Ok(())) => {
-                self.stage = ParkStage::Queued;
+                self.stage.set(ParkStage::Queued);
                 Poll::Pending
             }
             Some(Err(e)) => {
-                self.stage = ParkStage::Done;
+                self.stage.set(ParkStage::Done);
                 Poll::Ready(Err(e))
             }
             None => {
-                self.stage = ParkStage::Done;
+                self.stage.set(ParkStage::Done);
                 Poll::Ready(Err(not_in_run("ParkingLot::park")))
             }
         }
     }
 
-    /// A poll while still parked: a cancel point; otherwise note a new waker.
-    fn still_parked(&mut self, cx: &Context<'_>) -> Poll<Result<()>> {
-        let slot = &self.slot;
+    /// A poll while still waiting: a cancel point (unless an unparker is handing off to it);
+    /// otherwise note a new waker.
+    fn still_parked(&self, cx: &Context<'_>) -> Poll<Result<()>> {
+        let node = &self.node;
+        let handoff = matches!(node.state.get(), NodeState::Handoff | NodeState::Sorting);
         let cancelled = Runner::with_current_task(|_, task| {
-            let status = task.current_status.borrow();
-            if status.is_cancelled() {
-                return Some(status.cancelled_error());
+            if !handoff {
+                let status = task.current_status.borrow();
+                if status.is_cancelled() {
+                    return Some(status.cancelled_error());
+                }
             }
-            drop(status);
-            let waker = slot.waker.take();
+            let waker = node.waker.take();
             let current = match &waker {
                 Some(w) => w.will_wake(cx.waker()),
                 None => cx.waker().will_wake(&task.waker),
@@ -581,7 +637,7 @@ impl<D> Park<D> {
             } else {
                 Some(cx.waker().clone())
             };
-            slot.waker.set(waker);
+            node.waker.set(waker);
             task.register_cancel_waker(cx.waker());
             None
         })
@@ -589,11 +645,16 @@ impl<D> Park<D> {
         match cancelled {
             Some(cancelled) => {
                 self.leave();
-                self.stage = ParkStage::Done;
+                self.stage.set(ParkStage::Done);
                 Poll::Ready(Err(Error::new(cancelled)))
             }
             None => Poll::Pending,
         }
+    }
+
+    /// The reason the waiter's lot was broken.
+    fn broken_reason(&self) -> String {
+        self.with_lot(|lot| lot.borrow().broken.clone().unwrap_or_default())
     }
 }
 
@@ -602,29 +663,32 @@ impl<D> Future for Park<D> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let this = self.get_mut();
-        match this.stage {
+        // Every field is a cell: the park is only ever used through `&Park`.
+        let this = self.into_ref().get_ref();
+        match this.stage.get() {
             ParkStage::Queued => {}
-            ParkStage::New => return this.queue(cx),
+            // SAFETY: `this` comes from a pinned park.
+            ParkStage::New => return unsafe { this.queue(cx) },
             ParkStage::Done => {
                 return Poll::Ready(Err(Error::usage("park() polled after it finished")));
             }
         }
         // Performance: the woken case is decided from a `Copy` state, with no borrow and no
         // call out of line (benches/callgrind.rs, pingpong and lock_contended).
-        match this.slot.state.get() {
-            SlotState::Unparked => {
-                this.stage = ParkStage::Done;
+        match this.node.state.get() {
+            NodeState::Unparked => {
+                this.stage.set(ParkStage::Done);
                 Poll::Ready(Ok(()))
             }
-            SlotState::Parked => this.still_parked(cx),
-            SlotState::Broken => {
-                let reason = this.slot.broken.take().unwrap_or_default();
-                this.stage = ParkStage::Done;
-                Poll::Ready(Err(Error::new(BrokenResourceError::new(reason))))
+            NodeState::Parked | NodeState::Handoff | NodeState::Sorting => this.still_parked(cx),
+            NodeState::Broken => {
+                this.stage.set(ParkStage::Done);
+                Poll::Ready(Err(Error::new(BrokenResourceError::new(
+                    this.broken_reason(),
+                ))))
             }
-            SlotState::Left | SlotState::Idle => {
-                this.stage = ParkStage::Done;
+            NodeState::Left | NodeState::Idle => {
+                this.stage.set(ParkStage::Done);
                 Poll::Ready(Err(Error::usage("park() polled after it left the lot")))
             }
         }
@@ -632,34 +696,35 @@ impl<D> Future for Park<D> {
 }
 
 impl<D> Drop for Park<D> {
+    #[inline]
     fn drop(&mut self) {
-        self.leave();
-        let slot = &*self.slot;
-        // Dropped once nothing is borrowed: the data can own anything (even a handle to this
-        // lot).
-        let data = slot.data.take();
-        // A slot that left early stays in the queue as a tombstone until it is swept, and is
-        // not reused. The task and waker were taken when the wait ended (woken, broken or
-        // left), so a finished slot is empty but for what is reset here.
-        if Rc::strong_count(&self.slot) == 1 {
-            debug_assert!(slot.task.take().is_none(), "a finished park still holds its task");
-            let reparked_to = slot.reparked_to.take();
-            let broken = if slot.state.replace(SlotState::Idle) == SlotState::Broken {
-                slot.broken.take()
-            } else {
-                None
-            };
-            if let Ok(mut lot) = self.lot.try_borrow_mut()
-                && lot.spare.len() < SPARE_SLOTS
-            {
-                lot.spare.push(self.slot.clone());
-            }
-            drop((reparked_to, broken));
+        match self.node.state.get() {
+            NodeState::Parked => self.leave_queue(),
+            NodeState::Handoff | NodeState::Sorting => self.drop_in_handoff(),
+            _ => {}
         }
-        drop(data);
+        // The data, waker and task drop with the fields, when nothing is borrowed: the data
+        // can own anything (even a handle to this lot).
     }
 }
 
+impl<D> Park<D> {
+    /// Dropped while an unparker runs its callback on this waiter: tell the unparker.
+    #[inline(never)]
+    fn drop_in_handoff(&self) {
+        if let Some(flag) = self.node.handoff.take() {
+            // SAFETY: the unparker keeps the flag alive until it has cleared `handoff` or seen
+            // the flag cleared (its guard's `Drop`), and it clears `handoff` first.
+            unsafe { flag.as_ref() }.set(false);
+        }
+        // An `unpark_all_where` counts its waiters as waiting until it decides on them
+        // (`unpark_one_with` uncounts its waiter when it takes it).
+        if self.node.state.get() == NodeState::Sorting {
+            self.with_lot(|lot| lot.borrow_mut().sorting -= 1);
+        }
+        self.node.state.set(NodeState::Left);
+    }
+}
 /// Breaks `lot` (as [`ParkingLot::break_lot`] with `task` as the cause) when `task` exits,
 /// however it exits: returns, fails, panics, or is dropped with its nursery. This is how a
 /// lock whose owner dies without releasing it fails its waiters (Trio's

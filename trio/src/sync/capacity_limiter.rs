@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
 use std::rc::Rc;
 
 use super::usage;
@@ -151,15 +152,16 @@ impl LimCore {
             st.pending.insert(me.id(), borrower.clone());
             st.pending_borrowers.insert(borrower.clone());
         }
+        let park = std::pin::pin!(self.lot.park());
         let mut wait = Undo {
             core: self,
             borrower,
             task_id: Some(me.id()),
-            park: Some(self.lot.park()),
+            park: Some(park),
             owned: false,
         };
         let parked = match wait.park.as_mut() {
-            Some(park) => park.await,
+            Some(park) => park.as_mut().await,
             None => unreachable!("the park was just set"),
         };
         if parked.is_ok() {
@@ -172,17 +174,17 @@ impl LimCore {
 }
 
 /// Undoes a half-finished acquire whose future is dropped (or that failed while waiting).
-struct Undo<'a> {
+struct Undo<'a, 'p> {
     core: &'a LimCore,
     borrower: &'a Borrower,
     task_id: Option<u64>,
-    park: Option<Park>,
+    park: Option<Pin<&'p mut Park>>,
     owned: bool,
 }
 
-impl Drop for Undo<'_> {
+impl Drop for Undo<'_, '_> {
     fn drop(&mut self) {
-        if self.owned || self.park.as_ref().is_some_and(Park::is_unparked) {
+        if self.owned || self.park.as_ref().is_some_and(|park| park.is_unparked()) {
             // A token was taken or handed over: pass it on.
             let _ = self.core.release(self.borrower);
         } else if let Some(task_id) = self.task_id {

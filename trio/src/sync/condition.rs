@@ -1,5 +1,6 @@
 //! [`Condition`]: wait for a notification while holding a [`Lock`].
 
+use std::pin::Pin;
 use std::rc::Rc;
 
 use super::lock::{Held, Kind, Lock, LockCore, LockGuard, LockStatistics};
@@ -75,12 +76,12 @@ impl std::fmt::Debug for Condition {
 }
 
 /// Passes the lock on when a `wait` whose waiter was already handed the lock is dropped.
-struct CondWait<'a> {
+struct CondWait<'a, 'p> {
     core: &'a LockCore,
-    park: Park,
+    park: Pin<&'p mut Park>,
 }
 
-impl Drop for CondWait<'_> {
+impl Drop for CondWait<'_, '_> {
     fn drop(&mut self) {
         if self.park.is_unparked() {
             self.core.hand_off();
@@ -177,12 +178,10 @@ impl Condition {
         let held = self.held_by_current("wait")?;
         let core = self.core();
         core.hand_off();
-        let mut wait = CondWait {
-            core,
-            park: self.inner.lot.park(),
-        };
+        let park = std::pin::pin!(self.inner.lot.park());
+        let mut wait = CondWait { core, park };
         // Ok means notify moved us to the lock's queue and the lock was handed to us.
-        let parked = (&mut wait.park).await;
+        let parked = wait.park.as_mut().await;
         drop(wait);
         match parked {
             Ok(()) => {

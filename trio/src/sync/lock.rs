@@ -89,19 +89,33 @@ enum AcquireStage {
     Done,
 }
 
-/// The future of [`LockCore::acquire`].
-///
-/// Dropped half-way, it undoes itself: it releases a lock taken on the fast path, or passes
-/// on a lock that was handed to it while it waited.
-///
-/// Performance: written out by hand rather than as an `async fn` with a drop guard, so the
-/// uncontended acquire is two small polls (benches/callgrind.rs, lock).
-pub(super) struct Acquire<'a> {
-    core: &'a Rc<LockCore>,
-    kind: Kind,
-    stage: AcquireStage,
-    yielding: CancelShieldedCheckpoint,
-    park: Option<Park>,
+pin_project_lite::pin_project! {
+    /// The future of [`LockCore::acquire`].
+    ///
+    /// Dropped half-way, it undoes itself: it releases a lock taken on the fast path, or
+    /// passes on a lock that was handed to it while it waited.
+    ///
+    /// Performance: written out by hand rather than as an `async fn` with a drop guard, so
+    /// the uncontended acquire is two small polls (benches/callgrind.rs, lock).
+    pub(super) struct Acquire<'a> {
+        core: &'a Rc<LockCore>,
+        kind: Kind,
+        stage: AcquireStage,
+        yielding: CancelShieldedCheckpoint,
+        // Pinned: a waiter is linked in place (`ParkingLot`).
+        #[pin]
+        park: Option<Park>,
+    }
+
+    impl<'a> PinnedDrop for Acquire<'a> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let owned = matches!(this.stage, AcquireStage::Yield(_));
+            if owned || this.park.as_ref().as_pin_ref().is_some_and(|park| park.is_unparked()) {
+                this.core.hand_off();
+            }
+        }
+    }
 }
 
 impl Future for Acquire<'_> {
@@ -111,12 +125,13 @@ impl Future for Acquire<'_> {
     /// into the caller; the rest is one call.
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Held>> {
-        let this = self.get_mut();
-        if let AcquireStage::Yield(held) = this.stage {
-            if Pin::new(&mut this.yielding).poll(cx).is_pending() {
+        let mut this = self;
+        let fields = this.as_mut().project();
+        if let AcquireStage::Yield(held) = *fields.stage {
+            if Pin::new(fields.yielding).poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            this.stage = AcquireStage::Done;
+            *fields.stage = AcquireStage::Done;
             return Poll::Ready(Ok(held));
         }
         this.poll_start_or_parked(cx)
@@ -125,30 +140,30 @@ impl Future for Acquire<'_> {
 
 impl Acquire<'_> {
     #[inline(never)]
-    fn poll_start_or_parked(&mut self, cx: &mut Context<'_>) -> Poll<Result<Held>> {
-        let this = self;
-        match this.stage {
+    fn poll_start_or_parked(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Held>> {
+        let mut this = self.project();
+        match *this.stage {
             AcquireStage::Start => {
                 if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-                    this.stage = AcquireStage::Done;
+                    *this.stage = AcquireStage::Done;
                     return Poll::Ready(Err(e));
                 }
-                let taken = current_task().and_then(|me| this.core.try_take(&me, this.kind));
+                let taken = current_task().and_then(|me| this.core.try_take(&me, *this.kind));
                 match taken {
                     Ok(held) => {
-                        this.stage = AcquireStage::Yield(held);
+                        *this.stage = AcquireStage::Yield(held);
                         // The first poll of a schedule point is always pending.
-                        let _ = Pin::new(&mut this.yielding).poll(cx);
+                        let _ = Pin::new(this.yielding).poll(cx);
                         return Poll::Pending;
                     }
                     Err(e) if e.is::<WouldBlock>() => {
                         // This task is about to wait: an explicit owner's exit must wake it.
                         this.core.watch_owner();
-                        this.park = Some(this.core.lot.park());
-                        this.stage = AcquireStage::Parked;
+                        this.park.set(Some(this.core.lot.park()));
+                        *this.stage = AcquireStage::Parked;
                     }
                     Err(e) => {
-                        this.stage = AcquireStage::Done;
+                        *this.stage = AcquireStage::Done;
                         return Poll::Ready(Err(e));
                     }
                 }
@@ -158,29 +173,20 @@ impl Acquire<'_> {
                 return Poll::Ready(Err(usage("a lock acquire polled after it finished")));
             }
         }
-        let Some(park) = &mut this.park else {
+        let Some(park) = this.park.as_mut().as_pin_mut() else {
             unreachable!("a waiting acquire holds its park")
         };
-        let parked = match Pin::new(park).poll(cx) {
+        let parked = match park.poll(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(parked) => parked,
         };
-        this.park = None;
-        this.stage = AcquireStage::Done;
+        this.park.set(None);
+        *this.stage = AcquireStage::Done;
         Poll::Ready(match parked {
-            Ok(()) => Ok(this.core.finish_handoff(this.kind)),
+            Ok(()) => Ok(this.core.finish_handoff(*this.kind)),
             Err(e) if e.is::<BrokenResourceError>() => Err(this.core.broken_now()),
             Err(e) => Err(e),
         })
-    }
-}
-
-impl Drop for Acquire<'_> {
-    fn drop(&mut self) {
-        let owned = matches!(self.stage, AcquireStage::Yield(_));
-        if owned || self.park.as_ref().is_some_and(Park::is_unparked) {
-            self.core.hand_off();
-        }
     }
 }
 
@@ -518,10 +524,13 @@ impl Lock {
     }
 }
 
-/// The future of [`Lock::acquire`] (and [`StrictFIFOLock::acquire`](Lock::acquire)).
-#[must_use = "futures do nothing unless awaited"]
-pub struct LockAcquire<'a> {
-    acquire: Acquire<'a>,
+pin_project_lite::pin_project! {
+    /// The future of [`Lock::acquire`] (and [`StrictFIFOLock::acquire`](Lock::acquire)).
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct LockAcquire<'a> {
+        #[pin]
+        acquire: Acquire<'a>,
+    }
 }
 
 impl std::fmt::Debug for LockAcquire<'_> {
@@ -534,15 +543,18 @@ impl Future for LockAcquire<'_> {
     type Output = Result<()>;
 
     #[inline(always)]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        Pin::new(&mut self.acquire).poll(cx).map_ok(drop)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.project().acquire.poll(cx).map_ok(drop)
     }
 }
 
-/// The future of [`Lock::lock`]: a [`LockGuard`] once the lock is held.
-#[must_use = "futures do nothing unless awaited"]
-pub struct LockFuture<'a> {
-    acquire: Acquire<'a>,
+pin_project_lite::pin_project! {
+    /// The future of [`Lock::lock`]: a [`LockGuard`] once the lock is held.
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct LockFuture<'a> {
+        #[pin]
+        acquire: Acquire<'a>,
+    }
 }
 
 impl std::fmt::Debug for LockFuture<'_> {
@@ -555,9 +567,10 @@ impl Future for LockFuture<'_> {
     type Output = Result<LockGuard>;
 
     #[inline(always)]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<LockGuard>> {
-        let core = self.acquire.core;
-        Pin::new(&mut self.acquire)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<LockGuard>> {
+        let acquire = self.project().acquire;
+        let core = acquire.core;
+        acquire
             .poll(cx)
             .map_ok(|held| LockGuard::new(core.clone(), held))
     }

@@ -1,6 +1,7 @@
 //! [`Semaphore`]: a counter of tokens, with fair FIFO hand-off.
 
 use std::cell::Cell;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use super::usage;
@@ -54,13 +55,14 @@ impl SemCore {
             undo.owned = false;
             return Ok(());
         }
+        let park = std::pin::pin!(self.lot.park());
         let mut wait = Undo {
             core: self,
-            park: Some(self.lot.park()),
+            park: Some(park),
             owned: false,
         };
         let parked = match wait.park.as_mut() {
-            Some(park) => park.await,
+            Some(park) => park.as_mut().await,
             None => unreachable!("the park was just set"),
         };
         // Ok: the releaser handed its token to this task.
@@ -70,15 +72,15 @@ impl SemCore {
 }
 
 /// Gives the token back when an acquire that got one is dropped before returning it.
-struct Undo<'a> {
+struct Undo<'a, 'p> {
     core: &'a SemCore,
-    park: Option<Park>,
+    park: Option<Pin<&'p mut Park>>,
     owned: bool,
 }
 
-impl Drop for Undo<'_> {
+impl Drop for Undo<'_, '_> {
     fn drop(&mut self) {
-        if self.owned || self.park.as_ref().is_some_and(Park::is_unparked) {
+        if self.owned || self.park.as_ref().is_some_and(|park| park.is_unparked()) {
             self.core.give_back();
         }
     }
