@@ -636,3 +636,26 @@ fn receiver_is_a_stream() {
         .await
     });
 }
+
+#[test]
+fn a_stream_item_handed_over_to_a_dropped_receiver_is_not_lost() {
+    use futures_core::Stream;
+    use std::pin::Pin;
+    use std::task::Poll;
+
+    run(async {
+        let (tx, rx) = open_memory_channel::<u32>(0);
+        let mut waiting = rx.clone();
+        // One poll of the stream: its receive parks (the channel is empty).
+        let polled =
+            std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut waiting).poll_next(cx))).await;
+        assert!(polled.is_pending());
+        // A rendezvous send succeeds at once: the value is handed to the parked item.
+        tx.try_send(7).map_err(trio::Error::from)?;
+        // The handle goes away before taking it: the value goes back to the channel.
+        drop(waiting);
+        assert_eq!(rx.try_receive()?, 7);
+        assert_eq!(rx.statistics().current_buffer_used, 0);
+        Ok(())
+    });
+}
