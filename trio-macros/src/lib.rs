@@ -33,6 +33,8 @@
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+// Every `unsafe` block says why it is sound (a `// SAFETY:` comment); clippy checks it.
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod checkpoint;
 mod entry;

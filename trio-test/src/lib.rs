@@ -5,6 +5,8 @@
 //! Use it with `#[trio::test(autojump)]`, or pass it to `trio::RunConfig::clock` yourself.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+// Every `unsafe` block says why it is sound (a `// SAFETY:` comment); clippy checks it.
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod clock;
 

@@ -35,6 +35,8 @@
 //! status, `ParkingLot`, reactor), then timeouts and the rest of the API built on it.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+// Every `unsafe` block says why it is sound (a `// SAFETY:` comment); clippy checks it.
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod channel;
 mod core;
