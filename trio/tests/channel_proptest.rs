@@ -384,8 +384,17 @@ fn check_with(max_buffer: usize, ops: Vec<Op>, fifo: bool) {
     });
 }
 
+/// 512 cases, or `PROPTEST_CASES` (more for a soak run, fewer under Miri).
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(512);
+    ProptestConfig::with_cases(cases)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(config())]
 
     #[test]
     fn no_value_lost_or_duplicated(
