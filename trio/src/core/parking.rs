@@ -105,6 +105,40 @@ pub struct ParkingLotStatistics {
 /// success even if its scope was cancelled meanwhile. Code that hands something to the
 /// unparked task (a lock, a value) checks [`Park::is_unparked`] when its future is dropped and
 /// passes the hand-off on.
+///
+/// A hand-off with data: the waiter parks with a value, the unparker changes it, the waiter
+/// takes it back. A [`Park`] is `!Unpin`, so a waiter that wants its data after the wait pins
+/// the future where it can still reach it:
+///
+/// ```
+/// use std::pin::pin;
+/// use std::rc::Rc;
+/// use trio::lowlevel::{ParkingLot, wait_all_tasks_blocked};
+///
+/// # fn main() -> trio::Result<()> {
+/// trio::run(async {
+///     let lot = Rc::new(ParkingLot::<String>::new());
+///     let waiter = lot.clone();
+///     trio::open_nursery(|nursery| async move {
+///         nursery.start_soon(async move {
+///             let mut park = pin!(waiter.park_with(String::from("ping")));
+///             park.as_mut().await?;
+///             assert_eq!(park.take_data().as_deref(), Some("ping, pong"));
+///             Ok(())
+///         })?;
+///         wait_all_tasks_blocked(0.0).await?;
+///         assert_eq!(lot.statistics().tasks_waiting, 1);
+///         let len = lot.unpark_one_with(|data| {
+///             data.push_str(", pong");
+///             data.len()
+///         });
+///         assert_eq!(len, Some(10));
+///         Ok(())
+///     })
+///     .await
+/// })
+/// # }
+/// ```
 pub struct ParkingLot<D = ()> {
     inner: Lot<D>,
 }
