@@ -182,6 +182,8 @@ pub(crate) struct Runner {
     pub(crate) entry: Arc<EntryShared>,
     pub(crate) instruments: Instruments,
     rng: Cell<u64>,
+    /// Random bits not used yet, above a sentinel 1 bit (`coin_flip`).
+    coin_bits: Cell<u64>,
     pub(crate) seed: u64,
     /// `wait_all_tasks_blocked` waiters by (cushion, arrival).
     idle_waiters: RefCell<BTreeMap<(u64, u64), IdleWaiter>>,
@@ -350,6 +352,18 @@ impl Runner {
         let task = Task::from_inner(task.clone());
         drop(tasks);
         self.instruments.task_scheduled(&task);
+    }
+
+    /// One random bit. Performance: a batch order needs one bit, so one `next_random` serves
+    /// 63 batches (benches/callgrind.rs, switch and pingpong).
+    #[inline]
+    fn coin_flip(&self) -> bool {
+        let mut bits = self.coin_bits.get();
+        if bits == 1 {
+            bits = (self.next_random() >> 1) | (1 << 63);
+        }
+        self.coin_bits.set(bits >> 1);
+        bits & 1 == 1
     }
 
     fn next_random(&self) -> u64 {
@@ -806,7 +820,7 @@ impl Runner {
         // switch).
         let mut batch = self.batch.borrow_mut();
         std::mem::swap(&mut *batch, &mut *self.runq.borrow_mut());
-        if batch.len() > 1 && self.next_random() & 1 == 1 {
+        if batch.len() > 1 && self.coin_flip() {
             batch.reverse();
         }
         for &key in batch.iter() {
@@ -893,6 +907,7 @@ where
         entry,
         instruments: Instruments::new(config.instruments),
         rng: Cell::new(seed | 1),
+        coin_bits: Cell::new(1),
         seed,
         idle_waiters: RefCell::new(BTreeMap::new()),
         idle_seq: Cell::new(0),

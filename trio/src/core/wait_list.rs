@@ -113,7 +113,7 @@ pub(super) struct Wake {
 }
 
 impl Wake {
-    #[inline]
+    #[inline(always)]
     pub(super) fn wake(self) {
         if let Some(waker) = self.waker {
             waker.wake();
