@@ -607,6 +607,7 @@ impl<D> Park<D> {
     ///
     /// # Safety
     /// `self` is pinned.
+    #[inline]
     unsafe fn queue(&self, cx: &Context<'_>) -> Poll<Result<()>> {
         let node = &self.node;
         let queued = Runner::with_current_task(|_, task| {
