@@ -34,9 +34,9 @@ impl Future for WaitShared {
     }
 }
 
-/// Starts a task named `name` that waits on a shared park in `lot` holding `data`; it logs
-/// how the wait ended.
-fn spawn_shared_waiter(
+/// Starts a task named `name` that waits on a shared park in `lot` holding `data` (it logs how
+/// the wait ended), and returns once it is queued, so the queue order is the call order.
+async fn park_shared_waiter(
     nursery: &trio::Nursery,
     lot: &ParkingLot<String>,
     name: &str,
@@ -62,6 +62,7 @@ fn spawn_shared_waiter(
         });
         Ok(())
     })?;
+    wait_all_tasks_blocked(0.0).await?;
     Ok(shared)
 }
 
@@ -72,10 +73,8 @@ fn a_callback_that_drops_the_waiter_it_was_handed_is_safe() {
     run(async move {
         let lot = Rc::new(ParkingLot::<String>::new());
         trio::open_nursery(|n| async move {
-            let a = spawn_shared_waiter(&n, &lot, "a", "a-in", &log)?;
-            wait_all_tasks_blocked(0.0).await?;
-            let b = spawn_shared_waiter(&n, &lot, "b", "b-in", &log)?;
-            wait_all_tasks_blocked(0.0).await?;
+            let a = park_shared_waiter(&n, &lot, "a", "a-in", &log).await?;
+            let b = park_shared_waiter(&n, &lot, "b", "b-in", &log).await?;
             assert_eq!(lot.len(), 2);
             // The callback frees a's park (and its queued waiter) while working on its data.
             let got = lot.unpark_one_with(|data| {
@@ -116,8 +115,7 @@ fn a_panicking_callback_still_wakes_its_waiter_and_keeps_the_others() {
         trio::open_nursery(|n| async move {
             let mut parks = Vec::new();
             for name in ["a", "b", "c", "d"] {
-                parks.push(spawn_shared_waiter(&n, &lot, name, name, &log)?);
-                wait_all_tasks_blocked(0.0).await?;
+                parks.push(park_shared_waiter(&n, &lot, name, name, &log).await?);
             }
             // unpark_one_with: the waiter is woken with the data as the callback left it.
             let panicked = catch_unwind(AssertUnwindSafe(|| {
@@ -174,8 +172,7 @@ fn unpark_all_where_skips_a_waiter_its_callback_dropped() {
         trio::open_nursery(|n| async move {
             let mut parks = Vec::new();
             for name in ["a", "b", "c"] {
-                parks.push(spawn_shared_waiter(&n, &lot, name, name, &log)?);
-                wait_all_tasks_blocked(0.0).await?;
+                parks.push(park_shared_waiter(&n, &lot, name, name, &log).await?);
             }
             let b = parks[1].clone();
             let mut visited = Vec::new();
@@ -209,10 +206,8 @@ fn a_reparked_waiter_outlives_the_handle_of_its_new_lot() {
     run(async move {
         let from = Rc::new(ParkingLot::<String>::new());
         trio::open_nursery(|n| async move {
-            let stays = spawn_shared_waiter(&n, &from, "stays", "s", &log)?;
-            wait_all_tasks_blocked(0.0).await?;
-            let dropped = spawn_shared_waiter(&n, &from, "dropped", "d", &log)?;
-            wait_all_tasks_blocked(0.0).await?;
+            let stays = park_shared_waiter(&n, &from, "stays", "s", &log).await?;
+            let dropped = park_shared_waiter(&n, &from, "dropped", "d", &log).await?;
             let to = ParkingLot::<String>::new();
             from.repark_all(&to);
             assert_eq!((from.len(), to.len()), (0, 2));
