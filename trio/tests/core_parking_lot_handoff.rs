@@ -226,3 +226,44 @@ fn a_reparked_waiter_outlives_the_handle_of_its_new_lot() {
     seen.sort();
     assert_eq!(seen, ["dropped lost its park", "stays cancelled"]);
 }
+
+#[test]
+fn unpark_one_replacing_swaps_the_oldest_waiters_data() {
+    let log = Log::default();
+    let seen = log.clone();
+    run(async move {
+        let lot = Rc::new(ParkingLot::<String>::new());
+        assert_eq!(
+            lot.unpark_one_replacing("nobody".to_string()),
+            Err("nobody".to_string()),
+            "with nobody parked, the data comes back"
+        );
+        trio::open_nursery(|n| async move {
+            let a = park_shared_waiter(&n, &lot, "a", "a-in", &log).await?;
+            let b = park_shared_waiter(&n, &lot, "b", "b-in", &log).await?;
+            let c = park_shared_waiter(&n, &lot, "c", "c-in", &log).await?;
+            // Oldest first; the waiter wakes with the new data, the old comes back.
+            assert_eq!(
+                lot.unpark_one_replacing("a-out".to_string()),
+                Ok(Some("a-in".to_string()))
+            );
+            assert_eq!(lot.len(), 2);
+            // b's data was taken while it waited: it still wakes, with the new data.
+            let taken = b.borrow().as_ref().and_then(|park| park.take_data());
+            assert_eq!(taken.as_deref(), Some("b-in"));
+            assert_eq!(lot.unpark_one_replacing("b-out".to_string()), Ok(None));
+            wait_all_tasks_blocked(0.0).await?;
+            assert_eq!(lot.len(), 1, "c still waits");
+            n.cancel_scope().cancel();
+            drop((a, c));
+            Ok(())
+        })
+        .await
+    });
+    let mut seen = seen.get();
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["a woke with a-out", "b woke with b-out", "c cancelled"]
+    );
+}
