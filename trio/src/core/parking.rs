@@ -16,9 +16,9 @@
 //!
 //! A `ParkingLot<D>` parks each task with a value of type `D` (`()` by default) that the
 //! unparker can read and change before it wakes the task ([`ParkingLot::unpark_one_with`],
-//! [`ParkingLot::unpark_all_where`]), and that the parked task gets back
-//! ([`Park::take_data`]). Memory channels park a blocked send with its value and a blocked
-//! receive with the slot its value is delivered into.
+//! [`ParkingLot::unpark_all_where`]) or swap for another ([`ParkingLot::unpark_one_replacing`]),
+//! and that the parked task gets back ([`Park::take_data`]). Memory channels park a blocked
+//! send with its value and a blocked receive with the slot its value is delivered into.
 //!
 //! Why not a wait queue of their own beside a lot: then every blocked operation lives in two
 //! FIFOs that must be kept in step (two allocations, two pushes, two pops, two tombstones),
