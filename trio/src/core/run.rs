@@ -168,8 +168,15 @@ where
 pub(crate) struct Runner {
     pub(crate) run_id: u64,
     pub(crate) tasks: RefCell<TaskTable>,
-    runq: RefCell<Vec<TaskKey>>,
-    batch: RefCell<Vec<TaskKey>>,
+    /// Runnable tasks, each with a strong reference of its own.
+    ///
+    /// Performance: the queue holds the tasks, not their keys, so `step` takes its task from
+    /// the batch without the table lookup (borrow, bounds and generation checks, a reference
+    /// count increment). A task that finished or was discarded while queued stays alive until
+    /// its entry is stepped (and skipped, its future being gone) (benches/callgrind.rs, switch
+    /// and pingpong).
+    runq: RefCell<Vec<Rc<TaskInner>>>,
+    batch: RefCell<Vec<Rc<TaskInner>>>,
     wakers: RefCell<WakerPool>,
     /// The task being polled: points at `step`'s own handle to it, only while `step` polls it.
     ///
@@ -303,7 +310,7 @@ impl Runner {
     /// Performance: no waker vtable call, thread check or table lookup (benches/callgrind.rs,
     /// pingpong and lock_contended).
     #[inline]
-    pub(crate) fn wake_task(task: &TaskInner) {
+    pub(crate) fn wake_task(task: &Rc<TaskInner>) {
         if task.finished.get() {
             return;
         }
@@ -317,12 +324,17 @@ impl Runner {
     /// an out-of-line path.
     #[inline(always)]
     pub(crate) fn schedule(&self, key: TaskKey) {
-        if self.instruments.active() {
-            self.schedule_instrumented(key);
+        let tasks = self.tasks.borrow();
+        let Some(task) = tasks.get(key) else {
             return;
-        }
-        if let Some(task) = self.tasks.borrow().get(key) {
-            self.enqueue(task);
+        };
+        if self.instruments.active() {
+            // Instruments may look at the task table.
+            let task = task.clone();
+            drop(tasks);
+            self.schedule_instrumented(&task);
+        } else if !task.scheduled.replace(true) {
+            self.runq.borrow_mut().push(task.clone());
         }
     }
 
@@ -330,28 +342,23 @@ impl Runner {
     /// the one place the three ways of scheduling (`schedule`, `reschedule_current`,
     /// `wake_task`) meet.
     #[inline(always)]
-    fn enqueue(&self, task: &TaskInner) {
+    fn enqueue(&self, task: &Rc<TaskInner>) {
         if self.instruments.active() {
-            self.schedule_instrumented(task.key);
+            self.schedule_instrumented(task);
         } else if !task.scheduled.replace(true) {
-            self.runq.borrow_mut().push(task.key);
+            self.runq.borrow_mut().push(task.clone());
         }
     }
 
-    /// `schedule` when instruments are active: they hear of every task put on the queue.
+    /// `enqueue` when instruments are active: they hear of every task put on the queue.
     #[inline(never)]
-    pub(crate) fn schedule_instrumented(&self, key: TaskKey) {
-        let tasks = self.tasks.borrow();
-        let Some(task) = tasks.get(key) else {
-            return;
-        };
+    fn schedule_instrumented(&self, task: &Rc<TaskInner>) {
         if task.scheduled.replace(true) {
             return;
         }
-        self.runq.borrow_mut().push(key);
-        let task = Task::from_inner(task.clone());
-        drop(tasks);
-        self.instruments.task_scheduled(&task);
+        self.runq.borrow_mut().push(task.clone());
+        self.instruments
+            .task_scheduled(&Task::from_inner(task.clone()));
     }
 
     /// One random bit. Performance: a batch order needs one bit, so one `next_random` serves
@@ -459,7 +466,7 @@ impl Runner {
             // Performance: a new task is not scheduled yet and is known; `schedule` would
             // look it up again.
             task.scheduled.set(true);
-            self.runq.borrow_mut().push(key);
+            self.runq.borrow_mut().push(task.clone());
         }
         Ok(task)
     }
@@ -533,11 +540,7 @@ impl Runner {
     }
 
     /// Runs one step of a task.
-    fn step(&self, key: TaskKey) {
-        let task = match self.tasks.borrow().get(key) {
-            Some(task) => task.clone(),
-            None => return,
-        };
+    fn step(&self, task: Rc<TaskInner>) {
         task.scheduled.set(false);
         // Performance: the future is polled where it lies (its block never moves), not taken
         // out of the cell and put back on every step.
@@ -820,13 +823,15 @@ impl Runner {
         // switch).
         let mut batch = self.batch.borrow_mut();
         std::mem::swap(&mut *batch, &mut *self.runq.borrow_mut());
-        if batch.len() > 1 && self.coin_flip() {
+        // Performance: tasks are moved out from the back (`pop`), so the batch runs in queue
+        // order when it was reversed and backwards otherwise: the same order for the same
+        // seed as iterating a reversed-or-not batch forwards.
+        if batch.len() > 1 && !self.coin_flip() {
             batch.reverse();
         }
-        for &key in batch.iter() {
-            self.step(key);
+        while let Some(task) = batch.pop() {
+            self.step(task);
         }
-        batch.clear();
     }
 
     /// Drops every task that is still alive (after a deadlock or a crash of the loop).
