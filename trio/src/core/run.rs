@@ -540,7 +540,27 @@ impl Runner {
     }
 
     /// Runs one step of a task.
+    ///
+    /// Performance: the uninstrumented step is a copy of its own with no `Task` handle to
+    /// make, check and drop; instruments take an out-of-line copy (benches/callgrind.rs,
+    /// switch and pingpong).
+    #[inline(always)]
     fn step(&self, task: Rc<TaskInner>) {
+        if self.instruments.active() {
+            self.step_instrumented(task);
+        } else {
+            self.step_with::<false>(task);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn step_instrumented(&self, task: Rc<TaskInner>) {
+        self.step_with::<true>(task);
+    }
+
+    #[inline(always)]
+    fn step_with<const INSTRUMENTED: bool>(&self, task: Rc<TaskInner>) {
         task.scheduled.set(false);
         // Performance: the future is polled where it lies (its block never moves), not taken
         // out of the cell and put back on every step.
@@ -548,15 +568,15 @@ impl Runner {
         let Some(poll_target) = future.as_mut() else {
             return;
         };
-        if task.reparented.replace(false) {
+        if task.reparented.get() {
+            task.reparented.set(false);
             let base = task.parent.borrow().as_ref().map(|n| n.scope.clone());
             if let Some(base) = base {
                 *task.current_status.borrow_mut() = base;
             }
         }
         task.polls.set(task.polls.get() + 1);
-        let instrumented = self.instruments.active();
-        let handle = instrumented.then(|| Task::from_inner(task.clone()));
+        let handle = INSTRUMENTED.then(|| Task::from_inner(task.clone()));
         if let Some(handle) = &handle {
             self.instruments.before_task_step(handle);
         }
@@ -564,8 +584,8 @@ impl Runner {
         let mut cx = Context::from_waker(&task.waker);
         let polled = catch_unwind(AssertUnwindSafe(|| poll_target.poll(&mut cx)));
         self.current.set(None);
-        if let Some(handle) = &handle {
-            self.instruments.after_task_step(handle);
+        if let Some(handle) = handle {
+            self.instruments.after_task_step(&handle);
         }
         if task.finished.get() {
             // Discarded during its own poll (see `discard_task`): only the future is left.
@@ -575,13 +595,26 @@ impl Runner {
             return;
         }
         let outcome = match polled {
-            Ok(Poll::Pending) => return,
+            Ok(Poll::Pending) => {
+                drop(future);
+                return;
+            }
             Ok(Poll::Ready(result)) => Outcome::from_result(result),
             Err(payload) => Outcome::Panic(payload),
         };
         let finished = future.take();
         drop(future);
         drop_quietly(finished);
+        self.finish_step(task, outcome);
+    }
+
+    /// The end of a task's last step.
+    ///
+    /// Performance: out of line, so the step loop stays small and the task's exit gets its own
+    /// inlining budget (`TaskInner::vacate`, `NurseryInner::wake_parent_if_done` stay inlined;
+    /// benches/callgrind.rs, spawn_join_batch).
+    #[inline(never)]
+    fn finish_step(&self, task: Rc<TaskInner>, outcome: Outcome) {
         self.finish_task(&task, outcome);
         self.recycle_task(task);
     }
