@@ -176,7 +176,6 @@ pub(crate) struct Runner {
     /// its entry is stepped (and skipped, its future being gone) (benches/callgrind.rs, switch
     /// and pingpong).
     runq: RefCell<Vec<Rc<TaskInner>>>,
-    batch: RefCell<Vec<Rc<TaskInner>>>,
     wakers: RefCell<WakerPool>,
     /// The task being polled: points at `step`'s own handle to it, only while `step` polls it.
     ///
@@ -203,6 +202,10 @@ pub(crate) struct Runner {
     pub(crate) init_task_rc: RefCell<Option<Rc<TaskInner>>>,
     main_outcome: RefCell<Option<Outcome>>,
     init_outcome: RefCell<Option<Outcome>>,
+    /// Whether `init_outcome` is set: the run is over.
+    ///
+    /// Performance: the loop checks a flag per batch instead of borrowing the outcome.
+    init_done: Cell<bool>,
     pub(crate) run_vars: RunVars,
     internal_error: RefCell<Option<String>>,
     ki_received: Cell<bool>,
@@ -658,6 +661,7 @@ impl Runner {
             }
         } else if Some(task.key) == self.init_task.get() {
             *self.init_outcome.borrow_mut() = Some(outcome);
+            self.init_done.set(true);
         } else if let Some(nursery) = &parent {
             nursery.child_finished(self, outcome);
         }
@@ -751,8 +755,11 @@ impl Runner {
 
     /// The main loop; returns when the init task has finished, or with a deadlock.
     fn run_loop(&self, ctrl_c: Option<&CtrlC>, fail_on_deadlock: bool) -> Result<()> {
+        // Performance: the batch being run is the loop's own (swapped with the run queue), not
+        // a cell of the runner (benches/callgrind.rs, switch).
+        let mut batch = Vec::new();
         loop {
-            if self.init_outcome.borrow().is_some() {
+            if self.init_done.get() {
                 return Ok(());
             }
             if self.entry.has_pending() {
@@ -763,10 +770,14 @@ impl Runner {
             }
             let runnable = !self.runq.borrow().is_empty();
             let mut idle_primed = None;
+            // Performance: batches are only counted while the reactor has waiters, so a run
+            // without I/O pays one check per batch (benches/callgrind.rs, switch).
             let poll_io = if runnable {
-                let n = self.batches_since_io.get() + 1;
-                self.batches_since_io.set(n);
-                n >= IO_POLL_INTERVAL && self.reactor.has_waiters()
+                self.reactor.has_waiters() && {
+                    let n = self.batches_since_io.get() + 1;
+                    self.batches_since_io.set(n);
+                    n >= IO_POLL_INTERVAL
+                }
             } else {
                 true
             };
@@ -846,21 +857,24 @@ impl Runner {
                     None => {}
                 }
             }
-            self.run_batch();
+            self.run_batch(&mut batch);
         }
     }
 
-    fn run_batch(&self) {
-        // Performance: the batch stays borrowed while it runs (only this loop uses it, and a
-        // run does not nest), rather than being moved out and back (benches/callgrind.rs,
-        // switch).
-        let mut batch = self.batch.borrow_mut();
-        std::mem::swap(&mut *batch, &mut *self.runq.borrow_mut());
-        // Performance: tasks are moved out from the back (`pop`), so the batch runs in queue
-        // order when it was reversed and backwards otherwise: the same order for the same
-        // seed as iterating a reversed-or-not batch forwards.
+    /// Runs every task of the run queue once; what they schedule waits for the next batch.
+    fn run_batch(&self, batch: &mut Vec<Rc<TaskInner>>) {
+        std::mem::swap(batch, &mut *self.runq.borrow_mut());
+        // Tasks are moved out from the back (`pop`), each with the strong reference the queue
+        // took, so the batch runs in queue order when it was reversed and backwards otherwise:
+        // the same order for the same seed as iterating a reversed-or-not batch forwards.
+        // Performance: two tasks (a ping-pong) are swapped rather than `reverse`d
+        // (benches/callgrind.rs, pingpong).
         if batch.len() > 1 && !self.coin_flip() {
-            batch.reverse();
+            if let [a, b] = &mut batch[..] {
+                std::mem::swap(a, b);
+            } else {
+                batch.reverse();
+            }
         }
         while let Some(task) = batch.pop() {
             self.step(task);
@@ -936,7 +950,6 @@ where
         run_id,
         tasks: RefCell::new(TaskTable::default()),
         runq: RefCell::new(Vec::new()),
-        batch: RefCell::new(Vec::new()),
         wakers: RefCell::new(WakerPool::new(run_id, entry.clone())),
         current: Cell::new(None),
         clock,
@@ -957,6 +970,7 @@ where
         init_task_rc: RefCell::new(None),
         main_outcome: RefCell::new(None),
         init_outcome: RefCell::new(None),
+        init_done: Cell::new(false),
         run_vars: RunVars::default(),
         internal_error: RefCell::new(None),
         ki_received: Cell::new(false),
