@@ -494,7 +494,7 @@ impl Runner {
             // Performance: a new task is not scheduled yet and is known; `schedule` would
             // look it up again.
             task.scheduled.set(true);
-            self.runq.borrow_mut().push(task.clone());
+            self.push_runq(&task);
         }
         Ok(task)
     }
