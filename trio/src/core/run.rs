@@ -168,8 +168,14 @@ where
 pub(crate) struct Runner {
     pub(crate) run_id: u64,
     pub(crate) tasks: RefCell<TaskTable>,
-    runq: RefCell<Vec<TaskKey>>,
-    batch: RefCell<Vec<TaskKey>>,
+    /// Runnable tasks, each with a strong reference of its own.
+    ///
+    /// Performance: the queue holds the tasks, not their keys, so `step` takes its task from
+    /// the batch without the table lookup (borrow, bounds and generation checks, a reference
+    /// count increment). A task that finished or was discarded while queued stays alive until
+    /// its entry is stepped (and skipped, its future being gone) (benches/callgrind.rs, switch
+    /// and pingpong).
+    runq: RefCell<Vec<Rc<TaskInner>>>,
     wakers: RefCell<WakerPool>,
     /// The task being polled: points at `step`'s own handle to it, only while `step` polls it.
     ///
@@ -196,6 +202,10 @@ pub(crate) struct Runner {
     pub(crate) init_task_rc: RefCell<Option<Rc<TaskInner>>>,
     main_outcome: RefCell<Option<Outcome>>,
     init_outcome: RefCell<Option<Outcome>>,
+    /// Whether `init_outcome` is set: the run is over.
+    ///
+    /// Performance: the loop checks a flag per batch instead of borrowing the outcome.
+    init_done: Cell<bool>,
     pub(crate) run_vars: RunVars,
     internal_error: RefCell<Option<String>>,
     ki_received: Cell<bool>,
@@ -303,7 +313,7 @@ impl Runner {
     /// Performance: no waker vtable call, thread check or table lookup (benches/callgrind.rs,
     /// pingpong and lock_contended).
     #[inline]
-    pub(crate) fn wake_task(task: &TaskInner) {
+    pub(crate) fn wake_task(task: &Rc<TaskInner>) {
         if task.finished.get() {
             return;
         }
@@ -317,12 +327,17 @@ impl Runner {
     /// an out-of-line path.
     #[inline(always)]
     pub(crate) fn schedule(&self, key: TaskKey) {
-        if self.instruments.active() {
-            self.schedule_instrumented(key);
+        let tasks = self.tasks.borrow();
+        let Some(task) = tasks.get(key) else {
             return;
-        }
-        if let Some(task) = self.tasks.borrow().get(key) {
-            self.enqueue(task);
+        };
+        if self.instruments.active() {
+            // Instruments may look at the task table.
+            let task = task.clone();
+            drop(tasks);
+            self.schedule_instrumented(&task);
+        } else if !task.scheduled.replace(true) {
+            self.push_runq(task);
         }
     }
 
@@ -330,28 +345,48 @@ impl Runner {
     /// the one place the three ways of scheduling (`schedule`, `reschedule_current`,
     /// `wake_task`) meet.
     #[inline(always)]
-    fn enqueue(&self, task: &TaskInner) {
+    fn enqueue(&self, task: &Rc<TaskInner>) {
         if self.instruments.active() {
-            self.schedule_instrumented(task.key);
+            self.schedule_instrumented(task);
         } else if !task.scheduled.replace(true) {
-            self.runq.borrow_mut().push(task.key);
+            self.push_runq(task);
         }
     }
 
-    /// `schedule` when instruments are active: they hear of every task put on the queue.
+    /// Appends to the run queue.
+    ///
+    /// Performance: growing the queue is out of line and nothing is live across a call, so
+    /// a schedule point (`reschedule_current`) saves no registers: the queue is borrowed
+    /// before the clone (a failed borrow then has no clone to drop while unwinding), and
+    /// nothing is stored between the capacity check and `push`, so `push` loses its own
+    /// (benches/callgrind.rs, switch 178.6 -> 162.6 Ir, pingpong1 1428 -> 1389).
+    #[inline(always)]
+    fn push_runq(&self, task: &Rc<TaskInner>) {
+        let mut runq = self.runq.borrow_mut();
+        let task = task.clone();
+        if runq.len() == runq.capacity() {
+            drop(runq);
+            self.push_runq_grow(task);
+        } else {
+            runq.push(task);
+        }
+    }
+
+    #[cold]
     #[inline(never)]
-    pub(crate) fn schedule_instrumented(&self, key: TaskKey) {
-        let tasks = self.tasks.borrow();
-        let Some(task) = tasks.get(key) else {
-            return;
-        };
+    fn push_runq_grow(&self, task: Rc<TaskInner>) {
+        self.runq.borrow_mut().push(task);
+    }
+
+    /// `enqueue` when instruments are active: they hear of every task put on the queue.
+    #[inline(never)]
+    fn schedule_instrumented(&self, task: &Rc<TaskInner>) {
         if task.scheduled.replace(true) {
             return;
         }
-        self.runq.borrow_mut().push(key);
-        let task = Task::from_inner(task.clone());
-        drop(tasks);
-        self.instruments.task_scheduled(&task);
+        self.runq.borrow_mut().push(task.clone());
+        self.instruments
+            .task_scheduled(&Task::from_inner(task.clone()));
     }
 
     /// One random bit. Performance: a batch order needs one bit, so one `next_random` serves
@@ -459,7 +494,7 @@ impl Runner {
             // Performance: a new task is not scheduled yet and is known; `schedule` would
             // look it up again.
             task.scheduled.set(true);
-            self.runq.borrow_mut().push(key);
+            self.push_runq(&task);
         }
         Ok(task)
     }
@@ -533,11 +568,27 @@ impl Runner {
     }
 
     /// Runs one step of a task.
-    fn step(&self, key: TaskKey) {
-        let task = match self.tasks.borrow().get(key) {
-            Some(task) => task.clone(),
-            None => return,
-        };
+    ///
+    /// Performance: the uninstrumented step is a copy of its own with no `Task` handle to
+    /// make, check and drop; instruments take an out-of-line copy (benches/callgrind.rs,
+    /// switch and pingpong).
+    #[inline(always)]
+    fn step(&self, task: Rc<TaskInner>) {
+        if self.instruments.active() {
+            self.step_instrumented(task);
+        } else {
+            self.step_with::<false>(task);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn step_instrumented(&self, task: Rc<TaskInner>) {
+        self.step_with::<true>(task);
+    }
+
+    #[inline(always)]
+    fn step_with<const INSTRUMENTED: bool>(&self, task: Rc<TaskInner>) {
         task.scheduled.set(false);
         // Performance: the future is polled where it lies (its block never moves), not taken
         // out of the cell and put back on every step.
@@ -545,15 +596,15 @@ impl Runner {
         let Some(poll_target) = future.as_mut() else {
             return;
         };
-        if task.reparented.replace(false) {
+        if task.reparented.get() {
+            task.reparented.set(false);
             let base = task.parent.borrow().as_ref().map(|n| n.scope.clone());
             if let Some(base) = base {
                 *task.current_status.borrow_mut() = base;
             }
         }
         task.polls.set(task.polls.get() + 1);
-        let instrumented = self.instruments.active();
-        let handle = instrumented.then(|| Task::from_inner(task.clone()));
+        let handle = INSTRUMENTED.then(|| Task::from_inner(task.clone()));
         if let Some(handle) = &handle {
             self.instruments.before_task_step(handle);
         }
@@ -561,8 +612,8 @@ impl Runner {
         let mut cx = Context::from_waker(&task.waker);
         let polled = catch_unwind(AssertUnwindSafe(|| poll_target.poll(&mut cx)));
         self.current.set(None);
-        if let Some(handle) = &handle {
-            self.instruments.after_task_step(handle);
+        if let Some(handle) = handle {
+            self.instruments.after_task_step(&handle);
         }
         if task.finished.get() {
             // Discarded during its own poll (see `discard_task`): only the future is left.
@@ -572,13 +623,26 @@ impl Runner {
             return;
         }
         let outcome = match polled {
-            Ok(Poll::Pending) => return,
+            Ok(Poll::Pending) => {
+                drop(future);
+                return;
+            }
             Ok(Poll::Ready(result)) => Outcome::from_result(result),
             Err(payload) => Outcome::Panic(payload),
         };
         let finished = future.take();
         drop(future);
         drop_quietly(finished);
+        self.finish_step(task, outcome);
+    }
+
+    /// The end of a task's last step.
+    ///
+    /// Performance: out of line, so the step loop stays small and the task's exit gets its own
+    /// inlining budget (`TaskInner::vacate`, `NurseryInner::wake_parent_if_done` stay inlined;
+    /// benches/callgrind.rs, spawn_join_batch).
+    #[inline(never)]
+    fn finish_step(&self, task: Rc<TaskInner>, outcome: Outcome) {
         self.finish_task(&task, outcome);
         self.recycle_task(task);
     }
@@ -622,6 +686,7 @@ impl Runner {
             }
         } else if Some(task.key) == self.init_task.get() {
             *self.init_outcome.borrow_mut() = Some(outcome);
+            self.init_done.set(true);
         } else if let Some(nursery) = &parent {
             nursery.child_finished(self, outcome);
         }
@@ -715,8 +780,11 @@ impl Runner {
 
     /// The main loop; returns when the init task has finished, or with a deadlock.
     fn run_loop(&self, ctrl_c: Option<&CtrlC>, fail_on_deadlock: bool) -> Result<()> {
+        // Performance: the batch being run is the loop's own (swapped with the run queue), not
+        // a cell of the runner (benches/callgrind.rs, switch).
+        let mut batch = Vec::new();
         loop {
-            if self.init_outcome.borrow().is_some() {
+            if self.init_done.get() {
                 return Ok(());
             }
             if self.entry.has_pending() {
@@ -727,10 +795,14 @@ impl Runner {
             }
             let runnable = !self.runq.borrow().is_empty();
             let mut idle_primed = None;
+            // Performance: batches are only counted while the reactor has waiters, so a run
+            // without I/O pays one check per batch (benches/callgrind.rs, switch).
             let poll_io = if runnable {
-                let n = self.batches_since_io.get() + 1;
-                self.batches_since_io.set(n);
-                n >= IO_POLL_INTERVAL && self.reactor.has_waiters()
+                self.reactor.has_waiters() && {
+                    let n = self.batches_since_io.get() + 1;
+                    self.batches_since_io.set(n);
+                    n >= IO_POLL_INTERVAL
+                }
             } else {
                 true
             };
@@ -810,23 +882,28 @@ impl Runner {
                     None => {}
                 }
             }
-            self.run_batch();
+            self.run_batch(&mut batch);
         }
     }
 
-    fn run_batch(&self) {
-        // Performance: the batch stays borrowed while it runs (only this loop uses it, and a
-        // run does not nest), rather than being moved out and back (benches/callgrind.rs,
-        // switch).
-        let mut batch = self.batch.borrow_mut();
-        std::mem::swap(&mut *batch, &mut *self.runq.borrow_mut());
-        if batch.len() > 1 && self.coin_flip() {
-            batch.reverse();
+    /// Runs every task of the run queue once; what they schedule waits for the next batch.
+    fn run_batch(&self, batch: &mut Vec<Rc<TaskInner>>) {
+        std::mem::swap(batch, &mut *self.runq.borrow_mut());
+        // Tasks are moved out from the back (`pop`), each with the strong reference the queue
+        // took, so the batch runs in queue order when it was reversed and backwards otherwise:
+        // the same order for the same seed as iterating a reversed-or-not batch forwards.
+        // Performance: two tasks (a ping-pong) are swapped rather than `reverse`d
+        // (benches/callgrind.rs, pingpong).
+        if batch.len() > 1 && !self.coin_flip() {
+            if let [a, b] = &mut batch[..] {
+                std::mem::swap(a, b);
+            } else {
+                batch.reverse();
+            }
         }
-        for &key in batch.iter() {
-            self.step(key);
+        while let Some(task) = batch.pop() {
+            self.step(task);
         }
-        batch.clear();
     }
 
     /// Drops every task that is still alive (after a deadlock or a crash of the loop).
@@ -898,7 +975,6 @@ where
         run_id,
         tasks: RefCell::new(TaskTable::default()),
         runq: RefCell::new(Vec::new()),
-        batch: RefCell::new(Vec::new()),
         wakers: RefCell::new(WakerPool::new(run_id, entry.clone())),
         current: Cell::new(None),
         clock,
@@ -919,6 +995,7 @@ where
         init_task_rc: RefCell::new(None),
         main_outcome: RefCell::new(None),
         init_outcome: RefCell::new(None),
+        init_done: Cell::new(false),
         run_vars: RunVars::default(),
         internal_error: RefCell::new(None),
         ki_received: Cell::new(false),
