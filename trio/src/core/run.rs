@@ -305,19 +305,26 @@ impl Runner {
     }
 
     /// Puts a live task of the running run on its run queue, found through the task itself
-    /// rather than a waker: for parking lots, which hold the tasks they park.
+    /// rather than a waker: for parking lots, which hold the tasks they park. The caller's
+    /// reference to the task moves into the queue.
     ///
     /// A finished task is left alone: its key may already name another task. Every task of an
     /// earlier run on this thread is finished, so a live task belongs to the run in progress.
     ///
-    /// Performance: no waker vtable call, thread check or table lookup (benches/callgrind.rs,
-    /// pingpong and lock_contended).
+    /// Performance: no waker vtable call, thread check or table lookup, and no reference-count
+    /// increment and decrement (benches/callgrind.rs, pingpong and lock_contended).
     #[inline]
-    pub(crate) fn wake_task(task: &Rc<TaskInner>) {
+    pub(crate) fn wake_task(task: Rc<TaskInner>) {
         if task.finished.get() {
             return;
         }
-        Runner::with_current(|runner| runner.enqueue(task));
+        Runner::with_current(move |runner| {
+            if runner.instruments.active() {
+                runner.schedule_instrumented(&task);
+            } else if !task.scheduled.replace(true) {
+                runner.push_runq_owned(task);
+            }
+        });
     }
 
     /// Puts a task on the run queue unless it is there already.
@@ -343,7 +350,7 @@ impl Runner {
 
     /// Puts `task` (a live task of this run) on the run queue unless it is there already;
     /// the one place the three ways of scheduling (`schedule`, `reschedule_current`,
-    /// `wake_task`) meet.
+    /// `wake_task`) meet (`wake_task` inlines its own copy, to move its reference in).
     #[inline(always)]
     fn enqueue(&self, task: &Rc<TaskInner>) {
         if self.instruments.active() {
@@ -364,6 +371,18 @@ impl Runner {
     fn push_runq(&self, task: &Rc<TaskInner>) {
         let mut runq = self.runq.borrow_mut();
         let task = task.clone();
+        if runq.len() == runq.capacity() {
+            drop(runq);
+            self.push_runq_grow(task);
+        } else {
+            runq.push(task);
+        }
+    }
+
+    /// `push_runq` with the queue's reference given.
+    #[inline(always)]
+    fn push_runq_owned(&self, task: Rc<TaskInner>) {
+        let mut runq = self.runq.borrow_mut();
         if runq.len() == runq.capacity() {
             drop(runq);
             self.push_runq_grow(task);

@@ -117,7 +117,7 @@ impl Wake {
     pub(super) fn wake(self) {
         if let Some(waker) = self.waker {
             waker.wake();
-        } else if let Some(task) = &self.task {
+        } else if let Some(task) = self.task {
             Runner::wake_task(task);
         }
     }
