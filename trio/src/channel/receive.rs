@@ -233,39 +233,43 @@ impl<T> Op<T> {
         this.poll_start_or_parked(state, handle, cx)
     }
 
-    #[inline(never)]
+    /// Performance: the start (a cancel point, then a receive that does not wait) is inlined
+    /// into the caller, whose prologue has saved the registers already; waiting is one call
+    /// (benches/callgrind.rs, pingpong).
+    #[inline(always)]
     fn poll_start_or_parked(
         self: Pin<&mut Self>,
         state: &RefCell<State<T>>,
         handle: &Rc<HandleCore>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T>> {
-        let mut this = self.project();
-        match *this.stage {
+        let mut this = self;
+        let mut fields = this.as_mut().project();
+        match *fields.stage {
             Stage::Start => {
                 if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-                    *this.stage = Stage::Done;
+                    *fields.stage = Stage::Done;
                     return Poll::Ready(Err(e));
                 }
                 let mut st = state.borrow_mut();
                 match st.try_receive(handle) {
                     TryReceive::Got(value) => {
                         drop(st);
-                        *this.value = Some(value);
-                        *this.stage = Stage::Yield;
+                        *fields.value = Some(value);
+                        *fields.stage = Stage::Yield;
                         // The first poll of a schedule point is always pending.
-                        let _ = Pin::new(this.yielding).poll(cx);
+                        let _ = Pin::new(fields.yielding).poll(cx);
                         return Poll::Pending;
                     }
                     TryReceive::Empty => {
-                        this.park.set(Some(st.receivers.park_with(RecvWait {
+                        fields.park.set(Some(st.receivers.park_with(RecvWait {
                             handle: HandleId::of(handle),
                             slot: RecvSlot::Waiting,
                         })));
-                        *this.stage = Stage::Parked;
+                        *fields.stage = Stage::Parked;
                     }
                     TryReceive::Failed(e) => {
-                        *this.stage = Stage::Done;
+                        *fields.stage = Stage::Done;
                         return Poll::Ready(Err(e));
                     }
                 }
@@ -273,6 +277,17 @@ impl<T> Op<T> {
             Stage::Parked => {}
             Stage::Yield | Stage::Done => panic!("receive polled after completion"),
         }
+        this.poll_parked(state, cx)
+    }
+
+    /// A poll while waiting in the receivers' lot.
+    #[inline(never)]
+    fn poll_parked(
+        self: Pin<&mut Self>,
+        state: &RefCell<State<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T>> {
+        let mut this = self.project();
         let Some(mut park) = this.park.as_mut().as_pin_mut() else {
             unreachable!("a parked receive holds its park")
         };

@@ -255,39 +255,43 @@ impl<T> Future for SendFuture<'_, T> {
 }
 
 impl<T> SendFuture<'_, T> {
-    #[inline(never)]
+    /// Performance: the start (a cancel point, then a send that does not wait) is inlined
+    /// into the caller, whose prologue has saved the registers already; waiting is one call
+    /// (benches/callgrind.rs, pingpong).
+    #[inline(always)]
     fn poll_start_or_parked(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), SendError<T>>> {
-        let mut this = self.project();
-        match *this.stage {
+        let mut this = self;
+        let mut fields = this.as_mut().project();
+        match *fields.stage {
             Stage::Start => {
-                let Some(value) = this.value.take() else {
+                let Some(value) = fields.value.take() else {
                     unreachable!("a send holds its value until it starts")
                 };
                 if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-                    *this.stage = Stage::Done;
+                    *fields.stage = Stage::Done;
                     return Poll::Ready(Err(SendError::new(value, e)));
                 }
-                let mut state = this.chan.state.borrow_mut();
-                match state.try_send(&this.chan.handle, value) {
+                let mut state = fields.chan.state.borrow_mut();
+                match state.try_send(&fields.chan.handle, value) {
                     TrySend::Sent => {
                         drop(state);
-                        *this.stage = Stage::Yield;
+                        *fields.stage = Stage::Yield;
                         // The first poll of a schedule point is always pending.
-                        let _ = Pin::new(this.yielding).poll(cx);
+                        let _ = Pin::new(fields.yielding).poll(cx);
                         return Poll::Pending;
                     }
                     TrySend::Full(value) => {
-                        this.park.set(Some(state.senders.park_with(SendWait {
-                            handle: HandleId::of(&this.chan.handle),
+                        fields.park.set(Some(state.senders.park_with(SendWait {
+                            handle: HandleId::of(&fields.chan.handle),
                             slot: SendSlot::Waiting(value),
                         })));
-                        *this.stage = Stage::Parked;
+                        *fields.stage = Stage::Parked;
                     }
                     TrySend::Failed(e, value) => {
-                        *this.stage = Stage::Done;
+                        *fields.stage = Stage::Done;
                         return Poll::Ready(Err(SendError::new(value, e)));
                     }
                 }
@@ -295,6 +299,13 @@ impl<T> SendFuture<'_, T> {
             Stage::Parked => {}
             Stage::Yield | Stage::Done => panic!("SendFuture polled after completion"),
         }
+        this.poll_parked(cx)
+    }
+
+    /// A poll while waiting in the senders' lot.
+    #[inline(never)]
+    fn poll_parked(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
+        let mut this = self.project();
         let Some(mut park) = this.park.as_mut().as_pin_mut() else {
             unreachable!("a parked send holds its park")
         };
