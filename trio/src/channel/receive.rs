@@ -210,7 +210,8 @@ impl<T> Op<T> {
     }
 
     /// Performance: the poll that ends a receive's schedule point (the usual second poll) is
-    /// inlined into the caller; the rest is one call (benches/callgrind.rs, pingpong).
+    /// inlined into the caller, as is the start (`poll_start_or_parked`); waiting is one call
+    /// (benches/callgrind.rs, pingpong).
     #[inline(always)]
     fn poll(
         self: Pin<&mut Self>,

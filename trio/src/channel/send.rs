@@ -238,7 +238,8 @@ impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
     /// Performance: the poll that ends a send's schedule point (the usual second poll) is
-    /// inlined into the caller; the rest is one call (benches/callgrind.rs, pingpong).
+    /// inlined into the caller, as is the start (`poll_start_or_parked`); waiting is one call
+    /// (benches/callgrind.rs, pingpong).
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self;
