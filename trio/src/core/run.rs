@@ -901,13 +901,40 @@ impl Runner {
                     None => {}
                 }
             }
+            std::mem::swap(&mut batch, &mut *self.runq.borrow_mut());
             self.run_batch(&mut batch);
+            // The fast path: while the run queue is all that needs attention, one batch
+            // follows another without the bookkeeping above, which would do nothing: no
+            // entries or Ctrl-C to take, no I/O to poll (the reactor has no waiters, so batches
+            // are not counted), no deadlines to expire, and runnable tasks (so no idling).
+            // Every condition is checked again before every batch, since a task can change
+            // any of them (and other threads the entry queue and Ctrl-C).
+            //
+            // Performance: benches/callgrind.rs, switch 162.6 -> 155.4 Ir, pingpong1 1342 -> 1313.
+            loop {
+                if self.init_done.get()
+                    || self.entry.has_pending()
+                    || (!self.ki_received.get() && ctrl_c.is_some_and(CtrlC::is_pending))
+                    || self.reactor.has_waiters()
+                    || !self.deadlines.borrow().is_empty()
+                {
+                    break;
+                }
+                // An empty run queue swapped in is an empty batch: the loop above then sees
+                // the (equally empty) queue.
+                std::mem::swap(&mut batch, &mut *self.runq.borrow_mut());
+                if batch.is_empty() {
+                    break;
+                }
+                self.run_batch(&mut batch);
+            }
         }
     }
 
-    /// Runs every task of the run queue once; what they schedule waits for the next batch.
+    /// Runs every task of `batch` (the run queue of a moment ago) once; what they schedule
+    /// waits for the next batch.
+    #[inline(always)]
     fn run_batch(&self, batch: &mut Vec<Rc<TaskInner>>) {
-        std::mem::swap(batch, &mut *self.runq.borrow_mut());
         // Tasks are moved out from the back (`pop`), each with the strong reference the queue
         // took, so the batch runs in queue order when it was reversed and backwards otherwise:
         // the same order for the same seed as iterating a reversed-or-not batch forwards.
