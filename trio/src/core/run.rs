@@ -631,7 +631,10 @@ impl Runner {
         }
         self.current.set(Some(std::ptr::NonNull::from(&task)));
         let mut cx = Context::from_waker(&task.waker);
-        let polled = catch_unwind(AssertUnwindSafe(|| poll_target.poll(&mut cx)));
+        let mut ready = None;
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            poll_target.poll_into(&mut cx, &mut ready)
+        }));
         self.current.set(None);
         if let Some(handle) = handle {
             self.instruments.after_task_step(&handle);
@@ -644,11 +647,13 @@ impl Runner {
             return;
         }
         let outcome = match polled {
-            Ok(Poll::Pending) => {
-                drop(future);
-                return;
-            }
-            Ok(Poll::Ready(result)) => Outcome::from_result(result),
+            Ok(()) => match ready {
+                None => {
+                    drop(future);
+                    return;
+                }
+                Some(result) => Outcome::from_result(result),
+            },
             Err(payload) => Outcome::Panic(payload),
         };
         let finished = future.take();
