@@ -422,10 +422,13 @@ impl Runner {
     #[inline]
     fn coin_flip(&self) -> bool {
         let mut bits = self.coin_bits.get();
-        if bits == 1 {
+        let mut rest = bits >> 1;
+        // Only the sentinel left (the shift tests it for free).
+        if rest == 0 {
             bits = (self.next_random() >> 1) | (1 << 63);
+            rest = bits >> 1;
         }
-        self.coin_bits.set(bits >> 1);
+        self.coin_bits.set(rest);
         bits & 1 == 1
     }
 
