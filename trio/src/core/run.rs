@@ -206,12 +206,14 @@ pub(crate) struct Runner {
     ///
     /// Performance: the loop checks a flag per batch instead of borrowing the outcome.
     init_done: Cell<bool>,
-    /// False only while the run is not over and no deadline is registered: the run loop's
-    /// fast path checks this one flag for both. Set with `init_done` and by every deadline
-    /// registration (`register_deadline`); cleared by the loop's slow path when neither holds.
+    /// False only while the run is not over, no deadline is registered and the reactor has no
+    /// waiters: the run loop's fast path checks this one flag for all three. Set with
+    /// `init_done`, by every deadline registration (`register_deadline`) and I/O wait
+    /// (`loop_needs_attention`); recomputed by the loop's slow path.
     ///
-    /// Performance: a flag instead of `init_done` and a borrow of the deadlines per batch
-    /// (benches/callgrind.rs, switch 142.9 -> 136.4 Ir, pingpong1 1286 -> 1260).
+    /// Performance: one flag instead of `init_done`, a borrow of the deadlines and the
+    /// reactor's waiter count per batch (benches/callgrind.rs, switch 142.9 -> 135.1 Ir,
+    /// pingpong1 1286 -> 1255).
     loop_attention: Cell<bool>,
     pub(crate) run_vars: RunVars,
     internal_error: RefCell<Option<String>>,
@@ -775,6 +777,12 @@ impl Runner {
         self.loop_attention.set(true);
     }
 
+    /// Tells the run loop to leave its fast path: the reactor has a new waiter.
+    #[inline]
+    pub(crate) fn loop_needs_attention(&self) {
+        self.loop_attention.set(true);
+    }
+
     pub(crate) fn runnable_count(&self) -> usize {
         self.runq.borrow().len()
     }
@@ -928,16 +936,19 @@ impl Runner {
                 }
             }
             // From here on only tasks run, and they set the flag again if they register a
-            // deadline or end the run.
-            self.loop_attention
-                .set(self.init_done.get() || !self.deadlines.borrow().is_empty());
+            // deadline, wait for I/O or end the run.
+            self.loop_attention.set(
+                self.init_done.get()
+                    || !self.deadlines.borrow().is_empty()
+                    || self.reactor.has_waiters(),
+            );
             std::mem::swap(&mut batch, &mut *self.runq.borrow_mut());
             self.run_batch(&mut batch);
             // The fast path: while the run queue is all that needs attention, one batch
             // follows another without the bookkeeping above, which would do nothing: no
             // entries or Ctrl-C to take, no I/O to poll (the reactor has no waiters, so batches
-            // are not counted), no deadlines to expire (`loop_attention`), and runnable tasks
-            // (so no idling).
+            // are not counted) and no deadlines to expire (both `loop_attention`), and runnable
+            // tasks (so no idling).
             // Every condition is checked again before every batch, since a task can change
             // any of them (and other threads the entry queue and Ctrl-C).
             //
@@ -946,7 +957,6 @@ impl Runner {
                 if self.loop_attention.get()
                     || self.entry.has_pending()
                     || (!self.ki_received.get() && ctrl_c.is_some_and(CtrlC::is_pending))
-                    || self.reactor.has_waiters()
                 {
                     break;
                 }
