@@ -18,7 +18,7 @@
 //! ends, init cancels the system nursery, waits for the system tasks, and the run ends.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -175,7 +175,7 @@ pub(crate) struct Runner {
     /// count increment). A task that finished or was discarded while queued stays alive until
     /// its entry is stepped (and skipped, its future being gone) (benches/callgrind.rs, switch
     /// and pingpong).
-    runq: RefCell<Vec<Rc<TaskInner>>>,
+    runq: RunQueue,
     wakers: RefCell<WakerPool>,
     /// The task being polled: points at `step`'s own handle to it, only while `step` polls it.
     ///
@@ -374,38 +374,17 @@ impl Runner {
     /// Appends to the run queue.
     ///
     /// Performance: growing the queue is out of line and nothing is live across a call, so
-    /// a schedule point (`reschedule_current`) saves no registers: the queue is borrowed
-    /// before the clone (a failed borrow then has no clone to drop while unwinding), and
-    /// nothing is stored between the capacity check and `push`, so `push` loses its own
-    /// (benches/callgrind.rs, switch 178.6 -> 162.6 Ir, pingpong1 1428 -> 1389).
+    /// a schedule point (`reschedule_current`) saves no registers (benches/callgrind.rs,
+    /// switch 178.6 -> 162.6 Ir, pingpong1 1428 -> 1389).
     #[inline(always)]
     fn push_runq(&self, task: &Rc<TaskInner>) {
-        let mut runq = self.runq.borrow_mut();
-        let task = task.clone();
-        if runq.len() == runq.capacity() {
-            drop(runq);
-            self.push_runq_grow(task);
-        } else {
-            runq.push(task);
-        }
+        self.runq.push(task.clone());
     }
 
     /// `push_runq` with the queue's reference given.
     #[inline(always)]
     fn push_runq_owned(&self, task: Rc<TaskInner>) {
-        let mut runq = self.runq.borrow_mut();
-        if runq.len() == runq.capacity() {
-            drop(runq);
-            self.push_runq_grow(task);
-        } else {
-            runq.push(task);
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn push_runq_grow(&self, task: Rc<TaskInner>) {
-        self.runq.borrow_mut().push(task);
+        self.runq.push(task);
     }
 
     /// `enqueue` when instruments are active: they hear of every task put on the queue.
@@ -414,7 +393,7 @@ impl Runner {
         if task.scheduled.replace(true) {
             return;
         }
-        self.runq.borrow_mut().push(task.clone());
+        self.runq.push(task.clone());
         self.instruments
             .task_scheduled(&Task::from_inner(task.clone()));
     }
@@ -784,7 +763,7 @@ impl Runner {
     }
 
     pub(crate) fn runnable_count(&self) -> usize {
-        self.runq.borrow().len()
+        self.runq.len()
     }
 
     /// Records a failure that breaks trio's guarantees and cancels the whole run.
@@ -846,7 +825,7 @@ impl Runner {
             if !self.ki_received.get() && ctrl_c.is_some_and(CtrlC::is_pending) {
                 self.on_ctrl_c();
             }
-            let runnable = !self.runq.borrow().is_empty();
+            let runnable = !self.runq.is_empty();
             let mut idle_primed = None;
             // Performance: batches are only counted while the reactor has waiters, so a run
             // without I/O pays one check per batch (benches/callgrind.rs, switch).
@@ -925,7 +904,7 @@ impl Runner {
                 }
             }
             // Nothing takes tasks off the run queue in between: runnable then is runnable now.
-            if !runnable && self.runq.borrow().is_empty() {
+            if !runnable && self.runq.is_empty() {
                 match idle_primed {
                     Some(Idle::Waiters(cushion)) => self.wake_idle_waiters(cushion),
                     Some(Idle::Autojump) => {
@@ -942,7 +921,7 @@ impl Runner {
                     || !self.deadlines.borrow().is_empty()
                     || self.reactor.has_waiters(),
             );
-            std::mem::swap(&mut batch, &mut *self.runq.borrow_mut());
+            self.runq.swap(&mut batch);
             self.run_batch(&mut batch);
             // The fast path: while the run queue is all that needs attention, one batch
             // follows another without the bookkeeping above, which would do nothing: no
@@ -962,7 +941,7 @@ impl Runner {
                 }
                 // An empty run queue swapped in is an empty batch: the loop above then sees
                 // the (equally empty) queue.
-                std::mem::swap(&mut batch, &mut *self.runq.borrow_mut());
+                self.runq.swap(&mut batch);
                 if batch.is_empty() {
                     break;
                 }
@@ -1006,6 +985,66 @@ impl Runner {
 enum Idle {
     Waiters(u64),
     Autojump,
+}
+
+/// The run queue: a `Vec` in an `UnsafeCell`. Every access is one of the methods below, and
+/// none of them calls anything (no user code, no allocation, no drop) while it holds its
+/// reference into the cell, so no two references to the `Vec` are ever alive at once; the
+/// runner is `!Sync`, so only the run's thread reaches it.
+///
+/// Performance: a `RefCell` checked, set and reset its borrow flag on every push (each
+/// schedule point and wake) and every batch (benches/callgrind.rs, switch 135.1 -> 130.1 Ir,
+/// pingpong1 1255 -> 1222, pingpong0 1516 -> 1471).
+struct RunQueue(UnsafeCell<Vec<Rc<TaskInner>>>);
+
+impl RunQueue {
+    /// Appends `task`; growing the queue is out of line.
+    #[inline(always)]
+    fn push(&self, task: Rc<TaskInner>) {
+        // SAFETY: see the type; `Vec::push` does not allocate when the capacity suffices
+        // (documented), so this block calls nothing while `queue` is alive.
+        let queue = unsafe { &mut *self.0.get() };
+        if queue.len() == queue.capacity() {
+            self.push_grow(task);
+        } else {
+            queue.push(task);
+        }
+    }
+
+    /// Appends `task` to a full queue. The `Vec` is taken out of the cell while it grows, so
+    /// no reference into the cell is alive during the allocation.
+    #[cold]
+    #[inline(never)]
+    fn push_grow(&self, task: Rc<TaskInner>) {
+        // SAFETY: see the type; `take` leaves an empty `Vec` (no allocation) and calls nothing.
+        let mut queue = std::mem::take(unsafe { &mut *self.0.get() });
+        queue.push(task);
+        // SAFETY: see the type; `replace` calls nothing.
+        let meanwhile = std::mem::replace(unsafe { &mut *self.0.get() }, queue);
+        // Nothing can have been queued during the allocation, but if something was, it stays
+        // queued.
+        for task in meanwhile {
+            self.push(task);
+        }
+    }
+
+    /// Exchanges the queue with `batch`.
+    #[inline(always)]
+    fn swap(&self, batch: &mut Vec<Rc<TaskInner>>) {
+        // SAFETY: see the type; `swap` calls nothing.
+        std::mem::swap(batch, unsafe { &mut *self.0.get() });
+    }
+
+    #[inline(always)]
+    fn len(&self) -> usize {
+        // SAFETY: see the type; the shared reference ends within this expression.
+        unsafe { &*self.0.get() }.len()
+    }
+
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Drops a value, swallowing a panic from its destructor (the task already failed or ended;
@@ -1060,7 +1099,7 @@ where
     let runner = Box::new(Runner {
         run_id,
         tasks: RefCell::new(TaskTable::default()),
-        runq: RefCell::new(Vec::new()),
+        runq: RunQueue(UnsafeCell::new(Vec::new())),
         wakers: RefCell::new(WakerPool::new(run_id, entry.clone())),
         current: Cell::new(None),
         clock,
