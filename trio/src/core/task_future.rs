@@ -97,7 +97,7 @@ unsafe fn poll_erased<F: Future<Output = Result<()>>>(
     let future = unsafe { Pin::new_unchecked(&mut *ptr.cast::<F>().as_ptr()) };
     if let Poll::Ready(result) = future.poll(cx) {
         // The caller passes `None`: nothing to drop (an assignment would check).
-        std::mem::forget(std::mem::replace(ready, Some(result)));
+        std::mem::forget(ready.replace(result));
     }
 }
 
