@@ -204,7 +204,7 @@ impl ScopeState {
         let expired =
             deadline != f64::INFINITY && deadline <= now.unwrap_or_else(|| runner.current_time());
         if deadline != f64::INFINITY && !expired {
-            runner.deadlines.borrow_mut().register(self);
+            runner.register_deadline(self);
         }
         self.recalculate(runner);
         if expired {
@@ -564,10 +564,9 @@ impl CancelScope {
         state.deadline.set(deadline);
         if state.phase.get() == Phase::Entered {
             Runner::with_current(|runner| {
-                let mut heap = runner.deadlines.borrow_mut();
-                heap.unregister(state);
+                runner.deadlines.borrow_mut().unregister(state);
                 if deadline != f64::INFINITY {
-                    heap.register(state);
+                    runner.register_deadline(state);
                 }
             });
         }

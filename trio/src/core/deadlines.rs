@@ -76,7 +76,8 @@ pub(crate) struct Deadlines {
 }
 
 impl Deadlines {
-    /// Registers `scope` with its current deadline.
+    /// Registers `scope` with its current deadline. Only through `Runner::register_deadline`,
+    /// which tells the run loop.
     #[inline]
     pub(crate) fn register(&mut self, scope: &Rc<ScopeState>) {
         self.next_token += 1;

@@ -236,6 +236,7 @@ impl Future for WaitIo {
                         state: wait.clone(),
                     });
                     reactor.waiters.set(reactor.waiters.get() + 1);
+                    runner.loop_needs_attention();
                     task.register_cancel_waker(cx.waker());
                     Ok(Stage::Waiting(wait))
                 });

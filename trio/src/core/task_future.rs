@@ -45,7 +45,7 @@ enum Storage {
 
 /// What a `TaskFuture` needs to know about the future type it erased.
 struct VTable {
-    poll: unsafe fn(NonNull<u8>, &mut Context<'_>) -> Poll<Result<()>>,
+    poll: unsafe fn(NonNull<u8>, &mut Context<'_>, &mut Option<Result<()>>),
     drop_in_place: unsafe fn(NonNull<u8>),
     layout: Layout,
     storage: Storage,
@@ -79,16 +79,26 @@ const fn storage_for(layout: Layout) -> Storage {
     Storage::Own
 }
 
+/// Polls the `F` at `ptr`; its output, once ready, goes into `ready`.
+///
+/// Performance: a `Poll<Result<()>>` takes three words, returned through memory; a pending
+/// poll (the common case) now writes nothing at all (benches/callgrind.rs, switch 152.4 -> 142.9
+/// Ir, pingpong1 1304 -> 1286).
+///
 /// # Safety
 /// `ptr` points to a live, pinned `F`.
 unsafe fn poll_erased<F: Future<Output = Result<()>>>(
     ptr: NonNull<u8>,
     cx: &mut Context<'_>,
-) -> Poll<Result<()>> {
+    ready: &mut Option<Result<()>>,
+) {
     // SAFETY: the caller guarantees `ptr` is a live `F`; it stays in its block until dropped,
     // so pinning it is sound.
     let future = unsafe { Pin::new_unchecked(&mut *ptr.cast::<F>().as_ptr()) };
-    future.poll(cx)
+    if let Poll::Ready(result) = future.poll(cx) {
+        // The caller passes `None`: nothing to drop (an assignment would check).
+        std::mem::forget(ready.replace(result));
+    }
 }
 
 /// # Safety
@@ -212,12 +222,21 @@ impl TaskFuture {
         TaskFuture { ptr, vtable }
     }
 
-    /// Polls the future in place.
+    /// Polls the future in place; once it is ready, its output goes into `ready` (which the
+    /// caller passes as `None`).
     #[inline]
-    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+    pub(crate) fn poll_into(&mut self, cx: &mut Context<'_>, ready: &mut Option<Result<()>>) {
         // SAFETY: `ptr` holds the live future `vtable` was made for until `self` is dropped,
         // and it never moves.
-        unsafe { (self.vtable.poll)(self.ptr, cx) }
+        unsafe { (self.vtable.poll)(self.ptr, cx, ready) }
+    }
+
+    /// Polls the future in place.
+    #[cfg(test)]
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let mut ready = None;
+        self.poll_into(cx, &mut ready);
+        ready.map_or(Poll::Pending, Poll::Ready)
     }
 }
 
