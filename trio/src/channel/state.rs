@@ -186,7 +186,15 @@ impl<T> State<T> {
             Ok(Some(SendWait {
                 slot: SendSlot::Waiting(value),
                 ..
-            })) => self.buffer.push_back(value),
+            })) => {
+                // Performance: with nothing buffered, the value would go into the buffer and
+                // straight out again (a rendezvous channel's every value; benches/callgrind.rs,
+                // pingpong0).
+                if self.buffer.is_empty() {
+                    return TryReceive::Got(value);
+                }
+                self.buffer.push_back(value);
+            }
             Ok(_) => unreachable!("a parked sender holds its value"),
             // Performance: `Sent` holds nothing, so the hand-off that came back needs no drop
             // (a call to drop glue otherwise; benches/callgrind.rs, pingpong).
