@@ -660,7 +660,7 @@ impl<D> Park<D> {
             if let Some(reason) = &lot.broken {
                 return Err(Error::new(BrokenResourceError::new(reason.clone())));
             }
-            if !cx.waker().will_wake(&task.waker) {
+            if !task.is_own_waker(cx.waker()) {
                 task.register_cancel_waker(cx.waker());
                 node.waker.set(Some(cx.waker().clone()));
             }
@@ -702,11 +702,11 @@ impl<D> Park<D> {
             let waker = node.waker.take();
             let current = match &waker {
                 Some(w) => w.will_wake(cx.waker()),
-                None => cx.waker().will_wake(&task.waker),
+                None => task.is_own_waker(cx.waker()),
             };
             let waker = if current {
                 waker
-            } else if cx.waker().will_wake(&task.waker) {
+            } else if task.is_own_waker(cx.waker()) {
                 None
             } else {
                 Some(cx.waker().clone())
