@@ -46,7 +46,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -196,9 +195,9 @@ impl<D> ParkingLot<D> {
     #[inline]
     pub fn park_with(&self, data: D) -> Park<D> {
         Park {
-            node: ManuallyDrop::new(Node::new(data)),
-            lot: ManuallyDrop::new(self.inner.clone()),
-            reparked_to: ManuallyDrop::new(Cell::new(None)),
+            node: Node::new(data),
+            lot: self.inner.clone(),
+            reparked_to: Cell::new(None),
             stage: Cell::new(ParkStage::New),
         }
     }
@@ -559,17 +558,12 @@ impl<D> Drop for Sorting<'_, D> {
 #[repr(C)]
 pub struct Park<D = ()> {
     /// The waiter, linked in place (`wait_list.rs`).
-    ///
-    /// This and the two lot handles are `ManuallyDrop`: `Drop for Park` drops them, out of
-    /// line, so that a `Park`'s drop glue is one call and an `Option<Park>`'s is a test and
-    /// that call, small enough to inline where a channel future drops its (usually `None`)
-    /// park (benches/callgrind.rs, pingpong).
-    node: ManuallyDrop<Node<D>>,
+    node: Node<D>,
     /// The lot the park was made for.
-    lot: ManuallyDrop<Lot<D>>,
+    lot: Lot<D>,
     /// The lot the waiter was moved to by `repark`, if it was; kept alive by this handle
     /// while the waiter is in its queue.
-    reparked_to: ManuallyDrop<Cell<Option<Lot<D>>>>,
+    reparked_to: Cell<Option<Lot<D>>>,
     stage: Cell<ParkStage>,
 }
 
@@ -770,44 +764,19 @@ impl<D> Future for Park<D> {
 }
 
 impl<D> Drop for Park<D> {
-    /// Performance: a settled waiter (woken or gone, owning nothing any more) only drops its
-    /// lot handle, inline; anything else is one call (benches/callgrind.rs, pingpong).
     #[inline]
     fn drop(&mut self) {
-        let node = &mut *self.node;
-        let settled = !matches!(
-            node.state.get(),
-            NodeState::Parked | NodeState::Handoff | NodeState::Sorting
-        ) && (!std::mem::needs_drop::<D>() || node.data.get_mut().is_none())
-            && node.waker.get_mut().is_none()
-            && node.task.get_mut().is_none()
-            && self.reparked_to.get_mut().is_none();
-        if settled {
-            // SAFETY: `lot` is dropped only here (or in `drop_unsettled`, instead), once.
-            unsafe { ManuallyDrop::drop(&mut self.lot) };
-        } else {
-            self.drop_unsettled();
-        }
-    }
-}
-
-impl<D> Park<D> {
-    /// The rest of `Drop`: leaves the queue or the hand-off, then drops what the node owns,
-    /// now that nothing is borrowed (the data can own anything, even a handle to this lot).
-    #[inline(never)]
-    fn drop_unsettled(&mut self) {
         match self.node.state.get() {
             NodeState::Parked => self.leave_queue(),
             NodeState::Handoff | NodeState::Sorting => self.drop_in_handoff(),
             _ => {}
         }
-        drop(self.node.take_wake());
-        drop(self.node.data.take());
-        drop(self.reparked_to.take());
-        // SAFETY: `lot` is dropped only here (or in `drop`, instead), once, and not used after.
-        unsafe { ManuallyDrop::drop(&mut self.lot) };
+        // The data, waker and task drop with the fields, when nothing is borrowed: the data
+        // can own anything (even a handle to this lot).
     }
+}
 
+impl<D> Park<D> {
     /// Dropped while an unparker runs its callback on this waiter: tell the unparker.
     #[inline(never)]
     fn drop_in_handoff(&self) {
