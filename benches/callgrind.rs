@@ -54,6 +54,9 @@ const CASES: &[Case] = &[
     ("tokio_pingpong_oneshot", |n| {
         tokio_pingpong_oneshot(&Tokio::new(), n)
     }),
+    ("tokio_pingpong_rendezvous", |n| {
+        tokio_pingpong_rendezvous(&Tokio::new(), n)
+    }),
     ("trio_lock", trio_lock_uncontended),
     ("trio_try_lock", trio_lock_try),
     ("tokio_lock", |n| tokio_lock_uncontended(&Tokio::new(), n)),

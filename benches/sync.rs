@@ -32,6 +32,9 @@ fn channels(c: &mut Criterion) {
     g.bench_function("tokio_mpsc1_oneshot_reply", |b| {
         b.iter_custom(|iters| tokio_pingpong_oneshot(&tokio, iters))
     });
+    g.bench_function("tokio_rendezvous_mpsc1_oneshot_ack", |b| {
+        b.iter_custom(|iters| tokio_pingpong_rendezvous(&tokio, iters))
+    });
     g.finish();
 }
 

@@ -89,6 +89,44 @@ pub fn tokio_pingpong_oneshot(rt: &Tokio, iters: u64) -> Duration {
     })
 }
 
+/// tokio: a rendezvous built from tokio parts, for trio's cap 0: each one-way message goes over
+/// an `mpsc::channel(1)` with a `oneshot` that the receiver completes once it has taken the
+/// message, and the sender waits for it (trio's cap-0 `send` returns only when a receiver has
+/// the value). Two messages and two acknowledgements per round trip.
+pub fn tokio_pingpong_rendezvous(rt: &Tokio, iters: u64) -> Duration {
+    type Message = (u64, tokio::sync::oneshot::Sender<()>);
+    async fn send(tx: &tokio::sync::mpsc::Sender<Message>, v: u64) {
+        let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
+        tx.send((v, ack_tx)).await.expect("send");
+        ack_rx.await.expect("ack");
+    }
+    async fn recv(rx: &mut tokio::sync::mpsc::Receiver<Message>) -> u64 {
+        let (v, ack) = rx.recv().await.expect("recv");
+        ack.send(()).expect("ack");
+        v
+    }
+    rt.run(async move {
+        let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<Message>(1);
+        let (pong_tx, mut pong_rx) = tokio::sync::mpsc::channel::<Message>(1);
+        let start = Instant::now();
+        let echo = tokio::task::spawn_local(async move {
+            for _ in 0..iters {
+                let v = recv(&mut ping_rx).await;
+                send(&pong_tx, v).await;
+            }
+        });
+        let client = tokio::task::spawn_local(async move {
+            for i in 0..iters {
+                send(&ping_tx, i).await;
+                black_box(recv(&mut pong_rx).await);
+            }
+        });
+        echo.await.expect("join");
+        client.await.expect("join");
+        start.elapsed()
+    })
+}
+
 /// trio: `Lock::lock` + guard drop with nobody else around. `lock` is a checkpoint, so each
 /// acquire also yields once to the scheduler (Trio semantics; tokio's `Mutex::lock` does not).
 pub fn trio_lock_uncontended(iters: u64) -> Duration {
