@@ -108,6 +108,11 @@ impl<T> State<T> {
     /// Hands `value` to the oldest blocked receiver, or gives it back if there is none.
     #[inline]
     fn deliver(&mut self, value: T) -> Result<(), T> {
+        // Performance: with no receiver waiting the value is not moved in and out of a
+        // hand-off (benches/callgrind.rs, pingpong).
+        if self.receivers.is_empty() {
+            return Err(value);
+        }
         let delivered = RecvWait {
             handle: HandleId::UNPARKED,
             slot: RecvSlot::Got(value),
@@ -178,27 +183,31 @@ impl<T> State<T> {
         if handle.closed.get() {
             return TryReceive::Failed(closed("receive"));
         }
-        let taken = self.senders.unpark_one_replacing(SendWait {
-            handle: HandleId::UNPARKED,
-            slot: SendSlot::Sent,
-        });
-        match taken {
-            Ok(Some(SendWait {
-                slot: SendSlot::Waiting(value),
-                ..
-            })) => {
-                // Performance: with nothing buffered, the value would go into the buffer and
-                // straight out again (a rendezvous channel's every value; benches/callgrind.rs,
-                // pingpong0).
-                if self.buffer.is_empty() {
-                    return TryReceive::Got(value);
+        // Performance: with no sender waiting, no hand-off is built and given back
+        // (benches/callgrind.rs, pingpong).
+        if !self.senders.is_empty() {
+            let taken = self.senders.unpark_one_replacing(SendWait {
+                handle: HandleId::UNPARKED,
+                slot: SendSlot::Sent,
+            });
+            match taken {
+                Ok(Some(SendWait {
+                    slot: SendSlot::Waiting(value),
+                    ..
+                })) => {
+                    // Performance: with nothing buffered, the value would go into the buffer
+                    // and straight out again (a rendezvous channel's every value;
+                    // benches/callgrind.rs, pingpong0).
+                    if self.buffer.is_empty() {
+                        return TryReceive::Got(value);
+                    }
+                    self.buffer.push_back(value);
                 }
-                self.buffer.push_back(value);
+                Ok(_) => unreachable!("a parked sender holds its value"),
+                // Every waiter is out of the queue in an `unpark_all_where`. `Sent` holds
+                // nothing: no drop needed.
+                Err(unsent) => std::mem::forget(unsent),
             }
-            Ok(_) => unreachable!("a parked sender holds its value"),
-            // Performance: `Sent` holds nothing, so the hand-off that came back needs no drop
-            // (a call to drop glue otherwise; benches/callgrind.rs, pingpong).
-            Err(unsent) => std::mem::forget(unsent),
         }
         if let Some(value) = self.buffer.pop_front() {
             return TryReceive::Got(value);
