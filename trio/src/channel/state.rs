@@ -119,7 +119,15 @@ impl<T> State<T> {
         };
         match self.receivers.unpark_one_replacing(delivered) {
             // A parked receiver's slot is empty (`Waiting`): nothing to drop.
-            Ok(_) => {
+            Ok(waiting) => {
+                debug_assert!(matches!(
+                    waiting,
+                    Some(RecvWait {
+                        slot: RecvSlot::Waiting,
+                        ..
+                    })
+                ));
+                std::mem::forget(waiting);
                 self.in_flight += 1;
                 Ok(())
             }
