@@ -192,36 +192,19 @@ impl<T> State<T> {
 
     /// Trio's `receive_nowait`: the oldest blocked sender's value joins the buffer's back,
     /// then the buffer's front comes out.
-    #[inline]
+    ///
+    /// Performance: inlined into the receive's start, with taking a blocked sender's value
+    /// one call (benches/callgrind.rs, pingpong).
+    #[inline(always)]
     pub(super) fn try_receive(&mut self, handle: &HandleCore) -> TryReceive<T> {
         if handle.closed.get() {
             return TryReceive::Failed(closed("receive"));
         }
-        // Performance: with no sender waiting, no hand-off is built and given back
-        // (benches/callgrind.rs, pingpong).
-        if !self.senders.is_empty() {
-            let taken = self.senders.unpark_one_replacing(SendWait {
-                handle: HandleId::UNPARKED,
-                slot: SendSlot::Sent,
-            });
-            match taken {
-                Ok(Some(SendWait {
-                    slot: SendSlot::Waiting(value),
-                    ..
-                })) => {
-                    // Performance: with nothing buffered, the value would go into the buffer
-                    // and straight out again (a rendezvous channel's every value;
-                    // benches/callgrind.rs, pingpong0).
-                    if self.buffer.is_empty() {
-                        return TryReceive::Got(value);
-                    }
-                    self.buffer.push_back(value);
-                }
-                Ok(_) => unreachable!("a parked sender holds its value"),
-                // Every waiter is out of the queue in an `unpark_all_where`. `Sent` holds
-                // nothing: no drop needed.
-                Err(unsent) => std::mem::forget(unsent),
-            }
+        // Performance: with no sender waiting, no hand-off is built and given back.
+        if !self.senders.is_empty()
+            && let Some(value) = self.take_from_sender()
+        {
+            return TryReceive::Got(value);
         }
         if let Some(value) = self.buffer.pop_front() {
             return TryReceive::Got(value);
@@ -230,6 +213,33 @@ impl<T> State<T> {
             return TryReceive::Failed(Error::new(EndOfChannel));
         }
         TryReceive::Empty
+    }
+
+    /// Takes the oldest blocked sender's value (waking it) and returns it if the buffer is
+    /// empty (a rendezvous channel's every value: it would go into the buffer and straight out
+    /// again), else puts it at the buffer's back.
+    #[inline(never)]
+    fn take_from_sender(&mut self) -> Option<T> {
+        let taken = self.senders.unpark_one_replacing(SendWait {
+            handle: HandleId::UNPARKED,
+            slot: SendSlot::Sent,
+        });
+        match taken {
+            Ok(Some(SendWait {
+                slot: SendSlot::Waiting(value),
+                ..
+            })) => {
+                if self.buffer.is_empty() {
+                    return Some(value);
+                }
+                self.buffer.push_back(value);
+            }
+            Ok(_) => unreachable!("a parked sender holds its value"),
+            // Every waiter is out of the queue in an `unpark_all_where`. `Sent` holds nothing:
+            // no drop needed.
+            Err(unsent) => std::mem::forget(unsent),
+        }
+        None
     }
 
     /// A value taken for a receiver that never returned it (`in_flight`: it had been handed
