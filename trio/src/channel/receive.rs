@@ -297,7 +297,9 @@ impl<T> Op<T> {
             Poll::Ready(parked) => parked,
         };
         let waiter = park.take_data();
-        this.park.set(None);
+        // Performance: the finished park (woken, its data taken) stays until the future is
+        // dropped, right after, rather than being dropped here and an empty one then
+        // (benches/callgrind.rs, pingpong0: 1346 -> 1318 Ir, and ~5 % in time).
         *this.stage = Stage::Done;
         Poll::Ready(match (parked, waiter.map(|w| w.slot)) {
             (_, Some(RecvSlot::Got(value))) => {
