@@ -332,7 +332,7 @@ impl Runner {
             if runner.instruments.active() {
                 runner.schedule_instrumented(&task);
             } else if !task.scheduled.replace(true) {
-                runner.push_runq_owned(task);
+                runner.runq.push(task);
             }
         });
     }
@@ -354,7 +354,7 @@ impl Runner {
             drop(tasks);
             self.schedule_instrumented(&task);
         } else if !task.scheduled.replace(true) {
-            self.push_runq(task);
+            self.runq.push(task.clone());
         }
     }
 
@@ -366,24 +366,8 @@ impl Runner {
         if self.instruments.active() {
             self.schedule_instrumented(task);
         } else if !task.scheduled.replace(true) {
-            self.push_runq(task);
+            self.runq.push(task.clone());
         }
-    }
-
-    /// Appends to the run queue.
-    ///
-    /// Performance: growing the queue is out of line and nothing is live across a call, so
-    /// a schedule point (`reschedule_current`) saves no registers (benches/callgrind.rs,
-    /// switch 178.6 -> 162.6 Ir, pingpong1 1428 -> 1389).
-    #[inline(always)]
-    fn push_runq(&self, task: &Rc<TaskInner>) {
-        self.runq.push(task.clone());
-    }
-
-    /// `push_runq` with the queue's reference given.
-    #[inline(always)]
-    fn push_runq_owned(&self, task: Rc<TaskInner>) {
-        self.runq.push(task);
     }
 
     /// `enqueue` when instruments are active: they hear of every task put on the queue.
@@ -505,7 +489,7 @@ impl Runner {
             // Performance: a new task is not scheduled yet and is known; `schedule` would
             // look it up again.
             task.scheduled.set(true);
-            self.push_runq(&task);
+            self.runq.push(task.clone());
         }
         Ok(task)
     }
@@ -998,6 +982,10 @@ struct RunQueue(UnsafeCell<Vec<Rc<TaskInner>>>);
 
 impl RunQueue {
     /// Appends `task`; growing the queue is out of line.
+    ///
+    /// Performance: with growth out of line nothing is live across a call, so a schedule
+    /// point (`reschedule_current`) saves no registers (benches/callgrind.rs, switch 178.6 ->
+    /// 162.6 Ir, pingpong1 1428 -> 1389).
     #[inline(always)]
     fn push(&self, task: Rc<TaskInner>) {
         // SAFETY: see the type; `Vec::push` does not allocate when the capacity suffices
