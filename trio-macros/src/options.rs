@@ -71,8 +71,14 @@ impl TestOptions {
     pub(crate) fn config(&self) -> TokenStream {
         let mut config = quote! { ::trio::__private::test_config() };
         if let Some((threshold, _)) = self.autojump {
+            // The threshold is a finite literal checked above; `MockClock` still checks it
+            // (non-negative) and the test fails with its message if that check does not pass.
             config = quote! {
-                #config.clock(::trio_test::MockClock::new().with_autojump_threshold(#threshold))
+                #config.clock(
+                    ::trio_test::MockClock::new()
+                        .with_autojump_threshold(#threshold)
+                        .expect("#[trio::test(autojump = SECONDS)]")
+                )
             };
         }
         if let Some(clock) = &self.clock {

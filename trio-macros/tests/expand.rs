@@ -20,7 +20,7 @@ async fn a_test_may_return_unit() {
     trio::lowlevel::checkpoint().await.unwrap();
 }
 
-#[trio::test(clock = trio_test::MockClock::new().with_autojump_threshold(0.02))]
+#[trio::test(clock = trio_test::MockClock::new().with_autojump_threshold(0.02).unwrap())]
 async fn clock_option_uses_the_given_clock() -> trio::Result<()> {
     let start = trio::current_time()?;
     trio::sleep(10.0).await?;
@@ -210,7 +210,7 @@ async fn wchan_names_the_outermost_frame_in_dumps() -> trio::Result<()> {
         let go = go.clone();
         async move {
             nursery.start_soon_named("waiter", wait_for_go(go.clone()))?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let dump = task_dump()?;
             assert!(
                 dump.contains("blocked in waiting for the go signal"),
@@ -234,7 +234,7 @@ async fn wchan_default_label_is_the_function_name() -> trio::Result<()> {
         let go = go.clone();
         async move {
             nursery.start_soon_named("waiter", inner_wait(go.clone()))?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let dump = task_dump()?;
             assert!(dump.contains("blocked in inner_wait"), "dump:\n{dump}");
             go.set();

@@ -60,6 +60,7 @@ pub use crate::core::clock::{Clock, SystemClock};
 pub use crate::core::instrument::Instrument;
 pub use crate::core::nursery::{Nursery, NurseryRun, Start, TaskStatus, open_nursery};
 pub use crate::core::run::{RunConfig, run};
+pub use crate::core::seconds::IntoSeconds;
 pub use crate::error::{
     BrokenResourceError, BusyResourceError, CancelSource, Cancelled, ClosedResourceError,
     DeadlockError, EndOfChannel, Error, ErrorGroup, KeyboardInterrupt, Result, RunFinishedError,
@@ -70,7 +71,7 @@ pub use crate::sync::{
     SemaphoreGuard, StrictFIFOLock,
 };
 pub use crate::timeouts::{
-    IntoSeconds, SleepForever, current_effective_deadline, current_time, fail_after, fail_at,
-    move_on_after, move_on_at, sleep, sleep_forever, sleep_until,
+    SleepForever, current_effective_deadline, current_time, fail_after, fail_at, move_on_after,
+    move_on_at, sleep, sleep_forever, sleep_until,
 };
 pub use trio_macros::{checkpoint, main, test, wchan};

@@ -1,59 +1,15 @@
 //! Sleeping and timeouts, built from cancel scopes: a sleep is `sleep_forever` inside a scope
 //! with a deadline, so there is one timer mechanism (the deadline heap).
 //!
-//! Durations are seconds on the run's clock: `f64` (Trio's unit), integers, or
-//! `std::time::Duration`. Negative and NaN durations are errors, not panics.
+//! Every time argument, duration or deadline, is seconds on the run's clock in any
+//! [`IntoSeconds`] type: `f64` (Trio's unit), integers, or `std::time::Duration`. NaN and
+//! negative durations are errors, not panics.
 
+use crate::core::run::{Runner, not_in_run};
+use crate::{CancelScope, Error, IntoSeconds, Result, TooSlowError};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
-
-use crate::core::run::{Runner, not_in_run};
-use crate::{CancelScope, Error, Result, TooSlowError};
-
-/// A length of time, in seconds. Implemented for `f64`, `f32`, `i32`, `u32`, `u64` and
-/// `Duration`, so `sleep(1.5)`, `sleep(3600)` and `sleep(Duration::from_millis(5))` all work.
-pub trait IntoSeconds {
-    /// The value in seconds.
-    fn into_seconds(self) -> f64;
-}
-
-impl IntoSeconds for f64 {
-    fn into_seconds(self) -> f64 {
-        self
-    }
-}
-
-impl IntoSeconds for f32 {
-    fn into_seconds(self) -> f64 {
-        f64::from(self)
-    }
-}
-
-impl IntoSeconds for i32 {
-    fn into_seconds(self) -> f64 {
-        f64::from(self)
-    }
-}
-
-impl IntoSeconds for u32 {
-    fn into_seconds(self) -> f64 {
-        f64::from(self)
-    }
-}
-
-impl IntoSeconds for u64 {
-    fn into_seconds(self) -> f64 {
-        self as f64
-    }
-}
-
-impl IntoSeconds for Duration {
-    fn into_seconds(self) -> f64 {
-        self.as_secs_f64()
-    }
-}
 
 /// The future of [`sleep_forever`].
 #[must_use = "futures do nothing unless awaited"]
@@ -95,15 +51,16 @@ pub fn sleep_forever() -> SleepForever {
     SleepForever { _private: () }
 }
 
-/// Sleeps until `deadline` on the run's clock (see [`current_time`](crate::current_time)).
-/// A NaN deadline is an error; a deadline in the past returns after a checkpoint.
+/// Sleeps until `deadline` on the run's clock (see [`current_time`](crate::current_time)), in
+/// any [`IntoSeconds`] type. A NaN deadline is an error; a deadline in the past returns after
+/// a checkpoint.
 ///
 /// # Checkpoint
 /// Yes: it always yields, and fails with `Cancelled` in a cancelled scope.
 ///
 /// # Cancel safety
 /// Safe: it holds nothing.
-pub async fn sleep_until(deadline: f64) -> Result<()> {
+pub async fn sleep_until(deadline: impl IntoSeconds) -> Result<()> {
     let scope = CancelScope::with_deadline(deadline)?;
     scope.into_run(sleep_forever()).await?;
     Ok(())
@@ -127,8 +84,8 @@ pub async fn sleep(seconds: impl IntoSeconds) -> Result<()> {
     Ok(())
 }
 
-/// Runs `body` with a timeout of `seconds`: `Ok(Some(value))` if it finished, `Ok(None)` if the
-/// timeout cancelled it. Negative or NaN durations are errors.
+/// Runs `body` with a timeout of `seconds` (see [`IntoSeconds`]): `Ok(Some(value))` if it
+/// finished, `Ok(None)` if the timeout cancelled it. Negative or NaN durations are errors.
 ///
 /// # Checkpoint
 /// Only the body's checkpoints (a scope is not a checkpoint of its own).
@@ -139,26 +96,28 @@ pub async fn move_on_after<F, T>(seconds: impl IntoSeconds, body: F) -> Result<O
 where
     F: Future<Output = Result<T>>,
 {
-    CancelScope::with_relative_deadline(seconds.into_seconds())?
+    CancelScope::with_relative_deadline(seconds)?
         .into_run(body)
         .await
 }
 
-/// Runs `body` until the absolute `deadline`: `Ok(None)` if the deadline cancelled it.
+/// Runs `body` until the absolute `deadline` (any [`IntoSeconds`] type): `Ok(None)` if the
+/// deadline cancelled it. A NaN deadline is an error.
 ///
 /// # Checkpoint
 /// Only the body's checkpoints.
 ///
 /// # Cancel safety
 /// As the body's.
-pub async fn move_on_at<F, T>(deadline: f64, body: F) -> Result<Option<T>>
+pub async fn move_on_at<F, T>(deadline: impl IntoSeconds, body: F) -> Result<Option<T>>
 where
     F: Future<Output = Result<T>>,
 {
     CancelScope::with_deadline(deadline)?.into_run(body).await
 }
 
-/// Runs `body` with a timeout of `seconds`, failing with [`TooSlowError`] if it expires.
+/// Runs `body` with a timeout of `seconds` (see [`IntoSeconds`]), failing with
+/// [`TooSlowError`] if it expires. Negative or NaN durations are errors.
 ///
 /// # Checkpoint
 /// Only the body's checkpoints.
@@ -174,14 +133,15 @@ where
         .ok_or_else(|| Error::new(TooSlowError))
 }
 
-/// Runs `body` until the absolute `deadline`, failing with [`TooSlowError`] if it expires.
+/// Runs `body` until the absolute `deadline` (any [`IntoSeconds`] type), failing with
+/// [`TooSlowError`] if it expires. A NaN deadline is an error.
 ///
 /// # Checkpoint
 /// Only the body's checkpoints.
 ///
 /// # Cancel safety
 /// As the body's.
-pub async fn fail_at<F, T>(deadline: f64, body: F) -> Result<T>
+pub async fn fail_at<F, T>(deadline: impl IntoSeconds, body: F) -> Result<T>
 where
     F: Future<Output = Result<T>>,
 {

@@ -111,9 +111,9 @@ fn shield_toggling_takes_effect_at_once() {
                 .await?;
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             outer.cancel();
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(
                 trio::current_time()?,
                 0.0,
@@ -256,7 +256,7 @@ fn deadlines_absolute_and_relative() {
                 s.run(trio::sleep_forever()).await?;
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             scope.set_deadline(trio::current_time()? + 2.0)?;
             Ok(())
         })

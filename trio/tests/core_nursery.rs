@@ -180,7 +180,7 @@ fn a_pending_start_keeps_the_target_nursery_open() {
                     .await?;
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             log.push("body returns");
             Ok(())
         })
@@ -219,7 +219,7 @@ fn nursery_cancel_scope_and_child_tasks() {
             names.sort();
             assert_eq!(names, ["a", "b"]);
             assert_eq!(n.parent_task(), Some(current_task()?));
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             n.cancel_scope().cancel();
             Ok(())
         })
@@ -363,7 +363,7 @@ fn a_child_that_drops_its_own_nursery_is_discarded_cleanly() {
             std::future::poll_fn(|cx| std::task::Poll::Ready(nursery.as_mut().poll(cx))).await;
         assert!(first.is_pending());
         *slot.borrow_mut() = Some(nursery);
-        wait_all_tasks_blocked(0.0).await?;
+        wait_all_tasks_blocked().await?;
         assert!(slot.borrow().is_none(), "the child dropped the nursery");
         Ok(())
     });

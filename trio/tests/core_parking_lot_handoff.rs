@@ -62,7 +62,7 @@ async fn park_shared_waiter(
         });
         Ok(())
     })?;
-    wait_all_tasks_blocked(0.0).await?;
+    wait_all_tasks_blocked().await?;
     Ok(shared)
 }
 
@@ -71,7 +71,7 @@ fn a_callback_that_drops_the_waiter_it_was_handed_is_safe() {
     let log = Log::default();
     let seen = log.clone();
     run(async move {
-        let lot = Rc::new(ParkingLot::<String>::new());
+        let lot = ParkingLot::<String>::new();
         trio::open_nursery(|n| async move {
             let a = park_shared_waiter(&n, &lot, "a", "a-in", &log).await?;
             let b = park_shared_waiter(&n, &lot, "b", "b-in", &log).await?;
@@ -89,12 +89,12 @@ fn a_callback_that_drops_the_waiter_it_was_handed_is_safe() {
             );
             assert_eq!(lot.len(), 1, "b is still queued");
             // a's task was not woken (its waiter is gone): cancel it out of its wait.
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(
                 lot.unpark_one_with(|data| data.push_str(" + out")),
                 Some(())
             );
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             drop(b);
             n.cancel_scope().cancel();
             Ok(())
@@ -111,7 +111,7 @@ fn a_panicking_callback_still_wakes_its_waiter_and_keeps_the_others() {
     let log = Log::default();
     let seen = log.clone();
     run(async move {
-        let lot = Rc::new(ParkingLot::<String>::new());
+        let lot = ParkingLot::<String>::new();
         trio::open_nursery(|n| async move {
             let mut parks = Vec::new();
             for name in ["a", "b", "c", "d"] {
@@ -126,7 +126,7 @@ fn a_panicking_callback_still_wakes_its_waiter_and_keeps_the_others() {
             }));
             assert!(panicked.is_err());
             assert_eq!(lot.len(), 3);
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             // unpark_all_where: the waiters not woken yet go back, in order, at the front.
             let mut calls = 0;
             let panicked = catch_unwind(AssertUnwindSafe(|| {
@@ -142,10 +142,10 @@ fn a_panicking_callback_still_wakes_its_waiter_and_keeps_the_others() {
             assert_eq!(calls, 2, "b chosen, then c panicked");
             let left: Vec<String> = lot.parked_tasks().iter().map(|t| t.name()).collect();
             assert_eq!(left, ["c", "d"], "put back in order");
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             for _ in 0..2 {
                 assert!(lot.unpark_one().is_some());
-                wait_all_tasks_blocked(0.0).await?;
+                wait_all_tasks_blocked().await?;
             }
             drop(parks);
             Ok(())
@@ -168,7 +168,7 @@ fn unpark_all_where_skips_a_waiter_its_callback_dropped() {
     let log = Log::default();
     let seen = log.clone();
     run(async move {
-        let lot = Rc::new(ParkingLot::<String>::new());
+        let lot = ParkingLot::<String>::new();
         trio::open_nursery(|n| async move {
             let mut parks = Vec::new();
             for name in ["a", "b", "c"] {
@@ -188,7 +188,7 @@ fn unpark_all_where_skips_a_waiter_its_callback_dropped() {
             assert_eq!(visited, ["a", "c"]);
             assert_eq!(woken, 2);
             assert!(lot.is_empty());
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             n.cancel_scope().cancel();
             Ok(())
         })
@@ -204,7 +204,7 @@ fn a_reparked_waiter_outlives_the_handle_of_its_new_lot() {
     let log = Log::default();
     let seen = log.clone();
     run(async move {
-        let from = Rc::new(ParkingLot::<String>::new());
+        let from = ParkingLot::<String>::new();
         trio::open_nursery(|n| async move {
             let stays = park_shared_waiter(&n, &from, "stays", "s", &log).await?;
             let dropped = park_shared_waiter(&n, &from, "dropped", "d", &log).await?;
@@ -215,7 +215,7 @@ fn a_reparked_waiter_outlives_the_handle_of_its_new_lot() {
             drop(to);
             // One leaves by being dropped, the other by cancellation: both unlink from `to`.
             dropped.borrow_mut().take();
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             n.cancel_scope().cancel();
             drop(stays);
             Ok(())
@@ -232,7 +232,7 @@ fn unpark_one_replacing_swaps_the_oldest_waiters_data() {
     let log = Log::default();
     let seen = log.clone();
     run(async move {
-        let lot = Rc::new(ParkingLot::<String>::new());
+        let lot = ParkingLot::<String>::new();
         assert_eq!(
             lot.unpark_one_replacing("nobody".to_string()),
             Err("nobody".to_string()),
@@ -252,7 +252,7 @@ fn unpark_one_replacing_swaps_the_oldest_waiters_data() {
             let taken = b.borrow().as_ref().and_then(|park| park.take_data());
             assert_eq!(taken.as_deref(), Some("b-in"));
             assert_eq!(lot.unpark_one_replacing("b-out".to_string()), Ok(None));
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(lot.len(), 1, "c still waits");
             n.cancel_scope().cancel();
             drop((a, c));

@@ -108,7 +108,7 @@ fn zero_tokens_blocks_until_raised() {
         trio::open_nursery(|n| async move {
             let w = l.clone();
             n.start_soon(async move { w.acquire_on_behalf_of(1u64).await })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             l.set_total_tokens(1);
             Ok(())
         })
@@ -202,7 +202,7 @@ fn cancel_safety() {
                 drop(fut);
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let (w, got) = (l.clone(), c_got.clone());
             n.start_soon(async move {
                 // c is cancelled right after the hand-off: it still holds the token.
@@ -211,10 +211,10 @@ fn cancel_safety() {
                 got.set();
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             l.release_on_behalf_of(0u64)?;
             go.set();
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(l.statistics().borrowers, [Borrower::Id(2)]);
             scope.cancel();
             c_got.wait().await

@@ -76,7 +76,7 @@ fn release_hands_off_to_the_oldest_waiter() {
                 waiter.acquire().await?;
                 waiter.release()
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let stats = l.statistics();
             assert!(stats.locked);
             assert_eq!(stats.tasks_waiting, 1);
@@ -107,7 +107,7 @@ fn try_acquire_does_not_jump_the_queue() {
                 checkpoint().await?;
                 w.release()
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             l.release()?;
             let l2 = l.clone();
             n.start_soon(async move {
@@ -213,7 +213,7 @@ fn cancel_after_hand_off_still_completes() {
                 assert_eq!(w.statistics().owner, Some(current_task()?));
                 w.release()
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             l.release()?;
             scope.cancel();
             Ok(())
@@ -250,7 +250,7 @@ fn dropped_acquire_passes_the_lock_on() {
                 got.set();
                 w.release()
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(l.statistics().tasks_waiting, 2);
             l.release()?;
             go.set();
@@ -273,7 +273,7 @@ fn dropped_acquire_passes_the_lock_on() {
                 drop(fut);
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             l.release()?;
             go.set();
             Ok(())
@@ -307,7 +307,7 @@ fn dropped_while_waiting_or_yielding_leaves_no_trace() {
                 assert_eq!(w.statistics().tasks_waiting, 0);
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             l.release()?;
             assert!(!l.locked());
             Ok(())
@@ -328,14 +328,14 @@ fn owner_exiting_breaks_the_lock_for_waiters_and_later_acquirers() {
                 w.acquire().await?;
                 exit2.wait().await // returns still holding the lock
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let w = l.clone();
             n.start_soon_named("waiter", async move {
                 let e = assert_err::<BrokenResourceError, _>(w.acquire().await);
                 assert!(e.to_string().contains("careless"), "{e}");
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(l.statistics().tasks_waiting, 1);
             exit.set();
             Ok(())

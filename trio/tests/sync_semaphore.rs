@@ -74,7 +74,7 @@ fn release_hands_the_token_to_the_oldest_waiter() {
             assert_err::<WouldBlock, _>(s.try_acquire());
             assert_eq!(s.statistics().tasks_waiting, 2);
             for _ in 0..2 {
-                wait_all_tasks_blocked(0.0).await?; // let the last one record its turn
+                wait_all_tasks_blocked().await?; // let the last one record its turn
                 s.release()?;
             }
             Ok(())
@@ -138,14 +138,14 @@ fn dropped_acquire_passes_the_token_on() {
                 drop(fut); // was handed the token
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let (w, got) = (s.clone(), c_got.clone());
             n.start_soon(async move {
                 w.acquire().await?;
                 got.set();
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             s.release()?;
             go.set();
             c_got.wait().await
@@ -176,7 +176,7 @@ fn cancel_after_hand_off_still_completes() {
                 assert_eq!(got, Some(()));
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             s.release()?;
             scope.cancel();
             Ok(())

@@ -30,6 +30,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::run::Runner;
+use super::seconds::IntoSeconds;
 use super::task::{TaskInner, TaskKey};
 use crate::error::{CancelSource, Cancelled, Error};
 
@@ -487,24 +488,29 @@ impl CancelScope {
         CancelScope { state }
     }
 
-    /// A scope with an absolute deadline (on the run's clock, see [`current_time`](crate::current_time)).
+    /// A scope with an absolute deadline (on the run's clock, see [`current_time`](crate::current_time)),
+    /// given as any [`IntoSeconds`](crate::IntoSeconds) type.
     ///
     /// A NaN deadline is an error.
-    pub fn with_deadline(deadline: f64) -> Result<Self, Error> {
+    pub fn with_deadline(deadline: impl IntoSeconds) -> Result<Self, Error> {
         let scope = Self::new();
-        scope.state.deadline.set(check_deadline(deadline)?);
+        scope
+            .state
+            .deadline
+            .set(check_deadline(deadline.into_seconds())?);
         Ok(scope)
     }
 
-    /// A scope whose deadline is `seconds` after the moment it is entered.
+    /// A scope whose deadline is `seconds` (any [`IntoSeconds`](crate::IntoSeconds) type)
+    /// after the moment it is entered.
     ///
     /// Negative or NaN durations are errors.
-    pub fn with_relative_deadline(seconds: f64) -> Result<Self, Error> {
+    pub fn with_relative_deadline(seconds: impl IntoSeconds) -> Result<Self, Error> {
         let scope = Self::new();
         scope
             .state
             .relative_deadline
-            .set(check_duration(seconds, "relative deadline")?);
+            .set(check_duration(seconds.into_seconds(), "relative deadline")?);
         Ok(scope)
     }
 
@@ -549,12 +555,13 @@ impl CancelScope {
         self.state.deadline.get()
     }
 
-    /// Moves the deadline; takes effect at once, also while the scope is running.
+    /// Moves the deadline (any [`IntoSeconds`](crate::IntoSeconds) type); takes effect at
+    /// once, also while the scope is running.
     ///
     /// A NaN deadline is an error, and so is setting an absolute deadline on a scope that has
     /// an unentered relative one (say which one you mean).
-    pub fn set_deadline(&self, deadline: f64) -> Result<(), Error> {
-        let deadline = check_deadline(deadline)?;
+    pub fn set_deadline(&self, deadline: impl IntoSeconds) -> Result<(), Error> {
+        let deadline = check_deadline(deadline.into_seconds())?;
         let state = &self.state;
         if state.phase.get() == Phase::Unentered && state.relative_deadline.get().is_finite() {
             return Err(Error::usage(
@@ -579,10 +586,11 @@ impl CancelScope {
         self.state.relative_deadline.get()
     }
 
-    /// Sets the relative deadline. Before entry it is fixed at entry; on a running scope it
-    /// moves the deadline to now + `seconds`. Negative or NaN durations are errors.
-    pub fn set_relative_deadline(&self, seconds: f64) -> Result<(), Error> {
-        let seconds = check_duration(seconds, "relative deadline")?;
+    /// Sets the relative deadline (any [`IntoSeconds`](crate::IntoSeconds) type). Before entry
+    /// it is fixed at entry; on a running scope it moves the deadline to now + `seconds`.
+    /// Negative or NaN durations are errors.
+    pub fn set_relative_deadline(&self, seconds: impl IntoSeconds) -> Result<(), Error> {
+        let seconds = check_duration(seconds.into_seconds(), "relative deadline")?;
         let state = &self.state;
         match state.phase.get() {
             Phase::Unentered if state.deadline.get() != f64::INFINITY => Err(Error::usage(

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::run::{Runner, not_in_run};
+use super::seconds::IntoSeconds;
 use super::task::Task;
 use crate::error::{Error, Result};
 
@@ -248,15 +249,38 @@ pub fn current_statistics() -> Result<RunStatistics> {
 }
 
 enum IdleStage {
-    Start(f64),
+    Start,
     Waiting((u64, u64), Rc<Cell<bool>>),
+    /// The cushion was changed after the wait had started.
+    LateCushion,
     Done,
 }
 
-/// The future of [`wait_all_tasks_blocked`].
+/// The future of [`wait_all_tasks_blocked`]; [`cushion`](Self::cushion) sets how long
+/// everything must have stayed blocked.
 #[must_use = "futures do nothing unless awaited"]
 pub struct WaitAllTasksBlocked {
+    cushion: f64,
     stage: IdleStage,
+}
+
+impl WaitAllTasksBlocked {
+    /// Waits until every other task has been blocked for `seconds` of real time (any
+    /// [`IntoSeconds`](crate::IntoSeconds) type) instead of the default 0. Among several
+    /// waiters, the smallest cushion wakes first. Negative or NaN cushions are errors (from the
+    /// future). Set it before the first poll: a cushion set on a wait that has started is a
+    /// `UsageError` (the wait would otherwise go on with the old one).
+    pub fn cushion(mut self, seconds: impl IntoSeconds) -> Self {
+        self.cushion = seconds.into_seconds();
+        if let IdleStage::Waiting(slot, flag) = &self.stage {
+            if !flag.get() {
+                let slot = *slot;
+                Runner::with_current(|runner| runner.remove_idle_waiter(slot));
+            }
+            self.stage = IdleStage::LateCushion;
+        }
+        self
+    }
 }
 
 impl Future for WaitAllTasksBlocked {
@@ -267,8 +291,12 @@ impl Future for WaitAllTasksBlocked {
             IdleStage::Done => Poll::Ready(Err(Error::usage(
                 "wait_all_tasks_blocked polled after it finished",
             ))),
-            IdleStage::Start(cushion) => {
-                let cushion = match check_cushion(cushion) {
+            IdleStage::LateCushion => Poll::Ready(Err(Error::usage(
+                "wait_all_tasks_blocked: the cushion was set after the wait had started; \
+                 set it before the first poll",
+            ))),
+            IdleStage::Start => {
+                let cushion = match check_cushion(self.cushion) {
                     Ok(cushion) => cushion,
                     Err(e) => return Poll::Ready(Err(e)),
                 };
@@ -327,24 +355,36 @@ impl Drop for WaitAllTasksBlocked {
     }
 }
 
-/// Waits until every other task is blocked, and has stayed blocked for `cushion` seconds of
-/// real time (0 for "as soon as nothing else can run").
+/// Waits until every other task is blocked: as soon as nothing else can run, or, with
+/// [`.cushion(seconds)`](WaitAllTasksBlocked::cushion), once everything has stayed blocked for
+/// that long in real time (Trio's `wait_all_tasks_blocked(cushion)`; its default cushion is 0
+/// as here).
 ///
 /// "Blocked" means the run queue is empty and no I/O or deadline is ready. Waiters with the
 /// smallest cushion wake first, and a waiter beats a mock clock's autojump (the clock only
 /// jumps when nobody is waiting here). This is a testing tool: with it, a test can say "let
 /// everything settle, then check".
 ///
-/// Negative or NaN cushions are errors.
+/// ```
+/// # fn main() -> trio::Result<()> {
+/// # trio::run(async {
+/// use trio::lowlevel::wait_all_tasks_blocked;
+/// wait_all_tasks_blocked().await?;
+/// wait_all_tasks_blocked().cushion(0.01).await?;
+/// # Ok(())
+/// # })
+/// # }
+/// ```
 ///
 /// # Checkpoint
 /// Yes: a cancel point on entry, and it always blocks at least once.
 ///
 /// # Cancel safety
 /// Safe: cancelling or dropping it unregisters the waiter.
-pub fn wait_all_tasks_blocked(cushion: f64) -> WaitAllTasksBlocked {
+pub fn wait_all_tasks_blocked() -> WaitAllTasksBlocked {
     WaitAllTasksBlocked {
-        stage: IdleStage::Start(cushion),
+        cushion: 0.0,
+        stage: IdleStage::Start,
     }
 }
 

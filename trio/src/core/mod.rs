@@ -17,6 +17,7 @@ pub(crate) mod local;
 pub(crate) mod nursery;
 pub(crate) mod parking;
 pub(crate) mod run;
+pub(crate) mod seconds;
 pub(crate) mod task;
 pub(crate) mod task_future;
 pub(crate) mod wait_list;

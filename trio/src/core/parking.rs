@@ -110,14 +110,16 @@ pub struct ParkingLotStatistics {
 /// takes it back. A [`Park`] is `!Unpin`, so a waiter that wants its data after the wait pins
 /// the future where it can still reach it:
 ///
+/// A `ParkingLot` is a handle, like every trio primitive: a clone is another handle to the
+/// same lot, so each task can hold one (task futures are `'static`).
+///
 /// ```
 /// use std::pin::pin;
-/// use std::rc::Rc;
 /// use trio::lowlevel::{ParkingLot, wait_all_tasks_blocked};
 ///
 /// # fn main() -> trio::Result<()> {
 /// trio::run(async {
-///     let lot = Rc::new(ParkingLot::<String>::new());
+///     let lot = ParkingLot::<String>::new();
 ///     let waiter = lot.clone();
 ///     trio::open_nursery(|nursery| async move {
 ///         nursery.start_soon(async move {
@@ -126,7 +128,7 @@ pub struct ParkingLotStatistics {
 ///             assert_eq!(park.take_data().as_deref(), Some("ping, pong"));
 ///             Ok(())
 ///         })?;
-///         wait_all_tasks_blocked(0.0).await?;
+///         wait_all_tasks_blocked().await?;
 ///         assert_eq!(lot.statistics().tasks_waiting, 1);
 ///         let len = lot.unpark_one_with(|data| {
 ///             data.push_str(", pong");
@@ -146,6 +148,15 @@ pub struct ParkingLot<D = ()> {
 impl<D> Default for ParkingLot<D> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl<D> Clone for ParkingLot<D> {
+    /// Another handle to the same lot (not a new, empty lot).
+    fn clone(&self) -> Self {
+        ParkingLot {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -461,15 +472,6 @@ impl<D> ParkingLot<D> {
     pub fn statistics(&self) -> ParkingLotStatistics {
         ParkingLotStatistics {
             tasks_waiting: self.len(),
-        }
-    }
-}
-
-impl ParkingLot {
-    /// Another handle to the same lot (for the runtime's breaker list).
-    fn share(&self) -> ParkingLot {
-        ParkingLot {
-            inner: self.inner.clone(),
         }
     }
 }
@@ -807,7 +809,7 @@ pub fn add_parking_lot_breaker(task: &Task, lot: &ParkingLot) -> Result<()> {
             task.name()
         )));
     }
-    task.inner.lot_breakers.borrow_mut().push(lot.share());
+    task.inner.lot_breakers.borrow_mut().push(lot.clone());
     Ok(())
 }
 
