@@ -4,8 +4,36 @@
 //! `Error` works like `anyhow::Error`: any `std::error::Error + Send + Sync + 'static` converts
 //! into it with `?`, and you get the concrete kind back with [`Error::downcast_ref`] or the
 //! shortcuts [`Error::is_cancelled`], [`Error::as_group`] and friends. Because of that blanket
-//! conversion `Error` itself does not implement `std::error::Error`; [`Error::into_inner`] gives
-//! you the boxed std error when you need one.
+//! conversion `Error` itself does not implement `std::error::Error`; instead `?` turns it into
+//! the error types of ordinary Rust code, as `anyhow` does:
+//!
+//! - `Box<dyn std::error::Error + Send + Sync>` and `Box<dyn std::error::Error>`: the error
+//!   inside, unchanged, so it downcasts to its own type and keeps its `source()` chain (also
+//!   [`Error::into_inner`]);
+//! - [`std::io::Error`]: an `io::Error` inside comes out as itself; trio's kinds get the
+//!   `io::ErrorKind` that says what they mean in I/O terms ([`Error::io_kind`]:
+//!   `BrokenResourceError` is `BrokenPipe`, `TooSlowError` is `TimedOut`, ...; `Cancelled` is
+//!   `Other`, never the retried `Interrupted`), with the trio error as the payload. Back with
+//!   `?`, such an `io::Error` becomes the trio error again, so a `Cancelled` that went through
+//!   I/O code is still absorbed by its scope.
+//!
+//! ```
+//! use std::io;
+//!
+//! // Ordinary Rust code: `?` turns the trio::Error into an io::Error.
+//! fn first_value() -> io::Result<u32> {
+//!     let value = trio::run(async {
+//!         let (tx, rx) = trio::open_memory_channel::<u32>(1);
+//!         drop(tx); // every sender closed: receive fails with EndOfChannel
+//!         rx.receive().await
+//!     })?;
+//!     Ok(value)
+//! }
+//!
+//! let err = first_value().unwrap_err();
+//! assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+//! assert!(err.get_ref().is_some_and(|e| e.is::<trio::EndOfChannel>()));
+//! ```
 //!
 //! Trio's own kinds are ordinary std error types:
 //! - [`Cancelled`]: a checkpoint ran inside a cancelled scope. Users cannot construct it; it
@@ -20,6 +48,8 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+
+mod convert;
 
 /// `Result<T, trio::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -39,15 +69,17 @@ pub struct Error {
 
 impl Error {
     /// Wraps any std error.
+    ///
+    /// An `io::Error` that carries one of trio's own errors (an `Error` turned into an
+    /// `io::Error`) gives that error back.
+    #[inline]
     pub fn new<E: StdError + Send + Sync + 'static>(error: E) -> Self {
-        Error {
-            inner: Box::new(error),
-        }
+        Error::from_std(error)
     }
 
-    /// Wraps an already boxed std error.
+    /// Wraps an already boxed std error (as [`Error::new`]).
     pub fn from_boxed(error: Box<dyn StdError + Send + Sync + 'static>) -> Self {
-        Error { inner: error }
+        Error::from_boxed_std(error)
     }
 
     /// Gives back the boxed std error.
