@@ -72,7 +72,6 @@ impl Error {
     ///
     /// An `io::Error` that carries one of trio's own errors (an `Error` turned into an
     /// `io::Error`) gives that error back.
-    #[inline]
     pub fn new<E: StdError + Send + Sync + 'static>(error: E) -> Self {
         Error::from_std(error)
     }
@@ -113,6 +112,41 @@ impl Error {
     /// The [`Cancelled`] inside, if this is one.
     pub fn as_cancelled(&self) -> Option<&Cancelled> {
         self.downcast_ref::<Cancelled>()
+    }
+
+    /// Whether this is a [`ClosedResourceError`]: the handle used was closed (by this task or,
+    /// while it waited, by another).
+    pub fn is_closed(&self) -> bool {
+        self.is::<ClosedResourceError>()
+    }
+
+    /// Whether this is a [`BrokenResourceError`]: the other side went away (every receiver of
+    /// a channel closed, a lock's owner exited holding it, ...).
+    pub fn is_broken(&self) -> bool {
+        self.is::<BrokenResourceError>()
+    }
+
+    /// Whether this is a [`BusyResourceError`]: another task is using a resource that allows
+    /// one user at a time.
+    pub fn is_busy(&self) -> bool {
+        self.is::<BusyResourceError>()
+    }
+
+    /// Whether this is a [`WouldBlock`]: a `try_` operation could not be done without waiting.
+    pub fn is_would_block(&self) -> bool {
+        self.is::<WouldBlock>()
+    }
+
+    /// Whether this is an [`EndOfChannel`]: every sender is closed and the buffer is drained
+    /// (from `receive` and `try_receive`; `recv` returns `Ok(None)` instead).
+    pub fn is_end_of_channel(&self) -> bool {
+        self.is::<EndOfChannel>()
+    }
+
+    /// Whether this is a [`TooSlowError`]: a [`fail_after`](crate::fail_after) /
+    /// [`fail_at`](crate::fail_at) deadline expired.
+    pub fn is_too_slow(&self) -> bool {
+        self.is::<TooSlowError>()
     }
 
     /// The [`ErrorGroup`] inside, if this is one.

@@ -27,7 +27,7 @@
 //! Back with `?`, an `io::Error` whose payload is one of trio's own error types becomes that
 //! error again, so a `Cancelled` that went through I/O code is still absorbed by its scope.
 
-use std::any::Any;
+use std::any::TypeId;
 use std::error::Error as StdError;
 use std::io;
 
@@ -53,7 +53,7 @@ impl From<Error> for Box<dyn StdError + 'static> {
 
 impl From<Error> for io::Error {
     /// The `io::Error` inside as it is, or an `io::Error` carrying the error inside, of the
-    /// kind the [table](self) gives (see the module docs of `trio::Error`).
+    /// kind [`Error::io_kind`] gives.
     fn from(error: Error) -> Self {
         let kind = io_kind(error.as_ref());
         match error.into_inner().downcast::<io::Error>() {
@@ -65,8 +65,24 @@ impl From<Error> for io::Error {
 
 impl Error {
     /// The [`io::ErrorKind`] this error has as an `io::Error` (what `io::Error::from` gives
-    /// it): an `io::Error`'s own kind, or the kind that trio's error kinds map to
-    /// (`BrokenResourceError` is `BrokenPipe`, `TooSlowError` is `TimedOut`, ...).
+    /// it): an `io::Error`'s own kind, or what trio's kind means in I/O terms:
+    ///
+    /// | trio error | `io::ErrorKind` |
+    /// | --- | --- |
+    /// | [`BrokenResourceError`] | `BrokenPipe` |
+    /// | [`ClosedResourceError`] | `NotConnected` |
+    /// | [`BusyResourceError`] | `ResourceBusy` |
+    /// | [`WouldBlock`] | `WouldBlock` |
+    /// | [`EndOfChannel`] | `UnexpectedEof` |
+    /// | [`TooSlowError`] | `TimedOut` |
+    /// | [`UsageError`] | `InvalidInput` |
+    /// | [`DeadlockError`] | `Deadlock` |
+    /// | [`ErrorGroup`] | the kind its errors share, else `Other` |
+    /// | [`Cancelled`], [`KeyboardInterrupt`], anything else | `Other` |
+    ///
+    /// `Cancelled` and `KeyboardInterrupt` are not `Interrupted`, which std's I/O loops
+    /// (`read_exact`, `write_all`, ...) retry: a retried cancellation fails again forever, and a
+    /// retried Ctrl-C is one ignored.
     pub fn io_kind(&self) -> io::ErrorKind {
         io_kind(self.as_ref())
     }
@@ -136,39 +152,40 @@ fn unwrap_io(io: io::Error) -> Result<Box<dyn StdError + Send + Sync + 'static>,
 }
 
 impl Error {
-    /// `Error::new` for an `io::Error`, which may carry a trio error to give back.
+    /// `Error::new`: boxes the error, except that an `io::Error` carrying a trio error gives
+    /// that error back.
     ///
-    /// Performance: the type test is on the static type, so it costs nothing for every other
-    /// error type (it is folded away when `Error::new` is monomorphized).
-    #[inline]
+    /// Performance: the type test is on the static type, so for every other error type it is
+    /// folded away and `Error::new` stays one `Box::new` (benches/callgrind.rs, pingpong0: a
+    /// test through `dyn Any` here cost 10 Ir per round trip).
     pub(super) fn from_std<E: StdError + Send + Sync + 'static>(error: E) -> Self {
-        let mut slot = Some(error);
-        if let Some(io) = (&mut slot as &mut dyn Any)
-            .downcast_mut::<Option<io::Error>>()
-            .and_then(Option::take)
-        {
-            return match unwrap_io(io) {
-                Ok(inner) => Error { inner },
-                Err(io) => Error {
-                    inner: Box::new(io),
-                },
-            };
+        if TypeId::of::<E>() == TypeId::of::<io::Error>() {
+            return Error::from_io(Box::new(error));
         }
-        match slot {
-            Some(error) => Error {
-                inner: Box::new(error),
-            },
-            None => unreachable!("only an io::Error is taken out"),
+        Error {
+            inner: Box::new(error),
         }
     }
 
     /// `Error::from_boxed` for a box that may hold an `io::Error` carrying a trio error.
     pub(super) fn from_boxed_std(error: Box<dyn StdError + Send + Sync + 'static>) -> Self {
-        if !error.is::<io::Error>() {
-            return Error { inner: error };
+        if error.is::<io::Error>() {
+            return Error::from_io(error);
         }
+        Error { inner: error }
+    }
+
+    /// A boxed `io::Error`, unwrapped if it carries one of trio's own errors.
+    #[cold]
+    #[inline(never)]
+    fn from_io(error: Box<dyn StdError + Send + Sync + 'static>) -> Self {
         match error.downcast::<io::Error>() {
-            Ok(io) => Error::from_std(*io),
+            Ok(io) => match unwrap_io(*io) {
+                Ok(inner) => Error { inner },
+                Err(io) => Error {
+                    inner: Box::new(io),
+                },
+            },
             Err(inner) => Error { inner },
         }
     }
