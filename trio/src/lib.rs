@@ -41,7 +41,6 @@
 pub mod channel;
 mod core;
 mod error;
-pub mod lowlevel;
 #[doc(hidden)]
 pub mod __private {
     //! Macro support; not a public API.
@@ -49,28 +48,31 @@ pub mod __private {
 }
 mod private;
 pub mod sync;
+mod sys;
 mod timeouts;
+
+pub use crate::core::lowlevel;
 
 pub use crate::channel::{
     MemoryChannelStatistics, MemoryReceiveChannel, MemorySendChannel, SendError,
     open_memory_channel, open_unbounded_memory_channel,
 };
-pub use crate::core::cancel::{CancelScope, ScopeRun};
-pub use crate::core::clock::{Clock, SystemClock};
-pub use crate::core::instrument::Instrument;
-pub use crate::core::nursery::{Nursery, NurseryRun, Start, TaskStatus, open_nursery};
-pub use crate::core::run::{RunConfig, run};
+pub use crate::core::{
+    CancelScope, Clock, Instrument, Nursery, NurseryRun, RunConfig, ScopeRun, Start, SystemClock,
+    TaskStatus, open_nursery, run,
+};
 pub use crate::error::{
     BrokenResourceError, BusyResourceError, CancelSource, Cancelled, ClosedResourceError,
     DeadlockError, EndOfChannel, Error, ErrorGroup, KeyboardInterrupt, Result, RunFinishedError,
     TaskPanicked, TooSlowError, TrioInternalError, UsageError, WouldBlock,
 };
+pub use crate::lowlevel::{SleepForever, sleep_forever};
 pub use crate::sync::{
     Borrower, CapacityLimiter, CapacityLimiterGuard, Condition, Event, Lock, LockGuard, Semaphore,
     SemaphoreGuard, StrictFIFOLock,
 };
 pub use crate::timeouts::{
-    IntoSeconds, SleepForever, current_effective_deadline, current_time, fail_after, fail_at,
-    move_on_after, move_on_at, sleep, sleep_forever, sleep_until,
+    IntoSeconds, current_effective_deadline, current_time, fail_after, fail_at, move_on_after,
+    move_on_at, sleep, sleep_until,
 };
 pub use trio_macros::{checkpoint, main, test, wchan};

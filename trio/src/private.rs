@@ -3,10 +3,8 @@
 
 use std::fmt::Debug;
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use crate::core::run::Runner;
+pub use crate::lowlevel::{Wchan, wchan};
 use crate::{KeyboardInterrupt, RunConfig};
 
 pub use inventory;
@@ -77,18 +75,23 @@ pub struct ScheduleTracker {
 }
 
 impl ScheduleTracker {
-    /// Records the current task's poll count.
+    /// Records the current task's schedule-point count.
     pub fn new() -> Self {
         ScheduleTracker {
-            polls: Runner::with_current_task(|_, task| task.polls.get()),
+            polls: current_schedule_points(),
         }
     }
 
-    /// Whether the task was polled again since `new` (so a schedule point happened).
+    /// Whether the task was scheduled again since `new` (so a schedule point happened).
     pub fn scheduled(&self) -> bool {
-        let now = Runner::with_current_task(|_, task| task.polls.get());
-        now != self.polls
+        current_schedule_points() != self.polls
     }
+}
+
+fn current_schedule_points() -> Option<u64> {
+    crate::lowlevel::current_task()
+        .ok()
+        .map(|task| task.schedule_points())
 }
 
 impl Default for ScheduleTracker {
@@ -111,46 +114,6 @@ pub struct CheckpointSite {
 }
 
 inventory::collect!(CheckpointSite);
-
-pin_project_lite::pin_project! {
-    /// A `#[trio::wchan]` frame around an async fn body.
-    pub struct Wchan<F> {
-        label: &'static str,
-        #[pin]
-        inner: F,
-    }
-}
-
-/// Wraps an async fn body as a wait-channel frame labelled `label`.
-pub fn wchan<F: Future>(label: &'static str, fut: F) -> Wchan<F> {
-    Wchan { label, inner: fut }
-}
-
-impl<F: Future> Future for Wchan<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let depth = Runner::with_current_task(|_, task| {
-            let depth = task.wchan_depth.get();
-            task.wchan_depth.set(depth + 1);
-            depth
-        });
-        let result = this.inner.poll(cx);
-        Runner::with_current_task(|_, task| {
-            task.wchan_depth
-                .set(task.wchan_depth.get().saturating_sub(1));
-            if depth == Some(0) {
-                task.wchan.set(if result.is_pending() {
-                    Some(*this.label)
-                } else {
-                    None
-                });
-            }
-        });
-        result
-    }
-}
 
 /// Fixes the output type of a macro-wrapped body (`async move { body }`), so that `?` and
 /// `return` inside it convert to the function's declared return type.
