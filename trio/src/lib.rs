@@ -33,7 +33,8 @@
 //!
 //! The layers, bottom up (imports only go down): [`lowlevel`] (the run loop, tasks, cancel
 //! status, `ParkingLot`, reactor), then timeouts and the rest of the API built on it.
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
 // Every `unsafe` block says why it is sound (a `// SAFETY:` comment); clippy checks it.
 #![warn(clippy::undocumented_unsafe_blocks)]

@@ -25,6 +25,19 @@ pub struct WaitAllTasksBlocked {
     stage: IdleStage,
 }
 
+impl std::fmt::Debug for WaitAllTasksBlocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stage = match self.stage {
+            IdleStage::Start(_) => "not started",
+            IdleStage::Waiting(..) => "waiting",
+            IdleStage::Done => "done",
+        };
+        f.debug_struct("WaitAllTasksBlocked")
+            .field("stage", &stage)
+            .finish()
+    }
+}
+
 impl Future for WaitAllTasksBlocked {
     type Output = Result<()>;
 

@@ -22,7 +22,7 @@ use std::os::fd::RawFd;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-use super::io::{CTRL_C_TOKEN, Reactor};
+use super::io::reactor::{CTRL_C_TOKEN, Reactor};
 use crate::sys;
 
 static PENDING: AtomicBool = AtomicBool::new(false);

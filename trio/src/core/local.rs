@@ -32,6 +32,12 @@ pub struct RunVar<T: 'static> {
     default: Option<fn() -> T>,
 }
 
+impl<T: 'static> std::fmt::Debug for RunVar<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunVar").field("name", &self.name).finish()
+    }
+}
+
 impl<T: 'static> RunVar<T> {
     /// A run variable with no default: `get` fails until `set` is called in the run.
     pub const fn new(name: &'static str) -> Self {
@@ -115,6 +121,14 @@ impl<T: 'static> RunVar<T> {
 pub struct TaskLocal<T: 'static> {
     name: &'static str,
     _marker: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: 'static> std::fmt::Debug for TaskLocal<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskLocal")
+            .field("name", &self.name)
+            .finish()
+    }
 }
 
 impl<T: 'static> TaskLocal<T> {

@@ -95,8 +95,6 @@ impl NurseryInner {
     /// Makes a finished nursery that nothing else holds (no handle, no task, no cancel scope
     /// handle) as good as new for the run's pool; `None` if something still holds it.
     ///
-    /// Performance: inlined into `Runner::recycle_nursery`, its one caller
-    /// (benches/callgrind.rs, spawn_join).
     #[inline]
     pub(crate) fn reset(this: &mut Rc<Self>) -> Option<()> {
         if Rc::weak_count(this) != 0 {
@@ -127,7 +125,7 @@ impl NurseryInner {
         closed.set(false);
         body_done.set(false);
         entered.set(false);
-        // Performance: the result fields are normally taken already; checking first skips
+        // The result fields are normally taken already; checking first skips
         // their drop glue.
         if !errors.get_mut().is_empty() {
             errors.get_mut().clear();
@@ -181,8 +179,7 @@ impl NurseryInner {
         });
     }
 
-    /// Performance: a success (the common case) is checked inline, the rest is not
-    /// (benches/callgrind.rs, spawn_join).
+    /// A success (the common case) is checked inline, the rest is not.
     #[inline(always)]
     fn record(&self, runner: &Runner, outcome: Outcome) {
         if matches!(outcome, Outcome::Ok) {
@@ -238,8 +235,8 @@ impl NurseryInner {
     /// Notes the waker the future waiting on this nursery was polled with (see
     /// `waiter_waker`); the parent task's own waker needs no note.
     ///
-    /// Performance: the usual case (the task's own waker, nothing noted) is a pointer compare
-    /// and a flag test (benches/callgrind.rs, spawn_join).
+    /// The usual case (the task's own waker, nothing noted) is a pointer compare and a flag
+    /// test.
     #[inline]
     pub(crate) fn note_waiter(&self, task: &TaskInner, waker: &Waker) {
         if waker.will_wake(&task.waker) && !self.has_waiter_waker.get() {
@@ -288,8 +285,7 @@ impl NurseryInner {
 
     /// The nursery's result once everything ended (the panic, if any, is resumed by the caller).
     ///
-    /// Performance: the check for "nothing to report" is inlined, the rest is not
-    /// (benches/callgrind.rs, spawn_join).
+    /// The check for "nothing to report" is inlined, the rest is not.
     #[inline(always)]
     fn take_result(&self, absorbs: bool) -> Result<()> {
         if self.errors.borrow().is_empty() && self.cancelled.borrow().is_none() {
@@ -482,7 +478,7 @@ where
     F: FnOnce(Nursery) -> B,
     B: Future<Output = Result<()>>,
 {
-    // Performance: a nursery from the run's pool costs no allocation (see `Runner::recycle_nursery`).
+    // A nursery from the run's pool costs no allocation (see `Runner::recycle_nursery`).
     let inner = Runner::with_current(Runner::take_spare_nursery)
         .flatten()
         .unwrap_or_else(NurseryInner::new);
@@ -560,7 +556,7 @@ where
                 let parent = task.current_status.borrow().clone();
                 nursery.enter_eagerly(runner, parent, task.key);
                 let mut open = task.child_nurseries.borrow_mut();
-                // Performance: entries leave when their nursery finishes (below); only those of
+                // Entries leave when their nursery finishes (below); only those of
                 // nurseries dropped early linger, and are swept here once there are a few.
                 if open.len() >= 8 {
                     open.retain(|n| n.upgrade().is_some_and(|n| !n.closed.get()));

@@ -18,7 +18,7 @@ use super::run::{Runner, not_in_run};
 use super::task::{TaskFuture, TaskInner, TaskKey};
 use crate::error::{Error, Result};
 
-/// What [`Nursery::start`] and [`TaskStatus::started`] share.
+/// What [`Nursery::start`](crate::Nursery::start) and [`TaskStatus::started`] share.
 struct StartShared<V> {
     value: RefCell<Option<V>>,
     started: Cell<bool>,
@@ -28,7 +28,7 @@ struct StartShared<V> {
     caller: TaskKey,
 }
 
-/// Given to a task started with [`Nursery::start`]; call [`started`](Self::started) once the
+/// Given to a task started with [`Nursery::start`](crate::Nursery::start); call [`started`](Self::started) once the
 /// task is ready (listening, connected, ...).
 pub struct TaskStatus<V> {
     shared: Rc<StartShared<V>>,
@@ -122,7 +122,7 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// The future of [`Nursery::start`].
+    /// The future of [`Nursery::start`](crate::Nursery::start).
     #[must_use = "start does nothing unless awaited"]
     pub struct Start<V, F> {
         target: Rc<NurseryInner>,

@@ -8,10 +8,9 @@
 //! - `registration.rs`: [`FdRegistration`], the poll-level readiness that sockets, pipes and
 //!   process handles are built on.
 
-mod reactor;
+pub(crate) mod reactor;
 mod registration;
 mod wait;
 
-pub(crate) use reactor::{CTRL_C_TOKEN, Reactor};
 pub use registration::FdRegistration;
 pub use wait::{WaitIo, notify_closing, wait_readable, wait_writable};

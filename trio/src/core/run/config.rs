@@ -24,6 +24,18 @@ pub struct RunConfig {
     pub(super) fail_on_deadlock: bool,
 }
 
+impl std::fmt::Debug for RunConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunConfig")
+            .field("custom_clock", &self.clock.is_some())
+            .field("instruments", &self.instruments.len())
+            .field("seed", &self.seed)
+            .field("ctrl_c", &self.ctrl_c)
+            .field("fail_on_deadlock", &self.fail_on_deadlock)
+            .finish()
+    }
+}
+
 impl Default for RunConfig {
     fn default() -> Self {
         Self::new()
@@ -74,14 +86,14 @@ impl RunConfig {
         self
     }
 
-    /// Ends the run with a [`DeadlockError`] (and a task dump) when every task is blocked and
+    /// Ends the run with a [`DeadlockError`](crate::DeadlockError) (and a task dump) when every task is blocked and
     /// nothing can wake one, instead of hanging. `#[trio::test]` turns this on.
     pub fn fail_on_deadlock(mut self, enabled: bool) -> Self {
         self.fail_on_deadlock = enabled;
         self
     }
 
-    /// Runs `main` to completion with this configuration. See [`run`].
+    /// Runs `main` to completion with this configuration. See [`run`](crate::run).
     pub fn run<F, T>(self, main: F) -> Result<T>
     where
         F: Future<Output = Result<T>> + 'static,

@@ -37,7 +37,7 @@ pub(crate) use spawn::drop_quietly;
 use crate::core::cancel::{CancelReason, ScopeState};
 use crate::core::clock::SystemClock;
 use crate::core::entry::EntryShared;
-use crate::core::io::Reactor;
+use crate::core::io::reactor::Reactor;
 use crate::core::ki::CtrlC;
 use crate::core::nursery::{NurseryInner, NurseryRun, Outcome};
 use crate::core::task::TaskFuture;

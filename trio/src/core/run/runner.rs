@@ -29,7 +29,7 @@ use crate::core::cancel::{CancelReason, ScopeState};
 use crate::core::clock::Clock;
 use crate::core::deadlines::Deadlines;
 use crate::core::entry::EntryShared;
-use crate::core::io::Reactor;
+use crate::core::io::reactor::Reactor;
 use crate::core::nursery::{NurseryInner, Outcome};
 use crate::core::storage::RunValues;
 use crate::core::task::{Task, TaskInner, TaskKey, TaskTable};
