@@ -31,7 +31,8 @@
 //! Marks an `async fn` as a wait-channel frame (default label: the function's name). The
 //! outermost annotated frame a blocked task is in is its wait channel in task dumps.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
 // Every `unsafe` block says why it is sound (a `// SAFETY:` comment); clippy checks it.
 #![warn(clippy::undocumented_unsafe_blocks)]
