@@ -312,6 +312,11 @@ impl Reactor {
         self.with_half(key, dir, |half| half.ready = false);
     }
 
+    /// Whether `dir` is ready (an event came and was not cleared or taken).
+    pub(crate) fn is_ready(&self, key: IoKey, dir: Direction) -> bool {
+        self.with_half(key, dir, |half| half.ready).unwrap_or(false)
+    }
+
     /// Takes the readiness of `dir` if it is set (a Trio-level wait returns on it).
     pub(crate) fn take_ready(&self, key: IoKey, dir: Direction) -> bool {
         self.with_half(key, dir, |half| std::mem::take(&mut half.ready))

@@ -23,8 +23,10 @@ use crate::error::{BusyResourceError, ClosedResourceError, Error, Result};
 
 enum Stage {
     Start,
-    /// Readiness was there already: the schedule point is done, return on the next poll.
-    Yielding,
+    /// Readiness was there already and the direction is claimed: the schedule point is
+    /// done; the next poll takes the readiness and returns. Dropped before that, the wait
+    /// leaves the readiness for the next one.
+    Yielding(IoKey),
     /// Claimed the direction and stored a waker.
     Waiting(IoKey),
     Done,
@@ -70,17 +72,14 @@ impl WaitIo {
                     dir.describe()
                 ))));
             }
-            if reactor.take_ready(key, dir) {
-                return Ok(Stage::Yielding);
+            if reactor.is_ready(key, dir) {
+                reactor.claim(key, dir);
+                return Ok(Stage::Yielding(key));
             }
             let key = reactor.rearm(key)?;
             reactor.claim(key, dir);
             match reactor.poll_ready(key, dir, cx.waker()) {
-                Poll::Ready(Readiness::Ready) => {
-                    reactor.release(key, dir);
-                    reactor.take_ready(key, dir);
-                    return Ok(Stage::Yielding);
-                }
+                Poll::Ready(Readiness::Ready) => return Ok(Stage::Yielding(key)),
                 Poll::Ready(Readiness::Gone) => return Err(closed_error(fd)),
                 Poll::Pending => {}
             }
@@ -131,11 +130,18 @@ impl Future for WaitIo {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         match std::mem::replace(&mut self.stage, Stage::Done) {
             Stage::Done => Poll::Ready(Err(Error::usage("I/O wait polled after it finished"))),
-            Stage::Yielding => Poll::Ready(Ok(())),
+            Stage::Yielding(key) => {
+                let dir = self.dir;
+                Runner::with_current(|runner| {
+                    runner.reactor().take_ready(key, dir);
+                    runner.reactor().release(key, dir);
+                });
+                Poll::Ready(Ok(()))
+            }
             Stage::Start => match self.start(cx) {
                 Err(e) => Poll::Ready(Err(e)),
                 Ok(stage) => {
-                    if matches!(stage, Stage::Yielding) {
+                    if matches!(stage, Stage::Yielding(_)) {
                         crate::core::run::schedule_point(cx);
                     }
                     self.stage = stage;
@@ -155,7 +161,8 @@ impl Future for WaitIo {
 
 impl Drop for WaitIo {
     fn drop(&mut self) {
-        if let Stage::Waiting(key) = self.stage {
+        // Readiness that arrived (or was found) but not yet returned stays for the next wait.
+        if let Stage::Waiting(key) | Stage::Yielding(key) = self.stage {
             let dir = self.dir;
             Runner::with_current(|runner| runner.reactor().release(key, dir));
         }
@@ -173,9 +180,8 @@ impl Drop for WaitIo {
 /// Yes: a cancel point on entry, and it always yields at least once.
 ///
 /// # Cancel safety
-/// Safe: cancelling or dropping the wait unregisters it. At worst it uses up a readiness
-/// edge, which is harmless: the caller retries its non-blocking call, and a later wait
-/// re-arms the fd.
+/// Safe: cancelling or dropping the wait unregisters it, and readiness it saw but did not
+/// return stays for the next wait.
 pub fn wait_readable(fd: RawFd) -> WaitIo {
     WaitIo {
         fd,
