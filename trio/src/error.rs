@@ -192,7 +192,8 @@ impl Cancelled {
         self.reason.as_deref()
     }
 
-    /// The name of the task that called `cancel`, when a task did.
+    /// The name of the task that called `cancel`, when a task did; for a nursery's
+    /// cancellation, the task whose failure caused it.
     pub fn source_task(&self) -> Option<&str> {
         self.source_task.as_deref()
     }
@@ -204,7 +205,10 @@ impl fmt::Display for Cancelled {
         if let Some(reason) = &self.reason {
             write!(f, ": {reason}")?;
         }
-        if let Some(task) = &self.source_task {
+        // A nursery's reason names the task that failed already.
+        if let Some(task) = &self.source_task
+            && self.source != CancelSource::Nursery
+        {
             write!(f, " by task {task:?}")?;
         }
         Ok(())
@@ -359,16 +363,34 @@ impl StdError for UsageError {}
 #[derive(Debug)]
 pub struct ErrorGroup {
     errors: Vec<Error>,
+    /// Who failed with each error (`task "name"`, the nursery's body), when known.
+    origins: Vec<String>,
 }
 
 impl ErrorGroup {
+    #[cfg(test)]
     pub(crate) fn new(errors: Vec<Error>) -> Self {
-        ErrorGroup { errors }
+        ErrorGroup {
+            errors,
+            origins: Vec::new(),
+        }
+    }
+
+    /// A group whose `origins[i]` says who failed with `errors[i]`.
+    pub(crate) fn with_origins(errors: Vec<Error>, origins: Vec<String>) -> Self {
+        debug_assert_eq!(errors.len(), origins.len());
+        ErrorGroup { errors, origins }
     }
 
     /// The errors, in the order the tasks failed.
     pub fn errors(&self) -> &[Error] {
         &self.errors
+    }
+
+    /// Who failed with the `i`th error: `task "name"` for a child task, `the nursery's body`
+    /// for the code that opened the nursery. `None` when unknown.
+    pub fn origin(&self, i: usize) -> Option<&str> {
+        self.origins.get(i).map(String::as_str)
     }
 
     /// The errors, by value.
@@ -392,7 +414,11 @@ impl fmt::Display for ErrorGroup {
         let n = self.errors.len();
         write!(f, "{n} error{} in a nursery", if n == 1 { "" } else { "s" })?;
         for (i, e) in self.errors.iter().enumerate() {
-            write!(f, "{}{e}", if i == 0 { ": " } else { "; " })?;
+            f.write_str(if i == 0 { ": " } else { "; " })?;
+            match self.origin(i) {
+                Some(who) => write!(f, "{who} failed: {e}")?,
+                None => write!(f, "{e}")?,
+            }
         }
         Ok(())
     }

@@ -540,9 +540,26 @@ impl CancelScope {
         });
     }
 
-    /// Whether `cancel` was called or the deadline expired.
+    /// Whether `cancel` was called or the deadline has passed.
+    ///
+    /// As in Trio, a scope that is running (or not entered yet) whose deadline is now or
+    /// earlier counts as cancelled at once, before the run loop gets to expire it: asking
+    /// cancels it, with the deadline as the source. Not a checkpoint.
     pub fn cancel_called(&self) -> bool {
-        self.state.cancel_called.get()
+        let state = &self.state;
+        if !state.cancel_called.get()
+            && state.phase.get() != Phase::Exited
+            && state.deadline.get() != f64::INFINITY
+            && Runner::with_current(|runner| runner.current_time() >= state.deadline.get())
+                == Some(true)
+        {
+            state.cancel(CancelReason {
+                source: CancelSource::Deadline,
+                reason: None,
+                task: None,
+            });
+        }
+        state.cancel_called.get()
     }
 
     /// Whether the scope absorbed a `Cancelled` when its body returned.

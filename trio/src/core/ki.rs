@@ -91,12 +91,15 @@ impl CtrlC {
         PENDING.load(Ordering::SeqCst)
     }
 
-    /// Restores the disposition SIGINT had before `install`.
-    pub(crate) fn uninstall(self, reactor: &Reactor) {
+    /// Restores the disposition SIGINT had before `install`; returns whether a Ctrl-C had
+    /// arrived (one that came while the run was being torn down counts too: it must not be
+    /// lost). A SIGINT after this has SIGINT's old disposition.
+    pub(crate) fn uninstall(self, reactor: &Reactor) -> bool {
         sys::restore_signal_disposition(libc::SIGINT, &self.previous);
         ACTIVE.store(false, Ordering::SeqCst);
-        PENDING.store(false, Ordering::SeqCst);
+        let pending = PENDING.swap(false, Ordering::SeqCst);
         reactor.deregister_raw(self.read_fd);
         sys::drain_pipe(self.read_fd);
+        pending
     }
 }

@@ -22,7 +22,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use super::cancel::{CancelReason, CancelScope, ScopeState, StatusSwap};
-use super::run::{Runner, drop_quietly, not_in_run};
+use super::run::{Runner, drop_quietly, not_in_run, panic_message};
 use super::start::{Start, TaskStatus};
 use super::task::{Task, TaskFuture, TaskInner, TaskKey};
 use crate::error::{CancelSource, Error, ErrorGroup, Result};
@@ -53,6 +53,8 @@ pub(crate) struct NurseryInner {
     body_done: Cell<bool>,
     entered: Cell<bool>,
     pub(crate) errors: RefCell<Vec<Error>>,
+    /// Who failed with each of `errors`: `task "name"`, or the nursery's body.
+    origins: RefCell<Vec<String>>,
     pub(crate) cancelled: RefCell<Option<Error>>,
     pub(crate) panic: RefCell<Option<Box<dyn Any + Send>>>,
     /// The private nursery of a `start()` call: any child exit wakes the caller.
@@ -84,6 +86,7 @@ impl NurseryInner {
             body_done: Cell::new(false),
             entered: Cell::new(false),
             errors: RefCell::new(Vec::new()),
+            origins: RefCell::new(Vec::new()),
             cancelled: RefCell::new(None),
             panic: RefCell::new(None),
             is_start,
@@ -115,6 +118,7 @@ impl NurseryInner {
             body_done,
             entered,
             errors,
+            origins,
             cancelled,
             panic,
             is_start: _,
@@ -129,6 +133,7 @@ impl NurseryInner {
         // their drop glue.
         if !errors.get_mut().is_empty() {
             errors.get_mut().clear();
+            origins.get_mut().clear();
         }
         if cancelled.get_mut().is_some() {
             *cancelled.get_mut() = None;
@@ -171,47 +176,57 @@ impl NurseryInner {
         tasks.push(task.clone());
     }
 
-    fn cancel_for_failure(&self, runner: &Runner) {
+    /// Cancels the nursery because `who` failed: the reason names it and its error.
+    fn cancel_for_failure(&self, reason: String, task: Option<String>) {
         self.scope.cancel(CancelReason {
             source: CancelSource::Nursery,
-            reason: Some("a task in this nursery failed".into()),
-            task: runner.current_task_name(),
+            reason: Some(reason),
+            task,
         });
     }
 
-    /// A success (the common case) is checked inline, the rest is not.
+    /// Records how a child (`Some`) or the body (`None`) ended. A success (the common case)
+    /// is checked inline, the rest is not.
     #[inline(always)]
-    fn record(&self, runner: &Runner, outcome: Outcome) {
+    fn record(&self, outcome: Outcome, child: Option<&TaskInner>) {
         if matches!(outcome, Outcome::Ok) {
             // `Ok` owns nothing: forgetting it skips a call to the drop glue of `Outcome`.
             std::mem::forget(outcome);
         } else {
-            self.record_failure(runner, outcome);
+            self.record_failure(outcome, child);
         }
     }
 
     #[inline(never)]
-    fn record_failure(&self, runner: &Runner, outcome: Outcome) {
+    fn record_failure(&self, outcome: Outcome, child: Option<&TaskInner>) {
+        let name = child.map(|task| task.name.borrow().to_string());
+        let who = match &name {
+            Some(name) => format!("task {name:?}"),
+            None => "the nursery's body".to_string(),
+        };
         match outcome {
             Outcome::Ok => {}
             Outcome::Err(e) if e.is_cancelled() => {
                 self.cancelled.borrow_mut().get_or_insert(e);
             }
             Outcome::Err(e) => {
+                let reason = format!("{who} failed: {e}");
                 self.errors.borrow_mut().push(e);
-                self.cancel_for_failure(runner);
+                self.origins.borrow_mut().push(who);
+                self.cancel_for_failure(reason, name);
             }
             Outcome::Panic(payload) => {
+                let reason = format!("{who} panicked: {}", panic_message(&*payload));
                 self.panic.borrow_mut().get_or_insert(payload);
-                self.cancel_for_failure(runner);
+                self.cancel_for_failure(reason, name);
             }
         }
     }
 
     /// A child task ended with `outcome`.
     #[inline]
-    pub(crate) fn child_finished(&self, runner: &Runner, outcome: Outcome) {
-        self.record(runner, outcome);
+    pub(crate) fn child_finished(&self, outcome: Outcome, child: &TaskInner) {
+        self.record(outcome, Some(child));
     }
 
     #[inline]
@@ -297,9 +312,10 @@ impl NurseryInner {
     #[inline(never)]
     fn take_failures(&self, absorbs: bool) -> Result<()> {
         let errors = std::mem::take(&mut *self.errors.borrow_mut());
+        let origins = std::mem::take(&mut *self.origins.borrow_mut());
         let cancelled = self.cancelled.borrow_mut().take();
         if !errors.is_empty() {
-            return Err(Error::new(ErrorGroup::new(errors)));
+            return Err(Error::new(ErrorGroup::with_origins(errors, origins)));
         }
         match cancelled {
             Some(_) if absorbs => {
@@ -576,9 +592,9 @@ where
                 if let Some(outcome) = outcome {
                     nursery.body_done.set(true);
                     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| this.body.set(None))) {
-                        nursery.record(runner, Outcome::Panic(payload));
+                        nursery.record(Outcome::Panic(payload), None);
                     }
-                    nursery.record(runner, outcome);
+                    nursery.record(outcome, None);
                 }
             }
             if !nursery.can_finish() {

@@ -46,6 +46,10 @@ impl<V> TaskStatus<V> {
     /// Reports that the task is ready: `start` returns `value`, and the task moves into the
     /// nursery `start` was called on (out of the caller's cancel scope).
     ///
+    /// Inside a cancelled scope (the caller of `start` was cancelled) the task does not move,
+    /// as in Trio: it stays under the cancelled scope, its next checkpoint fails, and `start`
+    /// fails with that `Cancelled` (or returns `value` if the task ends without one).
+    ///
     /// Consumes the status, so calling it twice is a compile error rather than a runtime one:
     ///
     /// ```compile_fail
@@ -67,6 +71,13 @@ impl<V> TaskStatus<V> {
         let Some(task) = shared.task.borrow().upgrade() else {
             return Err(Error::usage("started() was called after its task ended"));
         };
+        if shared.temp.scope.is_cancelled() {
+            // As in Trio: the task stays where it is, under the cancelled scope that will
+            // catch its `Cancelled`, rather than move somewhere nothing is cancelled. `start`
+            // returns the value if the task then ends without an error.
+            *shared.value.borrow_mut() = Some(value);
+            return Ok(());
+        }
         Runner::with_current(|runner| {
             shared.temp.remove_child(&task);
             *task.parent.borrow_mut() = Some(shared.target.clone());
@@ -240,7 +251,8 @@ impl<V, F> Future for Start<V, F> {
             Runner::with_current_task(|_, caller| temp.note_waiter(caller, cx.waker()));
             return Poll::Pending;
         }
-        // The task ended before calling started().
+        // The task ended without moving: before calling started(), or after calling it in a
+        // cancelled scope.
         *this.done = true;
         let target = &shared.target;
         target.pending_starts.set(target.pending_starts.get() - 1);
@@ -253,10 +265,14 @@ impl<V, F> Future for Start<V, F> {
         }
         let error = temp.errors.borrow_mut().drain(..).next();
         let cancelled = temp.cancelled.borrow_mut().take();
-        Poll::Ready(Err(error.or(cancelled).unwrap_or_else(|| {
+        if let Some(error) = error.or(cancelled) {
+            return Poll::Ready(Err(error));
+        }
+        // `started()` inside a cancelled scope left the task here; it ended cleanly.
+        Poll::Ready(shared.value.borrow_mut().take().ok_or_else(|| {
             Error::usage(
                 "the task passed to start() returned without calling task_status.started()",
             )
-        })))
+        }))
     }
 }

@@ -330,7 +330,8 @@ impl Task {
         self.inner.system
     }
 
-    /// The nursery the task is a child of; `None` for the root (init) task.
+    /// The nursery the task is a child of (or was, once it has finished); `None` for the
+    /// root (init) task.
     pub fn parent_nursery(&self) -> Option<crate::Nursery> {
         self.inner
             .parent

@@ -135,13 +135,11 @@ where
     }
     runner.instruments.after_run();
     runner.entry.close();
-    if let Some(ctrl_c) = ctrl_c {
-        ctrl_c.uninstall(&runner.reactor);
-    }
+    let ki_in_teardown = ctrl_c.is_some_and(|ctrl_c| ctrl_c.uninstall(&runner.reactor));
     let main_outcome = runner.main_outcome.borrow_mut().take();
     let init_outcome = runner.init_outcome.borrow_mut().take();
     let internal = runner.internal_error.borrow_mut().take();
-    let ki = runner.ki_received.get();
+    let ki = runner.ki_received.get() || ki_in_teardown;
     runner.init_task_rc.borrow_mut().take();
     drop(guard);
     drop(runner);

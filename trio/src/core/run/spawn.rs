@@ -109,7 +109,6 @@ impl Runner {
     pub(crate) fn discard_task(&self, task: &Rc<TaskInner>) -> Option<TaskFuture> {
         self.tasks.borrow_mut().remove(task.key);
         task.finished.set(true);
-        task.parent.borrow_mut().take();
         break_lots_of(task);
         if self.instruments.active() {
             self.instruments
@@ -131,7 +130,8 @@ impl Runner {
     fn finish_task(&self, task: &Rc<TaskInner>, outcome: Outcome) {
         task.finished.set(true);
         self.tasks.borrow_mut().remove(task.key);
-        let parent = task.parent.borrow_mut().take();
+        // The task keeps its link to the nursery (Trio keeps upward links after exit).
+        let parent = task.parent.borrow().clone();
         if let Some(nursery) = &parent {
             nursery.remove_child(task);
         }
@@ -150,7 +150,7 @@ impl Runner {
             self.init_done.set(true);
             self.loop_attention.set(true);
         } else if let Some(nursery) = &parent {
-            nursery.child_finished(self, outcome);
+            nursery.child_finished(outcome, task);
         }
         if let Some(nursery) = &parent {
             nursery.wake_parent_if_done(self);
