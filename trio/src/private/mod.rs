@@ -1,74 +1,21 @@
 //! Support for the macros of `trio-macros`. Not a public API: names here may change in any
 //! release. See `docs/macro-contract.md`.
 
-use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::core::run::Runner;
-use crate::{KeyboardInterrupt, RunConfig};
 
+mod bounds;
+mod entry;
+
+pub use bounds::{
+    CheckpointError, CheckpointReturn, MainOutput, TestClock, TestOutput, checkpoint_cancelled,
+    test_clock,
+};
+pub use entry::{run_main, run_test, test_config};
 pub use inventory;
-
-/// What an `async fn main` / test may return.
-pub trait MainOutput {
-    /// `Err` carries the error's `Debug` text.
-    fn into_main_result(self) -> Result<(), String>;
-}
-
-impl MainOutput for () {
-    fn into_main_result(self) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-impl<E: Debug> MainOutput for Result<(), E> {
-    fn into_main_result(self) -> Result<(), String> {
-        self.map_err(|e| format!("{e:?}"))
-    }
-}
-
-/// The body of a `#[trio::main]` function: runs it with Ctrl-C wiring and turns the outcome
-/// into the process status (0, 1 with the error on stderr, or 130 after Ctrl-C).
-pub fn run_main<F, R>(fut: F)
-where
-    F: Future<Output = R> + 'static,
-    R: MainOutput + 'static,
-{
-    let outcome = RunConfig::new().run(async move { Ok(fut.await.into_main_result()) });
-    match outcome {
-        Ok(Ok(())) => {}
-        Ok(Err(message)) => {
-            eprintln!("Error: {message}");
-            std::process::exit(1);
-        }
-        Err(e) if e.is::<KeyboardInterrupt>() => std::process::exit(130),
-        Err(e) => {
-            eprintln!("Error: {e:?}");
-            std::process::exit(1);
-        }
-    }
-}
-
-/// The configuration `#[trio::test]` starts from: deadlock detection on, no Ctrl-C handler.
-pub fn test_config() -> RunConfig {
-    RunConfig::new().fail_on_deadlock(true).ctrl_c(false)
-}
-
-/// The body of a `#[trio::test]` function: panics (failing the test) on an error, a
-/// deadlock (with a task dump) or an `Err` return.
-pub fn run_test<F, R>(config: RunConfig, fut: F)
-where
-    F: Future<Output = R> + 'static,
-    R: MainOutput + 'static,
-{
-    match config.run(async move { Ok(fut.await.into_main_result()) }) {
-        Ok(Ok(())) => {}
-        Ok(Err(message)) => panic!("test returned an error: {message}"),
-        Err(e) => panic!("trio run failed: {e}"),
-    }
-}
 
 /// Tells whether the current task yielded to the scheduler since it was created.
 #[derive(Debug)]
