@@ -9,7 +9,8 @@
 //!   Cancellation is level-triggered and surfaces only at checkpoints, as `Err(Cancelled)`.
 //!   Every async fn of the library is a checkpoint; sync fns never are.
 //! - **Ctrl-C is cancellation.** [`run`] turns SIGINT into the cancellation of everything;
-//!   shielded cleanup runs, and `run` returns `Err(KeyboardInterrupt)`.
+//!   shielded cleanup runs, and `run` returns `Err(KeyboardInterrupt)` (carrying the error
+//!   the cleanup failed with, if it did). `#[trio::main]` then ends the program by SIGINT.
 //!
 //! ```
 //! # fn main() -> trio::Result<()> {

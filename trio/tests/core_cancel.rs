@@ -487,7 +487,7 @@ fn cancel_called_is_true_as_soon_as_the_deadline_has_passed() {
             let out = scope
                 .run(async {
                     assert!(!scope.cancel_called());
-                    jumper.jump(1.0);
+                    jumper.jump(1.0)?;
                     assert!(scope.cancel_called(), "the deadline has passed");
                     trio::lowlevel::checkpoint().await?;
                     Ok(())

@@ -4,15 +4,16 @@
 //! trio installs its own SIGINT handler. The first Ctrl-C sets a flag and writes a byte to a
 //! self-pipe that the reactor watches; the run loop then cancels the root cancel scope with
 //! source `KeyboardInterrupt`, shielded cleanup runs, and `run` returns
-//! `Err(KeyboardInterrupt)`. A second Ctrl-C before the run has finished unwinding exits the
-//! process at once with status 130 (what a shell reports for death by SIGINT).
+//! `Err(KeyboardInterrupt)`. A second Ctrl-C before the run has finished unwinding ends the
+//! process at once by SIGINT itself (default disposition restored, signal raised again), so the
+//! parent sees death by SIGINT and a calling shell script stops too.
 //!
 //! Why raw `sigaction` and not signal-hook's registry: DESIGN.md requires the handler to be
 //! *removed* when `run` returns, so that a later Ctrl-C kills the process as usual. A
 //! signal-hook registration can be unregistered, but its process-wide handler stays installed
 //! and no longer falls back to the default action. Trio restores the previous handler; so do
 //! we, by saving the old `sigaction` and putting it back. signal-hook still provides the
-//! async-signal-safe `_exit` used for the second Ctrl-C.
+//! async-signal-safe death by the default action used for the second Ctrl-C.
 //!
 //! The handler only touches atomics and `write(2)`s to the pipe, both async-signal-safe. The
 //! pipe is created once per process and never closed, so a handler running on another thread
@@ -35,6 +36,9 @@ extern "C" fn on_sigint(_signal: libc::c_int) {
         return;
     }
     if PENDING.swap(true, Ordering::SeqCst) {
+        // Restores SIG_DFL, unblocks SIGINT and raises it (all async-signal-safe): the process
+        // dies by SIGINT here. It returns only if it did not know SIGINT; then `_exit(130)`.
+        let _ = signal_hook::low_level::emulate_default_handler(libc::SIGINT);
         signal_hook::low_level::exit(130);
     }
     let fd = PIPE_WRITE.load(Ordering::SeqCst);

@@ -174,9 +174,11 @@ fn run_result<T>(
     match main_outcome {
         Some(Outcome::Ok) => match value {
             Some(value) if !ki => Ok(value),
-            _ => Err(Error::new(KeyboardInterrupt)),
+            _ => Err(Error::new(KeyboardInterrupt::new())),
         },
-        Some(Outcome::Err(e)) if ki && e.is_cancelled() => Err(Error::new(KeyboardInterrupt)),
+        // After Ctrl-C, the main task's error (cleanup that failed) travels inside the
+        // KeyboardInterrupt, so neither is lost.
+        Some(Outcome::Err(e)) if ki => Err(Error::new(KeyboardInterrupt::carrying(e))),
         Some(Outcome::Err(e)) => Err(e),
         Some(Outcome::Panic(payload)) => resume_unwind(payload),
         None => Err(Error::new(TrioInternalError {
