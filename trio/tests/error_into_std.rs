@@ -107,7 +107,7 @@ fn trio_kinds_map_to_io_kinds() {
         (EndOfChannel.into(), K::UnexpectedEof),
         (TooSlowError.into(), K::TimedOut),
         (UsageError::new("bad").into(), K::InvalidInput),
-        (trio::KeyboardInterrupt.into(), K::Other),
+        (trio::KeyboardInterrupt::new().into(), K::Other),
         (io::Error::other("plain").into(), K::Other),
     ];
     for (error, kind) in cases {

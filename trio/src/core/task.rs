@@ -1,29 +1,21 @@
-//! Tasks: the unit the scheduler runs, their table, and their wakers.
+//! Tasks: the unit the scheduler runs, and their table.
 //!
-//! A task owns one boxed future. The run loop keeps every live task in a [`TaskTable`] (a slab
-//! with generations, so a stale key from an old waker finds nothing instead of the wrong task).
-//!
-//! Tasks may be `!Send`, but a `Waker` must be `Send + Sync`: a waker is an `Arc<WakeHandle>`
-//! that holds only the task's key and the run's identity. Waking on the run's own thread pushes
-//! the key onto the run queue directly; waking from any other thread goes through the entry
-//! queue (a mutex and a mio `Waker`). The future itself never leaves the run's thread.
+//! A task owns one future, kept in a pooled block ([`TaskFuture`], `task_future.rs`). The run
+//! keeps every live task in a [`TaskTable`] (a slab with generations, so a stale key from an
+//! old waker finds nothing instead of the wrong task). Its waker (`waker.rs`) holds only that
+//! key and the run's identity, so the future itself never leaves the run's thread.
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{RawWaker, RawWakerVTable, Waker};
+use std::task::Waker;
 
 use super::cancel::ScopeState;
-use super::entry::EntryShared;
-use super::local::LocalMap;
 use super::nursery::NurseryInner;
 use super::parking::ParkingLot;
-use super::run::Runner;
+use super::storage::LocalMap;
 
-/// A task's future, as the run loop holds it.
-pub(crate) type BoxedTaskFuture = super::task_future::TaskFuture;
+pub(crate) use super::task_future::TaskFuture;
 
 /// Where a task lives in the [`TaskTable`]: slot index and generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,11 +25,13 @@ pub(crate) struct TaskKey {
 }
 
 impl TaskKey {
-    fn to_bits(self) -> u64 {
+    /// The key as one integer (what a waker stores).
+    pub(crate) fn to_bits(self) -> u64 {
         (u64::from(self.generation) << 32) | u64::from(self.index)
     }
 
-    fn from_bits(bits: u64) -> Self {
+    /// The key back from [`to_bits`](Self::to_bits).
+    pub(crate) fn from_bits(bits: u64) -> Self {
         TaskKey {
             index: bits as u32,
             generation: (bits >> 32) as u32,
@@ -50,7 +44,7 @@ pub(crate) struct TaskInner {
     pub(crate) id: u64,
     pub(crate) key: TaskKey,
     pub(crate) name: RefCell<Cow<'static, str>>,
-    pub(crate) future: RefCell<Option<BoxedTaskFuture>>,
+    pub(crate) future: RefCell<Option<TaskFuture>>,
     pub(crate) waker: Waker,
     /// In the run queue (or in the batch being run) already.
     pub(crate) scheduled: Cell<bool>,
@@ -89,12 +83,10 @@ const MAX_CANCEL_WAKERS: usize = 32;
 
 /// Reusing the allocation of a finished task (`Runner::recycle_task` and `Runner::spawn`).
 ///
-/// Performance: both work field by field on the allocation, so no whole `TaskInner` (about
-/// 250 bytes) is built on the stack and copied in or out (two `memcpy` calls per task; ~55
-/// instructions per task in benches/callgrind.rs, spawn_join_batch). The patterns name
-/// every field, so a new field must be handled here too. Both are inlined into their one
-/// caller, and `vacate` drops what the task owned in place rather than handing it back
-/// (~60 instructions per task in benches/callgrind.rs, spawn_join).
+/// Both work field by field on the allocation, so no whole `TaskInner` (about 250 bytes) is
+/// built on the stack and copied in or out. The patterns name every field, so a new field
+/// must be handled here too. `vacate` drops what the task owned in place rather than handing
+/// it back.
 impl TaskInner {
     /// Empties a finished task in place: drops everything it owned (the caller holds no
     /// runtime borrows); the plain fields are overwritten by `occupy`. The waker stays:
@@ -142,7 +134,7 @@ impl TaskInner {
         id: u64,
         key: TaskKey,
         name: Cow<'static, str>,
-        future: BoxedTaskFuture,
+        future: TaskFuture,
         status: Rc<ScopeState>,
         parent: Rc<NurseryInner>,
         index: usize,
@@ -194,9 +186,9 @@ impl TaskInner {
 impl TaskInner {
     /// Whether `waker` wakes this task through its own waker (not a combinator's).
     ///
-    /// Performance: a task polled by `step` is given its own waker by reference, so comparing
-    /// addresses settles the common case before `will_wake`'s 16-byte comparison (a
-    /// combinator's context may hold a clone) (benches/callgrind.rs, switch and pingpong).
+    /// A task polled by `step` is given its own waker by reference, so comparing addresses
+    /// settles the common case before `will_wake`'s comparison (a combinator's context may
+    /// hold a clone).
     #[inline(always)]
     pub(crate) fn is_own_waker(&self, waker: &Waker) -> bool {
         std::ptr::eq(waker, &self.waker) || waker.will_wake(&self.waker)
@@ -266,9 +258,6 @@ impl TaskTable {
     }
 
     /// Stores a task under the key `next_key` returned.
-    ///
-    /// Performance: inlined into `Runner::spawn`, its one caller (benches/callgrind.rs,
-    /// spawn_join).
     #[inline]
     pub(crate) fn insert(&mut self, task: Rc<TaskInner>) {
         debug_assert_eq!(task.key, self.next_key());
@@ -312,139 +301,6 @@ impl TaskTable {
     }
 }
 
-/// What a waker points at. Shared with other threads, so it holds no `Rc`.
-pub(crate) struct WakeHandle {
-    run_id: u64,
-    key: AtomicU64,
-    entry: Arc<EntryShared>,
-}
-
-impl WakeHandle {
-    fn key(&self) -> TaskKey {
-        TaskKey::from_bits(self.key.load(Ordering::Relaxed))
-    }
-
-    // Performance: inlined into the waker vtable functions (one call less per wake).
-    #[inline]
-    fn wake(&self) {
-        let key = self.key();
-        let handled = Runner::with_current(|runner| {
-            if runner.run_id == self.run_id {
-                runner.schedule(key);
-                true
-            } else {
-                false
-            }
-        });
-        if handled != Some(true) {
-            self.entry.push_wake(key.to_bits());
-        }
-    }
-}
-
-/// Remote wakes arrive as raw key bits; this turns them back into keys.
-pub(crate) fn key_from_bits(bits: u64) -> TaskKey {
-    TaskKey::from_bits(bits)
-}
-
-/// Builds task wakers, reusing the `Arc`s of finished tasks that nobody else still holds.
-pub(crate) struct WakerPool {
-    run_id: u64,
-    entry: Arc<EntryShared>,
-    spare: Vec<Arc<WakeHandle>>,
-}
-
-impl WakerPool {
-    pub(crate) fn new(run_id: u64, entry: Arc<EntryShared>) -> Self {
-        WakerPool {
-            run_id,
-            entry,
-            spare: Vec::new(),
-        }
-    }
-
-    pub(crate) fn make(&mut self, key: TaskKey) -> Waker {
-        let handle = match self.spare.pop() {
-            Some(handle) => {
-                handle.key.store(key.to_bits(), Ordering::Relaxed);
-                handle
-            }
-            None => Arc::new(WakeHandle {
-                run_id: self.run_id,
-                key: AtomicU64::new(key.to_bits()),
-                entry: self.entry.clone(),
-            }),
-        };
-        let raw = Arc::into_raw(handle).cast::<()>();
-        // SAFETY: `raw` comes from `Arc::into_raw` of an `Arc<WakeHandle>`, which is what every
-        // function of `VTABLE` expects, and the strong count it carries is owned by the waker.
-        unsafe { Waker::from_raw(RawWaker::new(raw, &VTABLE)) }
-    }
-
-    /// Points a recycled task's waker at `key`, or gives it a new one if anybody else still
-    /// holds a clone of the old one (a stale clone must not wake the new task).
-    ///
-    /// Performance: a spawn into a recycled task keeps its waker's `Arc` (one relaxed store)
-    /// instead of handing it back to the pool and taking one out (benches/callgrind.rs,
-    /// spawn_join). Inlined into `Runner::spawn`, its one caller.
-    #[inline]
-    pub(crate) fn rekey(&mut self, waker: &mut Waker, key: TaskKey) {
-        if std::ptr::eq(waker.vtable(), &VTABLE) {
-            let raw = waker.data().cast::<WakeHandle>();
-            // SAFETY: the vtable check proves `raw` came from `Arc::into_raw` in `make`; the
-            // `ManuallyDrop` borrows the waker's count without releasing it.
-            let handle = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(raw) });
-            if Arc::strong_count(&handle) == 1 {
-                handle.key.store(key.to_bits(), Ordering::Relaxed);
-                return;
-            }
-        }
-        let old = std::mem::replace(waker, self.make(key));
-        self.recycle(old);
-    }
-
-    /// Takes a finished task's waker back if no one else holds a clone of it.
-    pub(crate) fn recycle(&mut self, waker: Waker) {
-        if self.spare.len() >= 1024 || !std::ptr::eq(waker.vtable(), &VTABLE) {
-            return;
-        }
-        let raw = waker.data().cast::<WakeHandle>();
-        std::mem::forget(waker);
-        // SAFETY: the vtable check above proves `raw` came from `Arc::into_raw` in `make`, and
-        // forgetting the waker hands its strong count over to this `Arc`.
-        let handle = unsafe { Arc::from_raw(raw) };
-        if Arc::strong_count(&handle) == 1 {
-            self.spare.push(handle);
-        }
-    }
-}
-
-static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_by_ref_raw, drop_raw);
-
-unsafe fn clone_raw(data: *const ()) -> RawWaker {
-    // SAFETY: `data` is a pointer from `Arc::into_raw::<WakeHandle>` whose count the caller's
-    // waker owns; incrementing makes a second owned count for the new waker.
-    unsafe { Arc::increment_strong_count(data.cast::<WakeHandle>()) };
-    RawWaker::new(data, &VTABLE)
-}
-
-unsafe fn wake_raw(data: *const ()) {
-    // SAFETY: waking by value consumes the waker's count; `from_raw` takes it over.
-    let handle = unsafe { Arc::from_raw(data.cast::<WakeHandle>()) };
-    handle.wake();
-}
-
-unsafe fn wake_by_ref_raw(data: *const ()) {
-    // SAFETY: the caller's waker keeps the `Arc` alive for the duration of this call.
-    let handle = unsafe { &*data.cast::<WakeHandle>() };
-    handle.wake();
-}
-
-unsafe fn drop_raw(data: *const ()) {
-    // SAFETY: dropping the waker releases the count it owned.
-    drop(unsafe { Arc::from_raw(data.cast::<WakeHandle>()) });
-}
-
 /// A handle to a task of the current run: its identity, name and place in the task tree.
 ///
 /// Handles are cheap to clone and compare by identity. They are `!Send`: tasks live on their
@@ -474,7 +330,8 @@ impl Task {
         self.inner.system
     }
 
-    /// The nursery the task is a child of; `None` for the root (init) task.
+    /// The nursery the task is a child of (or was, once it has finished); `None` for the
+    /// root (init) task.
     pub fn parent_nursery(&self) -> Option<crate::Nursery> {
         self.inner
             .parent
@@ -498,6 +355,12 @@ impl Task {
     /// The outermost `#[trio::wchan]` frame this task was last blocked in.
     pub fn wchan(&self) -> Option<&'static str> {
         self.inner.wchan.get()
+    }
+
+    /// How many times the run loop has polled the task: two readings that differ have a
+    /// schedule point between them (the checkpoint assertions of testing tools use this).
+    pub fn schedule_points(&self) -> u64 {
+        self.inner.polls.get()
     }
 
     /// Whether the task has finished (its handle outlived it).
