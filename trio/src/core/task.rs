@@ -70,6 +70,8 @@ pub(crate) struct TaskInner {
     /// How many times the task has been polled: a schedule point happened between two reads
     /// that differ.
     pub(crate) polls: Cell<u64>,
+    /// How many cancel points the task has passed (checked for cancellation at).
+    pub(crate) cancel_points: Cell<u64>,
     /// Outermost `#[trio::wchan]` frame the task was blocked in, and the frame depth now.
     pub(crate) wchan: Cell<Option<&'static str>>,
     pub(crate) wchan_depth: Cell<u32>,
@@ -117,6 +119,7 @@ impl TaskInner {
             child_nurseries,
             locals,
             polls: _,
+            cancel_points: _,
             wchan: _,
             wchan_depth: _,
             system: _,
@@ -166,6 +169,7 @@ impl TaskInner {
             child_nurseries,
             locals: t_locals,
             polls,
+            cancel_points,
             wchan,
             wchan_depth,
             system: t_system,
@@ -189,6 +193,7 @@ impl TaskInner {
         index_in_parent.set(index);
         *t_locals.get_mut() = locals;
         polls.set(0);
+        cancel_points.set(0);
         wchan.set(None);
         wchan_depth.set(0);
         *t_system = system;
@@ -275,6 +280,12 @@ impl TaskInner {
     #[inline(always)]
     pub(crate) fn is_own_waker(&self, waker: &Waker) -> bool {
         std::ptr::eq(waker, &self.waker) || waker.will_wake(&self.waker)
+    }
+
+    /// Counts a cancel point of this task.
+    #[inline(always)]
+    pub(crate) fn count_cancel_point(&self) {
+        self.cancel_points.set(self.cancel_points.get() + 1);
     }
 
     /// Called by a blocking operation about to return `Pending` with `waker`: if that is not
@@ -445,6 +456,14 @@ impl Task {
     /// schedule point between them (the checkpoint assertions of testing tools use this).
     pub fn schedule_points(&self) -> u64 {
         self.inner.polls.get()
+    }
+
+    /// How many cancel points the task has passed: every checkpoint and every blocking trio
+    /// operation checks for cancellation on entry and counts one. Two readings that differ
+    /// have a cancel point between them (what Trio's `assert_checkpoints` looks at, with
+    /// [`schedule_points`](Self::schedule_points)).
+    pub fn cancel_points(&self) -> u64 {
+        self.inner.cancel_points.get()
     }
 
     /// Whether the task has finished (its handle outlived it).

@@ -74,6 +74,7 @@ impl Runner {
                 child_nurseries: RefCell::new(Vec::new()),
                 locals: RefCell::new(locals),
                 polls: Cell::new(0),
+                cancel_points: Cell::new(0),
                 wchan: Cell::new(None),
                 wchan_depth: Cell::new(0),
                 system,
