@@ -20,7 +20,10 @@ use crate::error::{Error, Result};
 /// into every checkpoint.
 #[inline]
 fn cancel_point(what: &'static str) -> Result<()> {
-    match Runner::with_current_task(|_, task| task.current_status.borrow().is_cancelled()) {
+    match Runner::with_current_task(|_, task| {
+        task.count_cancel_point();
+        task.current_status.borrow().is_cancelled()
+    }) {
         Some(false) => Ok(()),
         Some(true) => Err(current_cancelled_error()),
         None => Err(not_in_run(what)),
@@ -147,6 +150,7 @@ impl Future for SleepForever {
         // The cancel-status tree wakes this task (and `cx`'s waker, if it is not the task's
         // own) when its scope becomes cancelled.
         let cancelled = Runner::with_current_task(|_, task| {
+            task.count_cancel_point();
             let status = task.current_status.borrow();
             let cancelled = status.is_cancelled().then(|| status.cancelled_error());
             if cancelled.is_none() {

@@ -8,7 +8,7 @@
 //! deadlines alike; it lives here because the core's own entry points (`CancelScope`
 //! deadlines, `wait_all_tasks_blocked`'s cushion) take time arguments too.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A source of time for a run.
 ///
@@ -39,11 +39,12 @@ pub trait Clock {
     }
 }
 
-/// The default clock: monotonic (`Instant`), with a random offset.
+/// The default clock: the system's monotonic clock, with a random offset.
 #[derive(Debug)]
 pub struct SystemClock {
-    start: Instant,
-    offset: f64,
+    /// What to add to the monotonic clock's reading: the random offset, minus the reading
+    /// when the clock was made.
+    bias: f64,
 }
 
 impl Default for SystemClock {
@@ -59,16 +60,17 @@ impl SystemClock {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u8(0);
         let unit = (h.finish() >> 11) as f64 / (1u64 << 53) as f64;
+        let offset = 10_000.0 + unit * 190_000.0;
         SystemClock {
-            start: Instant::now(),
-            offset: 10_000.0 + unit * 190_000.0,
+            bias: offset - crate::sys::monotonic_seconds(),
         }
     }
 }
 
 impl Clock for SystemClock {
+    #[inline]
     fn current_time(&self) -> f64 {
-        self.offset + self.start.elapsed().as_secs_f64()
+        crate::sys::monotonic_seconds() + self.bias
     }
 
     fn deadline_to_sleep_time(&self, deadline: f64) -> f64 {

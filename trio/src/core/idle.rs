@@ -81,6 +81,7 @@ impl Future for WaitAllTasksBlocked {
                     Err(e) => return Poll::Ready(Err(e)),
                 };
                 let started = Runner::with_current_task(|runner, task| {
+                    task.count_cancel_point();
                     let status = task.current_status.borrow().clone();
                     if status.is_cancelled() {
                         return Err(Error::new(status.cancelled_error()));

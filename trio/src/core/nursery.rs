@@ -16,7 +16,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
@@ -24,7 +24,7 @@ use std::task::{Context, Poll, Waker};
 use super::cancel::{CancelReason, CancelScope, ScopeState, StatusSwap};
 use super::run::{Runner, drop_quietly, not_in_run, panic_message};
 use super::start::{Start, TaskStatus};
-use super::task::{Task, TaskFuture, TaskInner, TaskKey};
+use super::task::{Task, TaskFuture, TaskInner, TaskKey, TaskLabel};
 use crate::error::{CancelSource, Error, ErrorGroup, Result};
 
 /// How a task ended.
@@ -199,7 +199,7 @@ impl NurseryInner {
 
     #[inline(never)]
     fn record_failure(&self, outcome: Outcome, child: Option<&TaskInner>) {
-        let name = child.map(|task| task.name.borrow().to_string());
+        let name = child.map(TaskInner::display_name);
         let who = match &name {
             Some(name) => format!("task {name:?}"),
             None => "the nursery's body".to_string(),
@@ -370,23 +370,31 @@ impl Nursery {
     /// Starts `task` as a child of this nursery; it begins running at the next schedule point.
     ///
     /// Not a checkpoint (a sync fn). Fails if the nursery is closed or if called outside a run.
+    #[track_caller]
     pub fn start_soon<F>(&self, task: F) -> Result<()>
     where
         F: Future<Output = Result<()>> + 'static,
     {
-        self.start_soon_named(std::any::type_name::<F>(), task)
+        self.spawn(TaskLabel::of_type::<F>(Location::caller()), task)
     }
 
     /// [`start_soon`](Self::start_soon) with a name for the task (shown in task dumps and
     /// by [`Task::name`]).
+    #[track_caller]
     pub fn start_soon_named<F>(&self, name: impl Into<Cow<'static, str>>, task: F) -> Result<()>
     where
         F: Future<Output = Result<()>> + 'static,
     {
-        let name = name.into();
+        self.spawn(TaskLabel::given(name.into(), Location::caller()), task)
+    }
+
+    fn spawn<F>(&self, label: TaskLabel, task: F) -> Result<()>
+    where
+        F: Future<Output = Result<()>> + 'static,
+    {
         Runner::with_current(|runner| {
             runner
-                .spawn(&self.inner, TaskFuture::new(task), name, false)
+                .spawn(&self.inner, TaskFuture::new(task), label, false)
                 .map(drop)
         })
         .unwrap_or_else(|| Err(not_in_run("Nursery::start_soon")))
@@ -406,13 +414,14 @@ impl Nursery {
     /// # Cancel safety
     /// Dropping the future before `started` drops the new task with it (nothing was started);
     /// after `started` the task keeps running in this nursery and only the value is lost.
+    #[track_caller]
     pub fn start<V, F, Fut>(&self, task: F) -> Start<V, F>
     where
         F: FnOnce(TaskStatus<V>) -> Fut,
         Fut: Future<Output = Result<()>> + 'static,
         V: 'static,
     {
-        Start::new(self.inner.clone(), task)
+        Start::new(self.inner.clone(), task, Location::caller())
     }
 
     /// The nursery's cancel scope: cancelling it cancels the body and every child.

@@ -661,6 +661,7 @@ impl<D> Park<D> {
     unsafe fn queue(&self, cx: &Context<'_>) -> Poll<Result<()>> {
         let node = &self.node;
         let queued = Runner::with_current_task(|_, task| {
+            task.count_cancel_point();
             {
                 let status = task.current_status.borrow();
                 if status.is_cancelled() {

@@ -7,6 +7,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::panic::Location;
 use std::panic::resume_unwind;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
@@ -15,7 +16,7 @@ use std::task::{Context, Poll};
 use super::cancel::ScopeState;
 use super::nursery::NurseryInner;
 use super::run::{Runner, not_in_run};
-use super::task::{TaskFuture, TaskInner, TaskKey};
+use super::task::{TaskFuture, TaskInner, TaskKey, TaskLabel};
 use crate::error::{Error, Result};
 
 /// What [`Nursery::start`](crate::Nursery::start) and [`TaskStatus::started`] share.
@@ -109,12 +110,14 @@ impl<V> TaskStatus<V> {
     }
 }
 
-type SpawnStart<V, F> = fn(&Runner, &Rc<StartShared<V>>, F) -> Result<Rc<TaskInner>>;
+type SpawnStart<V, F> =
+    fn(&Runner, &Rc<StartShared<V>>, F, &'static Location<'static>) -> Result<Rc<TaskInner>>;
 
 fn spawn_start<V, F, Fut>(
     runner: &Runner,
     shared: &Rc<StartShared<V>>,
     make: F,
+    site: &'static Location<'static>,
 ) -> Result<Rc<TaskInner>>
 where
     F: FnOnce(TaskStatus<V>) -> Fut,
@@ -127,7 +130,7 @@ where
     runner.spawn(
         &shared.temp,
         TaskFuture::new(future),
-        std::any::type_name::<Fut>().into(),
+        TaskLabel::of_type::<Fut>(site),
         false,
     )
 }
@@ -142,6 +145,7 @@ pin_project_lite::pin_project! {
         shared: Option<Rc<StartShared<V>>>,
         task: Option<Rc<TaskInner>>,
         done: bool,
+        site: &'static Location<'static>,
         spawn: SpawnStart<V, F>,
     }
 
@@ -167,7 +171,11 @@ pin_project_lite::pin_project! {
 }
 
 impl<V, F> Start<V, F> {
-    pub(crate) fn new<Fut>(target: Rc<NurseryInner>, make: F) -> Self
+    pub(crate) fn new<Fut>(
+        target: Rc<NurseryInner>,
+        make: F,
+        site: &'static Location<'static>,
+    ) -> Self
     where
         F: FnOnce(TaskStatus<V>) -> Fut,
         Fut: Future<Output = Result<()>> + 'static,
@@ -180,6 +188,7 @@ impl<V, F> Start<V, F> {
             shared: None,
             task: None,
             done: false,
+            site,
             spawn: spawn_start::<V, F, Fut>,
         }
     }
@@ -216,7 +225,7 @@ impl<V, F> Future for Start<V, F> {
                     .set(this.target.pending_starts.get() + 1);
                 *this.temp = Some(temp.clone());
                 *this.shared = Some(shared.clone());
-                let task = (this.spawn)(runner, &shared, make)?;
+                let task = (this.spawn)(runner, &shared, make, this.site)?;
                 *shared.task.borrow_mut() = Rc::downgrade(&task);
                 *this.task = Some(task);
                 temp.note_waiter(caller, cx.waker());

@@ -55,6 +55,7 @@ impl WaitIo {
     fn start(&self, cx: &Context<'_>) -> Result<Stage> {
         let (fd, dir) = (self.fd, self.dir);
         Runner::with_current_task(|runner, task| {
+            task.count_cancel_point();
             {
                 let status = task.current_status.borrow();
                 if status.is_cancelled() {

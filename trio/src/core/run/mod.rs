@@ -24,7 +24,7 @@ mod spawn;
 use std::any::Any;
 use std::cell::RefCell;
 use std::future::Future;
-use std::panic::resume_unwind;
+use std::panic::{Location, resume_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,7 +40,7 @@ use crate::core::entry::EntryShared;
 use crate::core::io::reactor::Reactor;
 use crate::core::ki::CtrlC;
 use crate::core::nursery::{NurseryInner, NurseryRun, Outcome};
-use crate::core::task::TaskFuture;
+use crate::core::task::{TaskFuture, TaskLabel};
 use crate::error::{CancelSource, Error, KeyboardInterrupt, Result, TrioInternalError};
 use instruments::Instruments;
 use runner::RunnerParts;
@@ -200,7 +200,7 @@ where
     let init = runner.spawn(
         &root_holder,
         TaskFuture::new(init_future),
-        "<init>".into(),
+        TaskLabel::given("<init>".into(), Location::caller()),
         true,
     )?;
     root_holder.remove_child(&init);
@@ -222,7 +222,7 @@ where
     let main_task = runner.spawn(
         &system,
         TaskFuture::new(main_future),
-        "<main>".into(),
+        TaskLabel::given("<main>".into(), Location::caller()),
         false,
     )?;
     runner.main_task.set(Some(main_task.key));

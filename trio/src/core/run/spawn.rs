@@ -7,13 +7,12 @@
 //! dropped without running again. Either way the task's parking-lot breakers fire and the
 //! instruments hear of the exit.
 
-use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::runner::Runner;
 use crate::core::nursery::{NurseryInner, Outcome};
-use crate::core::task::{Task, TaskFuture, TaskInner};
+use crate::core::task::{Task, TaskFuture, TaskInner, TaskLabel};
 use crate::error::{Error, Result};
 
 impl Runner {
@@ -22,7 +21,7 @@ impl Runner {
         &self,
         nursery: &Rc<NurseryInner>,
         future: TaskFuture,
-        name: Cow<'static, str>,
+        label: TaskLabel,
         system: bool,
     ) -> Result<Rc<TaskInner>> {
         if nursery.closed.get() {
@@ -49,7 +48,7 @@ impl Runner {
                 inner.occupy(
                     id,
                     key,
-                    name,
+                    label,
                     future,
                     status.clone(),
                     nursery.clone(),
@@ -62,7 +61,9 @@ impl Runner {
             None => Rc::new(TaskInner {
                 id,
                 key,
-                name: RefCell::new(name),
+                name: RefCell::new(label.name),
+                default_name: Cell::new(label.is_type_name),
+                spawn_site: Cell::new(label.site),
                 future: RefCell::new(Some(future)),
                 waker: self.wakers.borrow_mut().make(key),
                 scheduled: Cell::new(false),
@@ -73,6 +74,7 @@ impl Runner {
                 child_nurseries: RefCell::new(Vec::new()),
                 locals: RefCell::new(locals),
                 polls: Cell::new(0),
+                cancel_points: Cell::new(0),
                 wchan: Cell::new(None),
                 wchan_depth: Cell::new(0),
                 system,
