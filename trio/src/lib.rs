@@ -32,7 +32,8 @@
 //! ```
 //!
 //! The layers, bottom up (imports only go down): [`lowlevel`] (the run loop, tasks, cancel
-//! status, `ParkingLot`, reactor), then timeouts and the rest of the API built on it.
+//! status, `ParkingLot`, reactor), then timeouts and the rest of the API built on it, up to
+//! the byte streams of [`stream`] (Trio's `trio.abc` interfaces).
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 // Every `unsafe` block says why it is sound (a `// SAFETY:` comment); clippy checks it.
@@ -48,6 +49,7 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod private;
+pub mod stream;
 pub mod sync;
 mod timeouts;
 
@@ -64,6 +66,11 @@ pub use crate::error::{
     BrokenResourceError, BusyResourceError, CancelSource, Cancelled, ClosedResourceError,
     DeadlockError, EndOfChannel, Error, ErrorGroup, KeyboardInterrupt, Result, RunFinishedError,
     TaskPanicked, TooSlowError, TrioInternalError, UsageError, WouldBlock,
+};
+pub use crate::stream::{
+    AsyncResource, AsyncResourceExt, ConflictDetector, HalfCloseableStream, HalfCloseableStreamExt,
+    Listener, ListenerExt, ReceiveBuf, ReceiveStream, ReceiveStreamExt, SendStream, SendStreamExt,
+    StapledStream, Stream, aclose_forcefully,
 };
 pub use crate::sync::{
     Borrower, CapacityLimiter, CapacityLimiterGuard, Condition, Event, Lock, LockGuard, Semaphore,
