@@ -172,32 +172,40 @@ impl fmt::Debug for SyncHook {
     }
 }
 
-/// A hook slot. The hook is taken out while it runs, so it may set hooks (even its own
-/// replacement) on the same stream.
-struct Slot<H>(RefCell<Option<H>>);
+/// A hook slot. The hook is taken out while it runs, so it may set hooks (even replace or
+/// remove itself) on the same stream.
+struct Slot<H> {
+    hook: RefCell<Option<H>>,
+    /// Counts replacements, so a hook that was replaced while it ran is not put back.
+    version: Cell<u64>,
+}
 
 impl<H> Default for Slot<H> {
     fn default() -> Self {
-        Slot(RefCell::new(None))
+        Slot {
+            hook: RefCell::new(None),
+            version: Cell::new(0),
+        }
     }
 }
 
 impl<H> Slot<H> {
     fn replace(&self, hook: Option<H>) -> Option<H> {
-        std::mem::replace(&mut *self.0.borrow_mut(), hook)
+        self.version.set(self.version.get() + 1);
+        std::mem::replace(&mut *self.hook.borrow_mut(), hook)
     }
 
     fn is_set(&self) -> bool {
-        self.0.borrow().is_some()
+        self.hook.borrow().is_some()
     }
 
     /// Runs the hook, if any, with `call`.
     fn call<R>(&self, call: impl FnOnce(&mut H) -> R) -> Option<R> {
-        let mut hook = self.0.borrow_mut().take()?;
+        let mut hook = self.hook.borrow_mut().take()?;
+        let version = self.version.get();
         let out = call(&mut hook);
-        let mut slot = self.0.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(hook);
+        if self.version.get() == version {
+            *self.hook.borrow_mut() = Some(hook);
         }
         Some(out)
     }

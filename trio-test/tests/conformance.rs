@@ -5,7 +5,9 @@
 use std::cell::RefCell;
 use std::task::{Context, Poll};
 
-use trio::stream::{AsyncResource, ConflictDetector, ReceiveBuf, ReceiveStream, SendStream};
+use trio::stream::{
+    AsyncResource, ConflictDetector, HalfCloseableStream, ReceiveBuf, ReceiveStream, SendStream,
+};
 use trio::{ClosedResourceError, Result};
 use trio_test::{
     MockClock, check_half_closeable_stream, check_one_way_stream, check_two_way_stream,
@@ -94,6 +96,8 @@ enum Fault {
     Corrupt,
     /// `wait_send_all_might_not_block` never waits.
     EagerWait,
+    /// Nothing but the missing `SendStream::as_half_closeable` every `Faulty` has.
+    ForgetsToSayItHalfCloses,
 }
 
 /// A stream that forwards to `inner`, except for its fault.
@@ -170,6 +174,12 @@ impl<S: ReceiveStream> ReceiveStream for Faulty<S> {
     }
 }
 
+impl<S: HalfCloseableStream> HalfCloseableStream for Faulty<S> {
+    fn poll_send_eof(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.inner.poll_send_eof(cx)
+    }
+}
+
 #[test]
 #[should_panic(expected = "two concurrent receive_some: expected a group of one")]
 fn a_stream_without_detectors_fails_the_busy_check() {
@@ -208,4 +218,17 @@ fn an_eager_wait_fails_the_clogged_check() {
         Ok((faulty(s, Fault::EagerWait), r))
     };
     run(check_one_way_stream(maker, Some(maker)));
+}
+
+#[test]
+#[should_panic(expected = "its SendStream::as_half_closeable returns None")]
+fn a_half_closeable_stream_must_say_so() {
+    let maker = async || {
+        let (a, b) = memory_stream_pair();
+        Ok((
+            faulty(a, Fault::ForgetsToSayItHalfCloses),
+            faulty(b, Fault::ForgetsToSayItHalfCloses),
+        ))
+    };
+    run(check_half_closeable_stream(maker, no_clogged()));
 }

@@ -385,3 +385,36 @@ fn a_pair_whose_receiver_was_dropped_is_broken() {
         s.send_all(b"").await
     });
 }
+
+#[test]
+fn a_hook_may_replace_or_remove_itself() {
+    run(async {
+        let s = MemorySendStream::new();
+        let calls = Rc::new(Cell::new(0));
+        let (s1, c1) = (s.clone(), calls.clone());
+        s.set_send_all_hook(Some(AsyncHook::new(move || {
+            c1.set(c1.get() + 1);
+            // Runs once: it removes itself.
+            s1.set_send_all_hook(None);
+            async { Ok(()) }
+        })));
+        s.send_all(b"a").await?;
+        s.send_all(b"b").await?;
+        assert_eq!(calls.get(), 1);
+        assert!(!s.has_send_all_hook());
+
+        let r = MemoryReceiveStream::new();
+        let log = Log::default();
+        let (r1, l1) = (r.clone(), log.clone());
+        r.set_close_hook(Some(SyncHook::new(move || {
+            l1.push("first");
+            let l2 = l1.clone();
+            r1.set_close_hook(Some(SyncHook::new(move || l2.push("second"))));
+        })));
+        r.close();
+        r.close();
+        r.close();
+        assert_eq!(log.take(), ["first", "second", "second"]);
+        Ok(())
+    });
+}

@@ -255,13 +255,12 @@ where
         let (a, b) = maker().await?;
         Ok((b, a))
     };
-    let flipped_clogged = clogged.map(|clogged| {
+    let mut flipped_clogged = clogged.map(|clogged| {
         async move || {
             let (a, b) = clogged().await?;
             Ok((b, a))
         }
     });
-    let mut flipped_clogged = flipped_clogged;
     one_way::check(&mut flipped, flipped_clogged.as_mut()).await?;
 
     let (s1, s2) = make(maker).await?;
@@ -336,6 +335,18 @@ where
     check_two_way(maker, clogged.as_deref_mut()).await?;
 
     let (s1, s2) = make(maker).await?;
+    // Trio's `isinstance(s, HalfCloseableStream)`: what `StapledStream` asks before it sends
+    // EOF through a stream rather than closing it.
+    for (side, stream) in [
+        ("first", s1.as_half_closeable().is_some()),
+        ("second", s2.as_half_closeable().is_some()),
+    ] {
+        assert!(
+            stream,
+            "the {side} stream is a HalfCloseableStream, but its SendStream::as_half_closeable \
+             returns None (implement it as Some(self))"
+        );
+    }
     force_close_both(&*s1, &*s2, async {
         let (a, b) = (s1.clone(), s2.clone());
         both(async move { send_x_then_eof(&*a).await }, async move {
