@@ -59,8 +59,8 @@ impl PollPark {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(result) => {
                     *slot = None;
-                    // Unparked between the check and the poll: the caller's condition may
-                    // hold now, so have it look again.
+                    // Cancelled or broken (an error), or woken meanwhile: then the caller's
+                    // condition may hold, so have it look again.
                     result?;
                     cx.waker().wake_by_ref();
                     Poll::Pending
@@ -74,6 +74,7 @@ impl PollPark {
                 Poll::Pending
             }
             Poll::Ready(result) => {
+                // A first poll only ends the park with an error (cancelled, broken).
                 *slot = None;
                 result?;
                 cx.waker().wake_by_ref();

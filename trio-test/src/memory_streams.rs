@@ -136,7 +136,9 @@ type HookFuture = Pin<Box<dyn Future<Output = Result<()>>>>;
 
 /// An async hook of a memory stream: called with no arguments, it returns a future that the
 /// stream's operation runs to completion (Trio's async hooks). Capture clones of the streams
-/// it works on.
+/// it works on. A hook that holds a clone of its own stream makes a reference cycle: the
+/// stream is not freed before the process exits, which a test can live with (the pumps of
+/// [`memory_stream_one_way_pair`] hold their streams weakly).
 pub struct AsyncHook(Box<dyn FnMut() -> HookFuture>);
 
 impl AsyncHook {
