@@ -266,3 +266,23 @@ fn a_close_that_waits_closes_the_receive_side_after_the_send_side() {
         .await
     });
 }
+
+#[test]
+fn vectored_sends_default_to_the_first_non_empty_slice() {
+    run(async {
+        let stapled =
+            StapledStream::new(RecordSendStream::default(), RecordReceiveStream::default());
+        assert!(!stapled.is_send_vectored());
+        let bufs = [
+            std::io::IoSlice::new(b""),
+            std::io::IoSlice::new(b"ab"),
+            std::io::IoSlice::new(b"cd"),
+        ];
+        let n = std::future::poll_fn(|cx| stapled.poll_send_vectored(cx, &bufs)).await?;
+        assert_eq!(n, 2);
+        let n = std::future::poll_fn(|cx| stapled.poll_send_vectored(cx, &[])).await?;
+        assert_eq!(n, 0);
+        assert_eq!(stapled.send_stream().record.get(), ["send ab", "send "]);
+        Ok(())
+    });
+}
