@@ -1,10 +1,10 @@
 //! A bench binary without criterion, for instruction counts under callgrind.
 //!
 //! ```text
-//! cargo bench --bench callgrind --no-run          # build (release, debug info)
+//! cargo bench -p trio-benches --bench callgrind --no-run   # build (release, debug info)
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //!     target/release/deps/callgrind-<hash> trio_spawn_join 100000
-//! benches/callgrind.sh                             # every case, instructions per operation
+//! benches/callgrind.sh                                       # every case, instructions per operation
 //! ```
 //!
 //! Arguments: a case name (`--list` prints them; a name without `trio_`/`tokio_` means the

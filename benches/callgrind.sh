@@ -4,14 +4,20 @@
 # Each case runs at two sizes (N1 and N2 operations); the difference of the two instruction
 # counts divided by N2 - N1 is the cost of one operation, without process start-up and runtime
 # creation. Usage: benches/callgrind.sh [case ...]   (default: every case)
-# Environment: CARGO_TARGET_DIR (default target), N1 (default 20000), N2 (default 120000).
+# Environment: N1 (default 20000), N2 (default 120000); cargo's own (CARGO_TARGET_DIR, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${CARGO_TARGET_DIR:-target}"
 n1="${N1:-20000}"
 n2="${N2:-120000}"
-cargo bench --bench callgrind --no-run >/dev/null 2>&1
-bin=$(ls -t "$target"/release/deps/callgrind-* | grep -v '\.d$' | head -n 1)
+# Cargo names the executable it built in its JSON messages; taking it from there (not from a
+# listing of target/release/deps) cannot pick a stale binary of an older build or another package.
+bin=$(cargo bench -p trio-benches --bench callgrind --no-run --message-format=json 2>/dev/null \
+    | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+    echo "callgrind.sh: building the callgrind bench failed; run" >&2
+    echo "  cargo bench -p trio-benches --bench callgrind --no-run" >&2
+    exit 1
+fi
 cases=("$@")
 if [ ${#cases[@]} -eq 0 ]; then
     mapfile -t cases < <("$bin" --list)

@@ -1,6 +1,7 @@
 //! Core benchmarks: trio-rs beside tokio's current_thread runtime, in the same target.
 //!
-//! `cargo bench --bench core` (add `-- --warm-up-time 1 --measurement-time 3` for a quick run).
+//! `cargo bench -p trio-benches --bench core` (add `-- --warm-up-time 1 --measurement-time 3`
+//! for a quick run).
 //! Every case runs its loop inside a runtime that is already running (criterion's
 //! `iter_custom`); runtime creation is never measured. See docs/benchmarks.md.
 

@@ -1,6 +1,7 @@
 //! Sync benchmarks (channels, locks): trio-rs beside tokio's current_thread runtime.
 //!
-//! `cargo bench --bench sync` (add `-- --warm-up-time 1 --measurement-time 3` for a quick run).
+//! `cargo bench -p trio-benches --bench sync` (add `-- --warm-up-time 1 --measurement-time 3`
+//! for a quick run).
 //! Every case runs its loop inside a runtime that is already running (criterion's
 //! `iter_custom`); runtime creation is never measured. See docs/benchmarks.md.
 

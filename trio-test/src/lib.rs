@@ -37,7 +37,8 @@
 //! })
 //! # }
 //! ```
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
 // Every `unsafe` block says why it is sound (a `// SAFETY:` comment); clippy checks it.
 #![warn(clippy::undocumented_unsafe_blocks)]

@@ -9,7 +9,8 @@
 //!   Cancellation is level-triggered and surfaces only at checkpoints, as `Err(Cancelled)`.
 //!   Every async fn of the library is a checkpoint; sync fns never are.
 //! - **Ctrl-C is cancellation.** [`run`] turns SIGINT into the cancellation of everything;
-//!   shielded cleanup runs, and `run` returns `Err(KeyboardInterrupt)`.
+//!   shielded cleanup runs, and `run` returns `Err(KeyboardInterrupt)` (carrying the error
+//!   the cleanup failed with, if it did). `#[trio::main]` then ends the program by SIGINT.
 //!
 //! ```
 //! # fn main() -> trio::Result<()> {
@@ -34,7 +35,8 @@
 //! The layers, bottom up (imports only go down): [`lowlevel`] (the run loop, tasks, cancel
 //! status, `ParkingLot`, reactor), then timeouts and the rest of the API built on it, up to
 //! the byte streams of [`stream`] (Trio's `trio.abc` interfaces).
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
 // Every `unsafe` block says why it is sound (a `// SAFETY:` comment); clippy checks it.
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -42,7 +44,6 @@
 pub mod channel;
 mod core;
 mod error;
-pub mod lowlevel;
 #[doc(hidden)]
 pub mod __private {
     //! Macro support; not a public API.
@@ -51,22 +52,25 @@ pub mod __private {
 mod private;
 pub mod stream;
 pub mod sync;
+mod sys;
 mod timeouts;
+
+pub use crate::core::lowlevel;
 
 pub use crate::channel::{
     MemoryChannelStatistics, MemoryReceiveChannel, MemorySendChannel, SendError,
     open_memory_channel, open_unbounded_memory_channel,
 };
-pub use crate::core::cancel::{CancelScope, ScopeRun};
-pub use crate::core::clock::{Clock, SystemClock};
-pub use crate::core::instrument::Instrument;
-pub use crate::core::nursery::{Nursery, NurseryRun, Start, TaskStatus, open_nursery};
-pub use crate::core::run::{RunConfig, run};
+pub use crate::core::{
+    CancelScope, Clock, Instrument, Nursery, NurseryRun, RunConfig, ScopeRun, Start, SystemClock,
+    TaskStatus, open_nursery, run,
+};
 pub use crate::error::{
     BrokenResourceError, BusyResourceError, CancelSource, Cancelled, ClosedResourceError,
     DeadlockError, EndOfChannel, Error, ErrorGroup, KeyboardInterrupt, Result, RunFinishedError,
     TaskPanicked, TooSlowError, TrioInternalError, UsageError, WouldBlock,
 };
+pub use crate::lowlevel::{SleepForever, sleep_forever};
 pub use crate::stream::{
     AsyncResource, AsyncResourceExt, ConflictDetector, HalfCloseableStream, HalfCloseableStreamExt,
     Listener, ListenerExt, ReceiveBuf, ReceiveStream, ReceiveStreamExt, SendStream, SendStreamExt,
@@ -77,7 +81,7 @@ pub use crate::sync::{
     SemaphoreGuard, StrictFIFOLock,
 };
 pub use crate::timeouts::{
-    IntoSeconds, SleepForever, current_effective_deadline, current_time, fail_after, fail_at,
-    move_on_after, move_on_at, sleep, sleep_forever, sleep_until,
+    IntoSeconds, current_effective_deadline, current_time, fail_after, fail_at, move_on_after,
+    move_on_at, sleep, sleep_until,
 };
 pub use trio_macros::{checkpoint, main, test, wchan};

@@ -5,12 +5,10 @@
 //! `std::time::Duration`. Negative and NaN durations are errors, not panics.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::core::run::{Runner, not_in_run};
-use crate::{CancelScope, Error, Result, TooSlowError};
+use crate::lowlevel::sleep_forever;
+use crate::{CancelScope, Error, Result, TooSlowError, UsageError};
 
 /// A length of time, in seconds. Implemented for `f64`, `f32`, `i32`, `u32`, `u64` and
 /// `Duration`, so `sleep(1.5)`, `sleep(3600)` and `sleep(Duration::from_millis(5))` all work.
@@ -55,46 +53,6 @@ impl IntoSeconds for Duration {
     }
 }
 
-/// The future of [`sleep_forever`].
-#[must_use = "futures do nothing unless awaited"]
-#[derive(Debug, Default)]
-pub struct SleepForever {
-    _private: (),
-}
-
-impl Future for SleepForever {
-    type Output = Result<()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        // The cancel-status tree wakes this task (and `cx`'s waker, if it is not the task's
-        // own) when its scope becomes cancelled.
-        let cancelled = Runner::with_current_task(|_, task| {
-            let status = task.current_status.borrow();
-            let cancelled = status.is_cancelled().then(|| status.cancelled_error());
-            if cancelled.is_none() {
-                task.register_cancel_waker(cx.waker());
-            }
-            cancelled
-        });
-        match cancelled {
-            None => Poll::Ready(Err(not_in_run("sleep_forever"))),
-            Some(Some(c)) => Poll::Ready(Err(Error::new(c))),
-            Some(None) => Poll::Pending,
-        }
-    }
-}
-
-/// Sleeps until cancelled; always returns `Err(Cancelled)` (or an error for misuse).
-///
-/// # Checkpoint
-/// Yes: it blocks until its scope is cancelled.
-///
-/// # Cancel safety
-/// Safe: it holds nothing.
-pub fn sleep_forever() -> SleepForever {
-    SleepForever { _private: () }
-}
-
 /// Sleeps until `deadline` on the run's clock (see [`current_time`](crate::current_time)).
 /// A NaN deadline is an error; a deadline in the past returns after a checkpoint.
 ///
@@ -118,7 +76,17 @@ pub async fn sleep_until(deadline: f64) -> Result<()> {
 /// # Cancel safety
 /// Safe: it holds nothing.
 pub async fn sleep(seconds: impl IntoSeconds) -> Result<()> {
-    let seconds = crate::core::cancel::check_duration(seconds.into_seconds(), "sleep duration")?;
+    let seconds = seconds.into_seconds();
+    if seconds.is_nan() {
+        return Err(Error::new(UsageError::new(
+            "sleep duration must not be NaN",
+        )));
+    }
+    if seconds < 0.0 {
+        return Err(Error::new(UsageError::new(format!(
+            "sleep duration must be non-negative (got {seconds})"
+        ))));
+    }
     if seconds == 0.0 {
         return crate::lowlevel::checkpoint().await;
     }

@@ -466,3 +466,36 @@ fn deadlines_registered_within_one_step_still_fire() {
         Ok(())
     });
 }
+
+#[test]
+fn cancel_called_is_true_as_soon_as_the_deadline_has_passed() {
+    use trio_test::MockClock;
+    let clock = MockClock::new();
+    let jumper = clock.clone();
+    trio::RunConfig::new()
+        .clock(clock)
+        .ctrl_c(false)
+        .run(async move {
+            let now = trio::current_time()?;
+            // Before entry.
+            let unentered = trio::CancelScope::with_deadline(now)?;
+            assert!(unentered.cancel_called());
+            let later = trio::CancelScope::with_deadline(now + 10.0)?;
+            assert!(!later.cancel_called());
+            // While active: the loop has not expired the deadline yet.
+            let scope = trio::CancelScope::with_deadline(now + 1.0)?;
+            let out = scope
+                .run(async {
+                    assert!(!scope.cancel_called());
+                    jumper.jump(1.0)?;
+                    assert!(scope.cancel_called(), "the deadline has passed");
+                    trio::lowlevel::checkpoint().await?;
+                    Ok(())
+                })
+                .await?;
+            assert_eq!(out, None);
+            assert!(scope.cancelled_caught());
+            Ok(())
+        })
+        .unwrap();
+}

@@ -539,3 +539,27 @@ fn a_stale_waker_does_not_wake_the_task_that_reuses_its_slot() {
         .await
     });
 }
+
+#[test]
+fn schedule_and_cancel_points_are_counted_per_task() {
+    common::run(async {
+        let task = trio::lowlevel::current_task()?;
+        let (schedule, cancel) = (task.schedule_points(), task.cancel_points());
+        // Sync code passes neither.
+        let _ = trio::CancelScope::new().cancel_called();
+        assert_eq!(task.schedule_points(), schedule);
+        assert_eq!(task.cancel_points(), cancel);
+        // A cancel point alone, then a full checkpoint.
+        trio::lowlevel::checkpoint_if_cancelled().await?;
+        assert_eq!(task.cancel_points(), cancel + 1);
+        assert_eq!(task.schedule_points(), schedule);
+        trio::lowlevel::checkpoint().await?;
+        assert_eq!(task.cancel_points(), cancel + 2);
+        assert_eq!(task.schedule_points(), schedule + 1);
+        // A blocking operation counts its entry.
+        let lot = trio::lowlevel::ParkingLot::new();
+        let _ = trio::move_on_after(1.0, lot.park()).await?;
+        assert!(task.cancel_points() >= cancel + 3);
+        Ok(())
+    });
+}

@@ -249,6 +249,7 @@ fn a_finished_future_polled_again_is_a_usage_error() {
     run(async {
         let s = MemorySendStream::new();
         let mut send = Box::pin(s.send_all(b"x"));
+        assert_eq!(format!("{send:?}"), "SendAll { phase: Start, .. }");
         (&mut send).await?;
         match poll_once(&mut send).await {
             Poll::Ready(r) => drop(assert_err::<UsageError, _>(r)),

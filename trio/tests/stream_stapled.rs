@@ -208,6 +208,9 @@ fn a_failing_half_does_not_keep_the_other_open() {
         let err = stapled.aclose().await.expect_err("both sides failed");
         let messages: Vec<String> = err.leaves().iter().map(|e| e.to_string()).collect();
         assert_eq!(messages, ["send error", "receive error"]);
+        let group = err.as_group().expect("a group");
+        assert_eq!(group.origin(0), Some("closing the send stream"));
+        assert_eq!(group.origin(1), Some("closing the receive stream"));
         let (memory, _) = trio_test::memory_stream_pair();
         assert!(format!("{memory:?}").starts_with("StapledStream { send_stream: MemorySendStream"));
         Ok(())

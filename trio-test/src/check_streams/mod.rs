@@ -18,24 +18,21 @@
 //! cancelled scope fail with `Cancelled`, and the stream can still be closed afterwards;
 //! `wait_send_all_might_not_block` wakes when a receive starts; a megabyte each way at once,
 //! in random chunk sizes, arrives intact; `send_eof` gives the peer EOF while the other
-//! direction keeps working.
+//! direction keeps working. Operations that succeed must have made a cancel point and a
+//! schedule point (Trio's `assert_checkpoints`).
 //!
 //! Where Rust differs:
 //! - Trio's checks of argument types (`bytearray`, `memoryview`, a float `max_bytes`, a
 //!   negative one, `None`) have no counterpart: the types rule them out. The suite sends from
 //!   a slice of a larger buffer and receives with both `receive_some` and `receive_into`.
-//! - Trio's `assert_checkpoints` checks that an operation made a cancel point and a schedule
-//!   point. trio has no public cancel-point counter yet, so the suite checks the schedule
-//!   point (the operation's future returned `Pending` before succeeding), and the cancel
-//!   points through the cancellation checks.
+//! - The busy checks cancel and fail when both operations block, where Trio's would hang.
 
 mod one_way;
 
 use std::future::Future;
 use std::rc::Rc;
-use std::task::Context;
 
-use trio::lowlevel::wait_all_tasks_blocked;
+use trio::lowlevel::{current_task, wait_all_tasks_blocked};
 use trio::stream::prelude::*;
 use trio::{ClosedResourceError, Error, Result, aclose_forcefully, open_nursery};
 
@@ -163,19 +160,21 @@ where
     result.and(first).and(second)
 }
 
-/// Awaits `fut`; if it succeeds, asserts it yielded on the way (Trio's `assert_checkpoints`,
-/// schedule-point half: see the module docs).
+/// Awaits `fut`; if it succeeds, asserts it made a cancel point and a schedule point on the
+/// way (Trio's `assert_checkpoints`, which also looks at successes only).
 async fn checkpointed<T>(what: &str, fut: impl Future<Output = Result<T>>) -> Result<T> {
-    let mut fut = std::pin::pin!(fut);
-    let mut yielded = false;
-    let out = std::future::poll_fn(|cx: &mut Context<'_>| {
-        let poll = fut.as_mut().poll(cx);
-        yielded |= poll.is_pending();
-        poll
-    })
-    .await;
+    let task = current_task()?;
+    let (cancel_points, schedule_points) = (task.cancel_points(), task.schedule_points());
+    let out = fut.await;
     if out.is_ok() {
-        assert!(yielded, "{what} succeeded without a checkpoint");
+        assert!(
+            task.cancel_points() != cancel_points,
+            "{what} succeeded without a cancel point"
+        );
+        assert!(
+            task.schedule_points() != schedule_points,
+            "{what} succeeded without a schedule point"
+        );
     }
     out
 }

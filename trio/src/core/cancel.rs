@@ -19,9 +19,9 @@
 //! poll of its body, so nested scopes, `join`-style combinators inside one task, and nurseries
 //! all see the right status without a per-task stack.
 //!
-//! Deadlines live in a binary heap with lazy deletion: moving or dropping a deadline leaves the
-//! old entry behind, recognised as stale by its registration token; stale entries are popped
-//! when they reach the top, and the heap is rebuilt when more than half of it is stale.
+//! A scope with a deadline registers it with the run's deadline driver (`deadlines.rs`) when
+//! it is entered and unregisters it when it is left; the run loop cancels the scopes whose
+//! deadlines pass.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -29,6 +29,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::deadlines::DeadlineOwner;
 use super::run::Runner;
 use super::task::{TaskInner, TaskKey};
 use crate::error::{CancelSource, Cancelled, Error};
@@ -54,11 +55,11 @@ pub(crate) struct ScopeState {
     reason: RefCell<Option<CancelReason>>,
     cancelled_caught: Cell<bool>,
     shield: Cell<bool>,
-    pub(super) deadline: Cell<f64>,
+    deadline: Cell<f64>,
     relative_deadline: Cell<f64>,
     phase: Cell<Phase>,
-    /// Registration in the deadline heap (0: none).
-    pub(super) deadline_token: Cell<u64>,
+    /// Registration with the deadline driver (0: none).
+    deadline_token: Cell<u64>,
     effectively_cancelled: Cell<bool>,
     parent: RefCell<Option<Rc<ScopeState>>>,
     children: RefCell<Vec<Rc<ScopeState>>>,
@@ -67,6 +68,12 @@ pub(crate) struct ScopeState {
     owner: Cell<Option<TaskKey>>,
     /// For a nursery's scope: its child tasks (the nursery's child list lives here).
     pub(crate) tasks: RefCell<Vec<Rc<TaskInner>>>,
+}
+
+impl DeadlineOwner for ScopeState {
+    fn deadline_token(&self) -> &Cell<u64> {
+        &self.deadline_token
+    }
 }
 
 impl ScopeState {
@@ -101,8 +108,7 @@ impl ScopeState {
     /// its lists (for the run's pools); `false`, leaving it alone, if anything else holds it,
     /// even a `Weak` (a stale deadline-heap entry): such a node is not pooled.
     ///
-    /// Performance: the node is reset through `&mut`, without a borrow flag check per list
-    /// (benches/callgrind.rs, spawn_join).
+    /// The node is reset through `&mut`, without a borrow flag check per list.
     #[inline]
     pub(crate) fn reset(this: &mut Rc<Self>) -> bool {
         let Some(state) = Rc::get_mut(this) else {
@@ -145,6 +151,11 @@ impl ScopeState {
         true
     }
 
+    /// The absolute deadline (infinite: none).
+    pub(crate) fn deadline(&self) -> f64 {
+        self.deadline.get()
+    }
+
     /// Whether the scope has been left (the run's pools take only such scopes).
     pub(crate) fn is_exited(&self) -> bool {
         self.phase.get() == Phase::Exited
@@ -172,10 +183,7 @@ impl ScopeState {
 
     /// Links the scope under `parent` (owned by `owner`), fixes a relative deadline, registers
     /// the deadline, and computes the effective state.
-    ///
-    /// Performance: `parent` is taken by value, so the caller's handle becomes the link to
-    /// the parent without another count increment and decrement (benches/callgrind.rs,
-    /// spawn_join and cancel_scope).
+    /// `parent` is taken by value: the caller's handle becomes the link to the parent.
     #[inline]
     pub(crate) fn enter(
         self: &Rc<Self>,
@@ -237,12 +245,11 @@ impl ScopeState {
             return;
         }
         self.phase.set(Phase::Exited);
-        // Performance: most scopes never had a deadline; the heap is not touched for them
-        // (benches/callgrind.rs, spawn_join).
+        // Most scopes never had a deadline: the driver is not touched for them.
         if let Some(runner) = runner
             && self.deadline_token.get() != 0
         {
-            runner.deadlines.borrow_mut().unregister(self);
+            runner.unregister_deadline(self);
         }
         self.detach();
         // A scope that is left stops pushing cancellation into anything that was under it.
@@ -359,7 +366,7 @@ impl ScopeState {
         for key in to_wake {
             runner.schedule(key);
             // Operations blocked under a combinator's waker must be re-polled too.
-            let task = runner.tasks.borrow().get(key).cloned();
+            let task = runner.task(key);
             if let Some(task) = task
                 && !task.cancel_wakers.borrow().is_empty()
             {
@@ -533,9 +540,26 @@ impl CancelScope {
         });
     }
 
-    /// Whether `cancel` was called or the deadline expired.
+    /// Whether `cancel` was called or the deadline has passed.
+    ///
+    /// As in Trio, a scope that is running (or not entered yet) whose deadline is now or
+    /// earlier counts as cancelled at once, before the run loop gets to expire it: asking
+    /// cancels it, with the deadline as the source. Not a checkpoint.
     pub fn cancel_called(&self) -> bool {
-        self.state.cancel_called.get()
+        let state = &self.state;
+        if !state.cancel_called.get()
+            && state.phase.get() != Phase::Exited
+            && state.deadline.get() != f64::INFINITY
+            && Runner::with_current(|runner| runner.current_time() >= state.deadline.get())
+                == Some(true)
+        {
+            state.cancel(CancelReason {
+                source: CancelSource::Deadline,
+                reason: None,
+                task: None,
+            });
+        }
+        state.cancel_called.get()
     }
 
     /// Whether the scope absorbed a `Cancelled` when its body returned.
@@ -564,7 +588,7 @@ impl CancelScope {
         state.deadline.set(deadline);
         if state.phase.get() == Phase::Entered {
             Runner::with_current(|runner| {
-                runner.deadlines.borrow_mut().unregister(state);
+                runner.unregister_deadline(state);
                 if deadline != f64::INFINITY {
                     runner.register_deadline(state);
                 }
@@ -719,7 +743,7 @@ where
             Ok(this.body.poll(cx))
         });
         let output = match polled {
-            None => return Poll::Ready(Err(crate::core::run::not_in_run("CancelScope::run"))),
+            None => return Poll::Ready(Err(super::run::not_in_run("CancelScope::run"))),
             Some(Err(e)) => return Poll::Ready(Err(e)),
             Some(Ok(Poll::Pending)) => return Poll::Pending,
             Some(Ok(Poll::Ready(output))) => output,

@@ -4,8 +4,6 @@
 //! is monotonic and starts at a random offset, so code cannot confuse it with wall-clock time.
 //! Tests swap in `trio_test::MockClock`, which can run at any rate and autojump.
 
-use std::time::Instant;
-
 /// A source of time for a run.
 ///
 /// Implementations are used from the run's thread only. The run loop calls
@@ -35,11 +33,12 @@ pub trait Clock {
     }
 }
 
-/// The default clock: monotonic (`Instant`), with a random offset.
+/// The default clock: the system's monotonic clock, with a random offset.
 #[derive(Debug)]
 pub struct SystemClock {
-    start: Instant,
-    offset: f64,
+    /// What to add to the monotonic clock's reading: the random offset, minus the reading
+    /// when the clock was made.
+    bias: f64,
 }
 
 impl Default for SystemClock {
@@ -55,16 +54,17 @@ impl SystemClock {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u8(0);
         let unit = (h.finish() >> 11) as f64 / (1u64 << 53) as f64;
+        let offset = 10_000.0 + unit * 190_000.0;
         SystemClock {
-            start: Instant::now(),
-            offset: 10_000.0 + unit * 190_000.0,
+            bias: offset - crate::sys::monotonic_seconds(),
         }
     }
 }
 
 impl Clock for SystemClock {
+    #[inline]
     fn current_time(&self) -> f64 {
-        self.offset + self.start.elapsed().as_secs_f64()
+        crate::sys::monotonic_seconds() + self.bias
     }
 
     fn deadline_to_sleep_time(&self, deadline: f64) -> f64 {

@@ -8,42 +8,50 @@
 //! task step (a `move_on_after` around a body that did not block, a `fail_after` that was not
 //! needed) never touches the heap: its registration is pushed onto and popped off the end of
 //! `pending`.
+//! A heap push and the later lazy removal of the stale entry would otherwise be most of the
+//! cost of such a scope.
 //!
-//! Performance: a heap push and the later lazy removal of the stale entry cost about 140
-//! instructions per such scope (benches/callgrind.rs, cancel_scope).
+//! The driver knows nothing of cancel scopes: it stores `Weak` handles to anything that
+//! implements [`DeadlineOwner`] (a cell for the registration token) and hands back the owners
+//! whose deadlines passed; the run loop decides what that means (it cancels the scopes).
 //!
 //! Heap entries are removed lazily: leaving a scope only zeroes its token, and an entry whose
 //! token no longer matches its scope's is stale and skipped (dropped when it reaches the top,
 //! or all at once when there are many).
 
+use std::cell::Cell;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::rc::{Rc, Weak};
 
-use super::cancel::ScopeState;
-
-/// A deadline registration in the heap.
-struct DeadlineEntry {
-    deadline: f64,
-    token: u64,
-    scope: Weak<ScopeState>,
+/// What can be registered: something that keeps the token of its registration (0: none).
+pub(crate) trait DeadlineOwner {
+    /// The cell the driver writes the registration token into.
+    fn deadline_token(&self) -> &Cell<u64>;
 }
 
-impl PartialEq for DeadlineEntry {
+/// A deadline registration in the heap.
+struct DeadlineEntry<T> {
+    deadline: f64,
+    token: u64,
+    scope: Weak<T>,
+}
+
+impl<T> PartialEq for DeadlineEntry<T> {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
 
-impl Eq for DeadlineEntry {}
+impl<T> Eq for DeadlineEntry<T> {}
 
-impl PartialOrd for DeadlineEntry {
+impl<T> PartialOrd for DeadlineEntry<T> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for DeadlineEntry {
+impl<T> Ord for DeadlineEntry<T> {
     fn cmp(&self, other: &Self) -> Ordering {
         self.deadline
             .total_cmp(&other.deadline)
@@ -51,22 +59,21 @@ impl Ord for DeadlineEntry {
     }
 }
 
-impl DeadlineEntry {
-    /// The scope, if it is still registered with this entry's token.
-    fn live_scope(&self) -> Option<Rc<ScopeState>> {
+impl<T: DeadlineOwner> DeadlineEntry<T> {
+    /// The owner, if it is still registered with this entry's token.
+    fn live_scope(&self) -> Option<Rc<T>> {
         self.scope
             .upgrade()
-            .filter(|s| s.deadline_token.get() == self.token)
+            .filter(|s| s.deadline_token().get() == self.token)
     }
 }
 
 /// The deadlines of every entered scope that has one.
-#[derive(Default)]
-pub(crate) struct Deadlines {
-    heap: BinaryHeap<Reverse<DeadlineEntry>>,
+pub(crate) struct Deadlines<T> {
+    heap: BinaryHeap<Reverse<DeadlineEntry<T>>>,
     /// Registrations not yet in the heap, oldest first: their tokens are all above
     /// `flushed_token`.
-    pending: Vec<(u64, Weak<ScopeState>)>,
+    pending: Vec<DeadlineEntry<T>>,
     next_token: u64,
     /// Every token up to this one was registered before the last flush (is in the heap, or
     /// was never moved there because it was unregistered first).
@@ -75,28 +82,44 @@ pub(crate) struct Deadlines {
     stale: usize,
 }
 
-impl Deadlines {
-    /// Registers `scope` with its current deadline. Only through `Runner::register_deadline`,
-    /// which tells the run loop.
+impl<T> Default for Deadlines<T> {
+    fn default() -> Self {
+        Deadlines {
+            heap: BinaryHeap::new(),
+            pending: Vec::new(),
+            next_token: 0,
+            flushed_token: 0,
+            stale: 0,
+        }
+    }
+}
+
+impl<T: DeadlineOwner> Deadlines<T> {
+    /// Registers `scope` with `deadline`. Only through `Runner::register_deadline`, which
+    /// tells the run loop.
     #[inline]
-    pub(crate) fn register(&mut self, scope: &Rc<ScopeState>) {
+    pub(crate) fn register(&mut self, scope: &Rc<T>, deadline: f64) {
         self.next_token += 1;
-        scope.deadline_token.set(self.next_token);
-        self.pending.push((self.next_token, Rc::downgrade(scope)));
+        scope.deadline_token().set(self.next_token);
+        self.pending.push(DeadlineEntry {
+            deadline,
+            token: self.next_token,
+            scope: Rc::downgrade(scope),
+        });
     }
 
     /// Forgets the registration of `scope`, if it has one.
     #[inline]
-    pub(crate) fn unregister(&mut self, scope: &ScopeState) {
-        let token = scope.deadline_token.replace(0);
+    pub(crate) fn unregister(&mut self, scope: &T) {
+        let token = scope.deadline_token().replace(0);
         if token == 0 {
             return;
         }
         if token > self.flushed_token {
             // Still pending: usually the last registration (scopes nest).
-            if self.pending.last().is_some_and(|(t, _)| *t == token) {
+            if self.pending.last().is_some_and(|e| e.token == token) {
                 self.pending.pop();
-            } else if let Some(i) = self.pending.iter().position(|(t, _)| *t == token) {
+            } else if let Some(i) = self.pending.iter().position(|e| e.token == token) {
                 self.pending.remove(i);
             }
             return;
@@ -109,17 +132,11 @@ impl Deadlines {
         }
     }
 
-    /// Moves the pending registrations into the heap, each with its scope's deadline now.
+    /// Moves the pending registrations that are still live into the heap.
     fn flush(&mut self) {
-        for (token, scope) in self.pending.drain(..) {
-            if let Some(state) = scope.upgrade()
-                && state.deadline_token.get() == token
-            {
-                self.heap.push(Reverse(DeadlineEntry {
-                    deadline: state.deadline.get(),
-                    token,
-                    scope,
-                }));
+        for entry in self.pending.drain(..) {
+            if entry.live_scope().is_some() {
+                self.heap.push(Reverse(entry));
             }
         }
         self.flushed_token = self.next_token;
@@ -150,7 +167,7 @@ impl Deadlines {
     }
 
     /// Removes and returns every scope whose deadline is at or before `now`.
-    pub(crate) fn expire(&mut self, now: f64) -> Vec<Rc<ScopeState>> {
+    pub(crate) fn expire(&mut self, now: f64) -> Vec<Rc<T>> {
         self.flush();
         let mut expired = Vec::new();
         while let Some(Reverse(top)) = self.heap.peek() {
@@ -160,7 +177,7 @@ impl Deadlines {
             if let Some(Reverse(entry)) = self.heap.pop() {
                 match entry.live_scope() {
                     Some(scope) => {
-                        scope.deadline_token.set(0);
+                        scope.deadline_token().set(0);
                         expired.push(scope);
                     }
                     None => self.stale = self.stale.saturating_sub(1),

@@ -5,26 +5,12 @@
 //! snapshot taken when they are spawned (Trio's contextvars behaviour): a child sees its
 //! parent's values, and what a child sets stays in the child.
 
-use std::any::Any;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::run::{Runner, not_in_run};
+use super::storage::RunValue;
 use crate::error::{Error, Result};
-
-/// A task's local values, shared copy-on-write with the tasks it spawned.
-pub(crate) type LocalMap = HashMap<usize, Rc<dyn Any>>;
-
-/// One run-local value. Each sits in its own cell so that the code given to
-/// [`RunVar::with`] may use other run variables.
-type RunValue = Rc<RefCell<Box<dyn Any>>>;
-
-/// The run-local values of a run.
-#[derive(Default)]
-pub(crate) struct RunVars {
-    values: RefCell<HashMap<usize, RunValue>>,
-}
 
 /// A variable with one value per run. Declare it as a `static`.
 ///
@@ -44,6 +30,12 @@ pub(crate) struct RunVars {
 pub struct RunVar<T: 'static> {
     name: &'static str,
     default: Option<fn() -> T>,
+}
+
+impl<T: 'static> std::fmt::Debug for RunVar<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunVar").field("name", &self.name).finish()
+    }
 }
 
 impl<T: 'static> RunVar<T> {
@@ -69,10 +61,8 @@ impl<T: 'static> RunVar<T> {
 
     /// The cell holding this variable's value, initialised from the default if needed.
     fn cell(&self) -> Result<RunValue> {
-        let existing = Runner::with_current(|runner| {
-            runner.run_vars.values.borrow().get(&self.key()).cloned()
-        })
-        .ok_or_else(|| not_in_run("RunVar"))?;
+        let existing = Runner::with_current(|runner| runner.run_values().get(self.key()))
+            .ok_or_else(|| not_in_run("RunVar"))?;
         if let Some(cell) = existing {
             return Ok(cell);
         }
@@ -81,16 +71,8 @@ impl<T: 'static> RunVar<T> {
         })?;
         // The default is computed with no runtime borrow held: it may use other run variables.
         let value: RunValue = Rc::new(RefCell::new(Box::new(default())));
-        Runner::with_current(|runner| {
-            runner
-                .run_vars
-                .values
-                .borrow_mut()
-                .entry(self.key())
-                .or_insert(value)
-                .clone()
-        })
-        .ok_or_else(|| not_in_run("RunVar"))
+        Runner::with_current(|runner| runner.run_values().get_or_insert(self.key(), value))
+            .ok_or_else(|| not_in_run("RunVar"))
     }
 
     /// Calls `f` with the value, initialising it from the default if needed.
@@ -122,9 +104,7 @@ impl<T: 'static> RunVar<T> {
     pub fn set(&self, value: T) -> Result<Option<T>> {
         let old = Runner::with_current(|runner| {
             runner
-                .run_vars
-                .values
-                .borrow_mut()
+                .run_values()
                 .insert(self.key(), Rc::new(RefCell::new(Box::new(value))))
         })
         .ok_or_else(|| not_in_run("RunVar::set"))?;
@@ -141,6 +121,14 @@ impl<T: 'static> RunVar<T> {
 pub struct TaskLocal<T: 'static> {
     name: &'static str,
     _marker: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: 'static> std::fmt::Debug for TaskLocal<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskLocal")
+            .field("name", &self.name)
+            .finish()
+    }
 }
 
 impl<T: 'static> TaskLocal<T> {

@@ -16,15 +16,15 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use super::cancel::{CancelReason, CancelScope, ScopeState, StatusSwap};
-use super::run::{Runner, drop_quietly, not_in_run};
-use super::task::{Task, TaskInner, TaskKey};
-use super::task_future::TaskFuture;
+use super::run::{Runner, drop_quietly, not_in_run, panic_message};
+use super::start::{Start, TaskStatus};
+use super::task::{Task, TaskFuture, TaskInner, TaskKey, TaskLabel};
 use crate::error::{CancelSource, Error, ErrorGroup, Result};
 
 /// How a task ended.
@@ -47,16 +47,18 @@ impl Outcome {
 pub(crate) struct NurseryInner {
     /// The nursery's cancel scope; its `tasks` list is the nursery's child list.
     pub(crate) scope: Rc<ScopeState>,
-    parent_task: Cell<Option<TaskKey>>,
-    pending_starts: Cell<usize>,
+    pub(crate) parent_task: Cell<Option<TaskKey>>,
+    pub(crate) pending_starts: Cell<usize>,
     pub(crate) closed: Cell<bool>,
     body_done: Cell<bool>,
     entered: Cell<bool>,
-    errors: RefCell<Vec<Error>>,
-    cancelled: RefCell<Option<Error>>,
-    panic: RefCell<Option<Box<dyn Any + Send>>>,
+    pub(crate) errors: RefCell<Vec<Error>>,
+    /// Who failed with each of `errors`: `task "name"`, or the nursery's body.
+    origins: RefCell<Vec<String>>,
+    pub(crate) cancelled: RefCell<Option<Error>>,
+    pub(crate) panic: RefCell<Option<Box<dyn Any + Send>>>,
     /// The private nursery of a `start()` call: any child exit wakes the caller.
-    is_start: bool,
+    pub(crate) is_start: bool,
     /// The waker the future waiting on this nursery was last polled with, when it is not the
     /// parent task's own (a combinator that gives each child future its own waker and re-polls
     /// only those whose waker fired, such as `FuturesUnordered`): the nursery's completion
@@ -75,7 +77,7 @@ impl NurseryInner {
         Self::build(scope, false)
     }
 
-    fn build(scope: Rc<ScopeState>, is_start: bool) -> Rc<Self> {
+    pub(crate) fn build(scope: Rc<ScopeState>, is_start: bool) -> Rc<Self> {
         Rc::new(NurseryInner {
             scope,
             parent_task: Cell::new(None),
@@ -84,6 +86,7 @@ impl NurseryInner {
             body_done: Cell::new(false),
             entered: Cell::new(false),
             errors: RefCell::new(Vec::new()),
+            origins: RefCell::new(Vec::new()),
             cancelled: RefCell::new(None),
             panic: RefCell::new(None),
             is_start,
@@ -95,8 +98,6 @@ impl NurseryInner {
     /// Makes a finished nursery that nothing else holds (no handle, no task, no cancel scope
     /// handle) as good as new for the run's pool; `None` if something still holds it.
     ///
-    /// Performance: inlined into `Runner::recycle_nursery`, its one caller
-    /// (benches/callgrind.rs, spawn_join).
     #[inline]
     pub(crate) fn reset(this: &mut Rc<Self>) -> Option<()> {
         if Rc::weak_count(this) != 0 {
@@ -117,6 +118,7 @@ impl NurseryInner {
             body_done,
             entered,
             errors,
+            origins,
             cancelled,
             panic,
             is_start: _,
@@ -127,10 +129,11 @@ impl NurseryInner {
         closed.set(false);
         body_done.set(false);
         entered.set(false);
-        // Performance: the result fields are normally taken already; checking first skips
+        // The result fields are normally taken already; checking first skips
         // their drop glue.
         if !errors.get_mut().is_empty() {
             errors.get_mut().clear();
+            origins.get_mut().clear();
         }
         if cancelled.get_mut().is_some() {
             *cancelled.get_mut() = None;
@@ -167,54 +170,63 @@ impl NurseryInner {
         }
     }
 
-    fn add_child(&self, task: &Rc<TaskInner>) {
+    pub(crate) fn add_child(&self, task: &Rc<TaskInner>) {
         let mut tasks = self.scope.tasks.borrow_mut();
         task.index_in_parent.set(tasks.len());
         tasks.push(task.clone());
     }
 
-    fn cancel_for_failure(&self, runner: &Runner) {
+    /// Cancels the nursery because `who` failed: the reason names it and its error.
+    fn cancel_for_failure(&self, reason: String, task: Option<String>) {
         self.scope.cancel(CancelReason {
             source: CancelSource::Nursery,
-            reason: Some("a task in this nursery failed".into()),
-            task: runner.current_task_name(),
+            reason: Some(reason),
+            task,
         });
     }
 
-    /// Performance: a success (the common case) is checked inline, the rest is not
-    /// (benches/callgrind.rs, spawn_join).
+    /// Records how a child (`Some`) or the body (`None`) ended. A success (the common case)
+    /// is checked inline, the rest is not.
     #[inline(always)]
-    fn record(&self, runner: &Runner, outcome: Outcome) {
+    fn record(&self, outcome: Outcome, child: Option<&TaskInner>) {
         if matches!(outcome, Outcome::Ok) {
             // `Ok` owns nothing: forgetting it skips a call to the drop glue of `Outcome`.
             std::mem::forget(outcome);
         } else {
-            self.record_failure(runner, outcome);
+            self.record_failure(outcome, child);
         }
     }
 
     #[inline(never)]
-    fn record_failure(&self, runner: &Runner, outcome: Outcome) {
+    fn record_failure(&self, outcome: Outcome, child: Option<&TaskInner>) {
+        let name = child.map(TaskInner::display_name);
+        let who = match &name {
+            Some(name) => format!("task {name:?}"),
+            None => "the nursery's body".to_string(),
+        };
         match outcome {
             Outcome::Ok => {}
             Outcome::Err(e) if e.is_cancelled() => {
                 self.cancelled.borrow_mut().get_or_insert(e);
             }
             Outcome::Err(e) => {
+                let reason = format!("{who} failed: {e}");
                 self.errors.borrow_mut().push(e);
-                self.cancel_for_failure(runner);
+                self.origins.borrow_mut().push(who);
+                self.cancel_for_failure(reason, name);
             }
             Outcome::Panic(payload) => {
+                let reason = format!("{who} panicked: {}", panic_message(&*payload));
                 self.panic.borrow_mut().get_or_insert(payload);
-                self.cancel_for_failure(runner);
+                self.cancel_for_failure(reason, name);
             }
         }
     }
 
     /// A child task ended with `outcome`.
     #[inline]
-    pub(crate) fn child_finished(&self, runner: &Runner, outcome: Outcome) {
-        self.record(runner, outcome);
+    pub(crate) fn child_finished(&self, outcome: Outcome, child: &TaskInner) {
+        self.record(outcome, Some(child));
     }
 
     #[inline]
@@ -238,8 +250,8 @@ impl NurseryInner {
     /// Notes the waker the future waiting on this nursery was polled with (see
     /// `waiter_waker`); the parent task's own waker needs no note.
     ///
-    /// Performance: the usual case (the task's own waker, nothing noted) is a pointer compare
-    /// and a flag test (benches/callgrind.rs, spawn_join).
+    /// The usual case (the task's own waker, nothing noted) is a pointer compare and a flag
+    /// test.
     #[inline]
     pub(crate) fn note_waiter(&self, task: &TaskInner, waker: &Waker) {
         if waker.will_wake(&task.waker) && !self.has_waiter_waker.get() {
@@ -260,7 +272,7 @@ impl NurseryInner {
 
     /// Wakes the noted foreign waker of the waiting future, if there is one.
     #[inline]
-    fn wake_waiter_waker(&self) {
+    pub(crate) fn wake_waiter_waker(&self) {
         if !self.has_waiter_waker.get() {
             return;
         }
@@ -271,7 +283,7 @@ impl NurseryInner {
     }
 
     /// Leaves the scope and closes the nursery to new tasks.
-    fn close(&self, runner: Option<&Runner>) {
+    pub(crate) fn close(&self, runner: Option<&Runner>) {
         self.close_keeping_child_list(runner);
         if let Some(runner) = runner {
             runner.recycle_child_list(&self.scope);
@@ -288,8 +300,7 @@ impl NurseryInner {
 
     /// The nursery's result once everything ended (the panic, if any, is resumed by the caller).
     ///
-    /// Performance: the check for "nothing to report" is inlined, the rest is not
-    /// (benches/callgrind.rs, spawn_join).
+    /// The check for "nothing to report" is inlined, the rest is not.
     #[inline(always)]
     fn take_result(&self, absorbs: bool) -> Result<()> {
         if self.errors.borrow().is_empty() && self.cancelled.borrow().is_none() {
@@ -301,9 +312,10 @@ impl NurseryInner {
     #[inline(never)]
     fn take_failures(&self, absorbs: bool) -> Result<()> {
         let errors = std::mem::take(&mut *self.errors.borrow_mut());
+        let origins = std::mem::take(&mut *self.origins.borrow_mut());
         let cancelled = self.cancelled.borrow_mut().take();
         if !errors.is_empty() {
-            return Err(Error::new(ErrorGroup::new(errors)));
+            return Err(Error::new(ErrorGroup::with_origins(errors, origins)));
         }
         match cancelled {
             Some(_) if absorbs => {
@@ -316,7 +328,7 @@ impl NurseryInner {
     }
 
     /// Drops every child synchronously (the nursery's future is being dropped).
-    fn drop_children(&self) {
+    pub(crate) fn drop_children(&self) {
         let children = std::mem::take(&mut *self.scope.tasks.borrow_mut());
         let futures: Vec<_> = Runner::with_current(|runner| {
             children
@@ -358,23 +370,31 @@ impl Nursery {
     /// Starts `task` as a child of this nursery; it begins running at the next schedule point.
     ///
     /// Not a checkpoint (a sync fn). Fails if the nursery is closed or if called outside a run.
+    #[track_caller]
     pub fn start_soon<F>(&self, task: F) -> Result<()>
     where
         F: Future<Output = Result<()>> + 'static,
     {
-        self.start_soon_named(std::any::type_name::<F>(), task)
+        self.spawn(TaskLabel::of_type::<F>(Location::caller()), task)
     }
 
     /// [`start_soon`](Self::start_soon) with a name for the task (shown in task dumps and
     /// by [`Task::name`]).
+    #[track_caller]
     pub fn start_soon_named<F>(&self, name: impl Into<Cow<'static, str>>, task: F) -> Result<()>
     where
         F: Future<Output = Result<()>> + 'static,
     {
-        let name = name.into();
+        self.spawn(TaskLabel::given(name.into(), Location::caller()), task)
+    }
+
+    fn spawn<F>(&self, label: TaskLabel, task: F) -> Result<()>
+    where
+        F: Future<Output = Result<()>> + 'static,
+    {
         Runner::with_current(|runner| {
             runner
-                .spawn(&self.inner, TaskFuture::new(task), name, false)
+                .spawn(&self.inner, TaskFuture::new(task), label, false)
                 .map(drop)
         })
         .unwrap_or_else(|| Err(not_in_run("Nursery::start_soon")))
@@ -394,21 +414,14 @@ impl Nursery {
     /// # Cancel safety
     /// Dropping the future before `started` drops the new task with it (nothing was started);
     /// after `started` the task keeps running in this nursery and only the value is lost.
+    #[track_caller]
     pub fn start<V, F, Fut>(&self, task: F) -> Start<V, F>
     where
         F: FnOnce(TaskStatus<V>) -> Fut,
         Fut: Future<Output = Result<()>> + 'static,
         V: 'static,
     {
-        Start {
-            target: self.inner.clone(),
-            make: Some(task),
-            temp: None,
-            shared: None,
-            task: None,
-            done: false,
-            spawn: spawn_start::<V, F, Fut>,
-        }
+        Start::new(self.inner.clone(), task, Location::caller())
     }
 
     /// The nursery's cancel scope: cancelling it cancels the body and every child.
@@ -431,7 +444,7 @@ impl Nursery {
     /// The task that opened the nursery.
     pub fn parent_task(&self) -> Option<Task> {
         let key = self.inner.parent_task.get()?;
-        Runner::with_current(|runner| runner.tasks.borrow().get(key).cloned())
+        Runner::with_current(|runner| runner.task(key))
             .flatten()
             .map(Task::from_inner)
     }
@@ -490,7 +503,7 @@ where
     F: FnOnce(Nursery) -> B,
     B: Future<Output = Result<()>>,
 {
-    // Performance: a nursery from the run's pool costs no allocation (see `Runner::recycle_nursery`).
+    // A nursery from the run's pool costs no allocation (see `Runner::recycle_nursery`).
     let inner = Runner::with_current(Runner::take_spare_nursery)
         .flatten()
         .unwrap_or_else(NurseryInner::new);
@@ -568,7 +581,7 @@ where
                 let parent = task.current_status.borrow().clone();
                 nursery.enter_eagerly(runner, parent, task.key);
                 let mut open = task.child_nurseries.borrow_mut();
-                // Performance: entries leave when their nursery finishes (below); only those of
+                // Entries leave when their nursery finishes (below); only those of
                 // nurseries dropped early linger, and are swept here once there are a few.
                 if open.len() >= 8 {
                     open.retain(|n| n.upgrade().is_some_and(|n| !n.closed.get()));
@@ -588,9 +601,9 @@ where
                 if let Some(outcome) = outcome {
                     nursery.body_done.set(true);
                     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| this.body.set(None))) {
-                        nursery.record(runner, Outcome::Panic(payload));
+                        nursery.record(Outcome::Panic(payload), None);
                     }
-                    nursery.record(runner, outcome);
+                    nursery.record(outcome, None);
                 }
             }
             if !nursery.can_finish() {
@@ -625,234 +638,10 @@ where
         if result.is_ok() && !yielded {
             // Leaving the nursery is a schedule point even when nothing inside yielded.
             *this.pending_result = Some(result);
-            super::checkpoint::yield_to_scheduler(cx);
+            super::run::schedule_point(cx);
             return Poll::Pending;
         }
         *this.done = true;
         Poll::Ready(result)
-    }
-}
-
-/// What [`Nursery::start`] and [`TaskStatus::started`] share.
-struct StartShared<V> {
-    value: RefCell<Option<V>>,
-    started: Cell<bool>,
-    task: RefCell<Weak<TaskInner>>,
-    target: Rc<NurseryInner>,
-    temp: Rc<NurseryInner>,
-    caller: TaskKey,
-}
-
-/// Given to a task started with [`Nursery::start`]; call [`started`](Self::started) once the
-/// task is ready (listening, connected, ...).
-pub struct TaskStatus<V> {
-    shared: Rc<StartShared<V>>,
-}
-
-impl<V> std::fmt::Debug for TaskStatus<V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TaskStatus")
-            .field("started", &self.shared.started.get())
-            .finish()
-    }
-}
-
-impl<V> TaskStatus<V> {
-    /// Reports that the task is ready: `start` returns `value`, and the task moves into the
-    /// nursery `start` was called on (out of the caller's cancel scope).
-    ///
-    /// Consumes the status, so calling it twice is a compile error rather than a runtime one:
-    ///
-    /// ```compile_fail
-    /// async fn twice(status: trio::TaskStatus<u32>) -> trio::Result<()> {
-    ///     status.started(1)?;
-    ///     status.started(2)?; // error[E0382]: use of moved value: `status`
-    ///     Ok(())
-    /// }
-    /// ```
-    ///
-    /// Fails if the target nursery closed in the meantime. Not a checkpoint.
-    pub fn started(self, value: V) -> Result<()> {
-        let shared = &self.shared;
-        if shared.target.closed.get() {
-            return Err(Error::usage(
-                "the nursery passed to start() closed before the task called started()",
-            ));
-        }
-        let Some(task) = shared.task.borrow().upgrade() else {
-            return Err(Error::usage("started() was called after its task ended"));
-        };
-        Runner::with_current(|runner| {
-            shared.temp.remove_child(&task);
-            *task.parent.borrow_mut() = Some(shared.target.clone());
-            shared.target.add_child(&task);
-            task.reparented.set(true);
-            {
-                let mut current = task.current_status.borrow_mut();
-                if Rc::ptr_eq(&current, &shared.temp.scope) {
-                    *current = shared.target.scope.clone();
-                }
-            }
-            shared
-                .temp
-                .scope
-                .move_children_to(runner, &shared.target.scope);
-            if shared.target.scope.is_cancelled() {
-                runner.schedule(task.key);
-            }
-            shared
-                .target
-                .pending_starts
-                .set(shared.target.pending_starts.get() - 1);
-            *shared.value.borrow_mut() = Some(value);
-            shared.started.set(true);
-            runner.schedule(shared.caller);
-            shared.temp.wake_waiter_waker();
-        })
-        .ok_or_else(|| not_in_run("TaskStatus::started"))
-    }
-}
-
-type SpawnStart<V, F> = fn(&Runner, &Rc<StartShared<V>>, F) -> Result<Rc<TaskInner>>;
-
-fn spawn_start<V, F, Fut>(
-    runner: &Runner,
-    shared: &Rc<StartShared<V>>,
-    make: F,
-) -> Result<Rc<TaskInner>>
-where
-    F: FnOnce(TaskStatus<V>) -> Fut,
-    Fut: Future<Output = Result<()>> + 'static,
-    V: 'static,
-{
-    let future = make(TaskStatus {
-        shared: shared.clone(),
-    });
-    runner.spawn(
-        &shared.temp,
-        TaskFuture::new(future),
-        std::any::type_name::<Fut>().into(),
-        false,
-    )
-}
-
-pin_project_lite::pin_project! {
-    /// The future of [`Nursery::start`].
-    #[must_use = "start does nothing unless awaited"]
-    pub struct Start<V, F> {
-        target: Rc<NurseryInner>,
-        make: Option<F>,
-        temp: Option<Rc<NurseryInner>>,
-        shared: Option<Rc<StartShared<V>>>,
-        task: Option<Rc<TaskInner>>,
-        done: bool,
-        spawn: SpawnStart<V, F>,
-    }
-
-    impl<V, F> PinnedDrop for Start<V, F> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if *this.done {
-                return;
-            }
-            if let (Some(shared), Some(temp)) = (this.shared.as_ref(), this.temp.as_ref()) {
-                if !shared.started.get() {
-                    temp.drop_children();
-                    let target = &shared.target;
-                    target.pending_starts.set(target.pending_starts.get() - 1);
-                    Runner::with_current(|runner| target.wake_parent_if_done(runner));
-                }
-                let temp = temp.clone();
-                Runner::with_current(|runner| temp.close(Some(runner)))
-                    .unwrap_or_else(|| temp.close(None));
-            }
-        }
-    }
-}
-
-impl<V, F> Future for Start<V, F> {
-    type Output = Result<V>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<V>> {
-        let this = self.project();
-        if *this.done {
-            return Poll::Ready(Err(Error::usage("start() future polled after it finished")));
-        }
-        if let Some(make) = this.make.take() {
-            let spawned = Runner::with_current_task(|runner, caller| {
-                if this.target.closed.get() {
-                    return Err(Error::usage(
-                        "start() was called on a nursery that is closed to new tasks",
-                    ));
-                }
-                let temp = NurseryInner::build(ScopeState::new(), true);
-                let parent = caller.current_status.borrow().clone();
-                temp.enter_eagerly(runner, parent, caller.key);
-                let shared = Rc::new(StartShared {
-                    value: RefCell::new(None),
-                    started: Cell::new(false),
-                    task: RefCell::new(Weak::new()),
-                    target: this.target.clone(),
-                    temp: temp.clone(),
-                    caller: caller.key,
-                });
-                this.target
-                    .pending_starts
-                    .set(this.target.pending_starts.get() + 1);
-                *this.temp = Some(temp.clone());
-                *this.shared = Some(shared.clone());
-                let task = (this.spawn)(runner, &shared, make)?;
-                *shared.task.borrow_mut() = Rc::downgrade(&task);
-                *this.task = Some(task);
-                temp.note_waiter(caller, cx.waker());
-                Ok(())
-            });
-            match spawned {
-                None => {
-                    *this.done = true;
-                    return Poll::Ready(Err(not_in_run("Nursery::start")));
-                }
-                Some(Err(e)) => {
-                    // `drop` undoes the pending start, if one was recorded.
-                    return Poll::Ready(Err(e));
-                }
-                Some(Ok(())) => return Poll::Pending,
-            }
-        }
-        let (Some(shared), Some(temp), Some(task)) =
-            (this.shared.as_ref(), this.temp.as_ref(), this.task.as_ref())
-        else {
-            return Poll::Ready(Err(Error::usage("start() future polled after it failed")));
-        };
-        if shared.started.get() {
-            let value = shared.value.borrow_mut().take();
-            *this.done = true;
-            Runner::with_current(|runner| temp.close(Some(runner)));
-            return Poll::Ready(
-                value.ok_or_else(|| Error::usage("start(): the started value was already taken")),
-            );
-        }
-        if !task.finished.get() {
-            Runner::with_current_task(|_, caller| temp.note_waiter(caller, cx.waker()));
-            return Poll::Pending;
-        }
-        // The task ended before calling started().
-        *this.done = true;
-        let target = &shared.target;
-        target.pending_starts.set(target.pending_starts.get() - 1);
-        Runner::with_current(|runner| {
-            target.wake_parent_if_done(runner);
-            temp.close(Some(runner));
-        });
-        if let Some(payload) = temp.panic.borrow_mut().take() {
-            resume_unwind(payload);
-        }
-        let error = temp.errors.borrow_mut().drain(..).next();
-        let cancelled = temp.cancelled.borrow_mut().take();
-        Poll::Ready(Err(error.or(cancelled).unwrap_or_else(|| {
-            Error::usage(
-                "the task passed to start() returned without calling task_status.started()",
-            )
-        })))
     }
 }

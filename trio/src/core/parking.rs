@@ -21,10 +21,9 @@
 //! send with its value and a blocked receive with the slot its value is delivered into.
 //!
 //! Why not a wait queue of their own beside a lot: then every blocked operation lives in two
-//! FIFOs that must be kept in step (two allocations, two pushes, two pops, two tombstones),
-//! which cost about a third of a channel round trip (benches/callgrind.rs, pingpong). One
-//! queue that carries the data is both simpler and cheaper, and the lot stays the one
-//! blocking primitive.
+//! FIFOs that must be kept in step (two allocations, two pushes, two pops, two tombstones).
+//! One queue that carries the data is both simpler and cheaper, and the lot stays the one
+//! blocking primitive (docs/decisions.md).
 //!
 //! ## Waiters live in their futures
 //!
@@ -33,16 +32,25 @@
 //! nothing and leaving is O(1). The price is that `Park` is `!Unpin`: a future that holds one
 //! pins it (`pin!`, or a pin projection).
 //!
-//! Why not a reference-counted slot per waiter, pooled per lot (the first design): every
-//! park then cloned and dropped the slot's handle twice, popped and pushed the pool, and left
-//! a tombstone in the queue when it was cancelled; that bookkeeping was about a third of a
-//! park-unpark cycle (benches/callgrind.rs, pingpong0 and lock_contended).
+//! Why not a reference-counted slot per waiter, pooled per lot: every park would then clone
+//! and drop the slot's handle twice, pop and push the pool, and leave a tombstone in the queue
+//! when it was cancelled (docs/decisions.md).
 //!
 //! An unparker that runs a callback on a waiter's data ([`ParkingLot::unpark_one_with`],
 //! [`ParkingLot::unpark_all_where`]) releases the lot while the callback runs, so the callback
 //! may use the lot. The waiter is then out of the queue in the `Handoff` state, and the
 //! unparker watches a flag that the waiter's `Park` clears if it is dropped meanwhile; a guard
 //! finishes the hand-off (or puts the waiters back) even if the callback panics.
+//!
+//! # Safety
+//!
+//! The unsafe code here is the use of the intrusive list's node pointers; the rules it keeps
+//! are written out in `wait_list.rs` (a node is linked only once its `Park` is pinned, a linked
+//! node is unlinked by its `Park`'s `Drop`, a pointer taken out of the list is used only until
+//! code runs that could drop its `Park`, unless the hand-off flag reports that drop). The
+//! dangerous paths (callbacks that drop the waiter they are handed, callbacks that panic,
+//! waiters that outlive their new lot's handle) are driven by
+//! `trio/tests/core_parking_lot_handoff.rs`, which passes under Miri (`scripts/miri.sh`).
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -236,10 +244,9 @@ impl<D> ParkingLot<D> {
     /// The hand-off of a value that does not depend on the waiter's data: a memory channel
     /// gives a blocked receiver its value, or takes a blocked sender's value.
     ///
-    /// Performance: no code but moves runs between taking the waiter out of the queue and
-    /// waking it, so there is no callback to guard against ([`unpark_one_with`]
-    /// releases the lot and watches the waiter while its callback runs): about 30
-    /// instructions less per hand-off (benches/callgrind.rs, pingpong).
+    /// No code but moves runs between taking the waiter out of the queue and waking it, so
+    /// there is no callback to guard against ([`unpark_one_with`] releases the lot and
+    /// watches the waiter while its callback runs).
     ///
     /// [`unpark_one_with`]: ParkingLot::unpark_one_with
     #[inline]
@@ -577,6 +584,14 @@ enum ParkStage {
     Done,
 }
 
+impl<D> std::fmt::Debug for Park<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Park")
+            .field("state", &self.node.state.get())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<D> Park<D> {
     /// Whether the task was unparked and the future has not yet returned `Ok` for it. A
     /// primitive that handed something to this waiter checks this when dropping the future.
@@ -644,6 +659,7 @@ impl<D> Park<D> {
     unsafe fn queue(&self, cx: &Context<'_>) -> Poll<Result<()>> {
         let node = &self.node;
         let queued = Runner::with_current_task(|_, task| {
+            task.count_cancel_point();
             {
                 let status = task.current_status.borrow();
                 if status.is_cancelled() {
@@ -741,8 +757,8 @@ impl<D> Future for Park<D> {
                 return Poll::Ready(Err(Error::usage("park() polled after it finished")));
             }
         }
-        // Performance: the woken case is decided from a `Copy` state, with no borrow and no
-        // call out of line (benches/callgrind.rs, pingpong and lock_contended).
+        // The woken case is decided from a `Copy` state, with no borrow and no call out of
+        // line: it is every hand-off's second poll.
         match this.node.state.get() {
             NodeState::Unparked => {
                 this.stage.set(ParkStage::Done);

@@ -1,29 +1,22 @@
-//! Tasks: the unit the scheduler runs, their table, and their wakers.
+//! Tasks: the unit the scheduler runs, and their table.
 //!
-//! A task owns one boxed future. The run loop keeps every live task in a [`TaskTable`] (a slab
-//! with generations, so a stale key from an old waker finds nothing instead of the wrong task).
-//!
-//! Tasks may be `!Send`, but a `Waker` must be `Send + Sync`: a waker is an `Arc<WakeHandle>`
-//! that holds only the task's key and the run's identity. Waking on the run's own thread pushes
-//! the key onto the run queue directly; waking from any other thread goes through the entry
-//! queue (a mutex and a mio `Waker`). The future itself never leaves the run's thread.
+//! A task owns one future, kept in a pooled block ([`TaskFuture`], `task_future.rs`). The run
+//! keeps every live task in a [`TaskTable`] (a slab with generations, so a stale key from an
+//! old waker finds nothing instead of the wrong task). Its waker (`waker.rs`) holds only that
+//! key and the run's identity, so the future itself never leaves the run's thread.
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
+use std::panic::Location;
 use std::rc::{Rc, Weak};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{RawWaker, RawWakerVTable, Waker};
+use std::task::Waker;
 
 use super::cancel::ScopeState;
-use super::entry::EntryShared;
-use super::local::LocalMap;
 use super::nursery::NurseryInner;
 use super::parking::ParkingLot;
-use super::run::Runner;
+use super::storage::LocalMap;
 
-/// A task's future, as the run loop holds it.
-pub(crate) type BoxedTaskFuture = super::task_future::TaskFuture;
+pub(crate) use super::task_future::TaskFuture;
 
 /// Where a task lives in the [`TaskTable`]: slot index and generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,11 +26,13 @@ pub(crate) struct TaskKey {
 }
 
 impl TaskKey {
-    fn to_bits(self) -> u64 {
+    /// The key as one integer (what a waker stores).
+    pub(crate) fn to_bits(self) -> u64 {
         (u64::from(self.generation) << 32) | u64::from(self.index)
     }
 
-    fn from_bits(bits: u64) -> Self {
+    /// The key back from [`to_bits`](Self::to_bits).
+    pub(crate) fn from_bits(bits: u64) -> Self {
         TaskKey {
             index: bits as u32,
             generation: (bits >> 32) as u32,
@@ -49,8 +44,14 @@ impl TaskKey {
 pub(crate) struct TaskInner {
     pub(crate) id: u64,
     pub(crate) key: TaskKey,
+    /// The name given at spawn, or, when none was, the future's type name (`TaskInner::name`
+    /// turns that into a readable default).
     pub(crate) name: RefCell<Cow<'static, str>>,
-    pub(crate) future: RefCell<Option<BoxedTaskFuture>>,
+    /// Whether `name` is the future's type name rather than a name given at spawn.
+    pub(crate) default_name: Cell<bool>,
+    /// Where the task was spawned (`start_soon`'s caller).
+    pub(crate) spawn_site: Cell<&'static Location<'static>>,
+    pub(crate) future: RefCell<Option<TaskFuture>>,
     pub(crate) waker: Waker,
     /// In the run queue (or in the batch being run) already.
     pub(crate) scheduled: Cell<bool>,
@@ -69,6 +70,8 @@ pub(crate) struct TaskInner {
     /// How many times the task has been polled: a schedule point happened between two reads
     /// that differ.
     pub(crate) polls: Cell<u64>,
+    /// How many cancel points the task has passed (checked for cancellation at).
+    pub(crate) cancel_points: Cell<u64>,
     /// Outermost `#[trio::wchan]` frame the task was blocked in, and the frame depth now.
     pub(crate) wchan: Cell<Option<&'static str>>,
     pub(crate) wchan_depth: Cell<u32>,
@@ -89,12 +92,10 @@ const MAX_CANCEL_WAKERS: usize = 32;
 
 /// Reusing the allocation of a finished task (`Runner::recycle_task` and `Runner::spawn`).
 ///
-/// Performance: both work field by field on the allocation, so no whole `TaskInner` (about
-/// 250 bytes) is built on the stack and copied in or out (two `memcpy` calls per task; ~55
-/// instructions per task in benches/callgrind.rs, spawn_join_batch). The patterns name
-/// every field, so a new field must be handled here too. Both are inlined into their one
-/// caller, and `vacate` drops what the task owned in place rather than handing it back
-/// (~60 instructions per task in benches/callgrind.rs, spawn_join).
+/// Both work field by field on the allocation, so no whole `TaskInner` (about 250 bytes) is
+/// built on the stack and copied in or out. The patterns name every field, so a new field
+/// must be handled here too. `vacate` drops what the task owned in place rather than handing
+/// it back.
 impl TaskInner {
     /// Empties a finished task in place: drops everything it owned (the caller holds no
     /// runtime borrows); the plain fields are overwritten by `occupy`. The waker stays:
@@ -106,6 +107,8 @@ impl TaskInner {
             id: _,
             key: _,
             name,
+            default_name: _,
+            spawn_site: _,
             future,
             waker: _,
             scheduled: _,
@@ -116,6 +119,7 @@ impl TaskInner {
             child_nurseries,
             locals,
             polls: _,
+            cancel_points: _,
             wchan: _,
             wchan_depth: _,
             system: _,
@@ -141,8 +145,8 @@ impl TaskInner {
         &mut self,
         id: u64,
         key: TaskKey,
-        name: Cow<'static, str>,
-        future: BoxedTaskFuture,
+        label: TaskLabel,
+        future: TaskFuture,
         status: Rc<ScopeState>,
         parent: Rc<NurseryInner>,
         index: usize,
@@ -153,6 +157,8 @@ impl TaskInner {
             id: t_id,
             key: t_key,
             name: t_name,
+            default_name,
+            spawn_site,
             future: t_future,
             waker: _,
             scheduled,
@@ -163,6 +169,7 @@ impl TaskInner {
             child_nurseries,
             locals: t_locals,
             polls,
+            cancel_points,
             wchan,
             wchan_depth,
             system: t_system,
@@ -175,7 +182,9 @@ impl TaskInner {
         debug_assert!(lot_breakers.get_mut().is_empty());
         *t_id = id;
         *t_key = key;
-        *t_name.get_mut() = name;
+        *t_name.get_mut() = label.name;
+        default_name.set(label.is_type_name);
+        spawn_site.set(label.site);
         *t_future.get_mut() = Some(future);
         scheduled.set(false);
         *current_status.get_mut() = status;
@@ -184,6 +193,7 @@ impl TaskInner {
         index_in_parent.set(index);
         *t_locals.get_mut() = locals;
         polls.set(0);
+        cancel_points.set(0);
         wchan.set(None);
         wchan_depth.set(0);
         *t_system = system;
@@ -191,15 +201,91 @@ impl TaskInner {
     }
 }
 
+/// What a task is called, as `spawn` records it.
+pub(crate) struct TaskLabel {
+    pub(crate) name: Cow<'static, str>,
+    /// `name` is the future's type name (no name was given).
+    pub(crate) is_type_name: bool,
+    pub(crate) site: &'static Location<'static>,
+}
+
+impl TaskLabel {
+    /// A name given by the caller.
+    pub(crate) fn given(name: Cow<'static, str>, site: &'static Location<'static>) -> Self {
+        TaskLabel {
+            name,
+            is_type_name: false,
+            site,
+        }
+    }
+
+    /// No name given: the task's name derives from its future's type `F`.
+    pub(crate) fn of_type<F>(site: &'static Location<'static>) -> Self {
+        TaskLabel {
+            name: Cow::Borrowed(std::any::type_name::<F>()),
+            is_type_name: true,
+            site,
+        }
+    }
+}
+
+/// A readable default name from a future's type name, as Trio names a task after its
+/// function: the async fn the future came from (`fetch` for `start_soon(fetch(url))`,
+/// `Server::handle` for a method), a hand-written future's type, or, for an async block
+/// inside an async fn (whose type says nothing a reader could use), the spawn site.
+pub(crate) fn default_task_name(type_name: &str, site: &Location<'_>) -> String {
+    let mut path = String::with_capacity(type_name.len());
+    let mut depth = 0usize;
+    for c in type_name.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => path.push(c),
+            _ => {}
+        }
+    }
+    let segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
+    let closures = segments
+        .iter()
+        .rev()
+        .take_while(|s| **s == "{{closure}}")
+        .count();
+    let named = &segments[..segments.len() - closures];
+    match (closures, named) {
+        (0 | 1, [.., owner, function]) if owner.starts_with(char::is_uppercase) => {
+            format!("{owner}::{function}")
+        }
+        (0 | 1, [.., function]) => (*function).to_string(),
+        _ => format!("{}:{}", site.file(), site.line()),
+    }
+}
+
 impl TaskInner {
+    /// The task's name: the one it was given, or a default from its future (see
+    /// [`default_task_name`]).
+    pub(crate) fn display_name(&self) -> String {
+        let name = self.name.borrow();
+        if self.default_name.get() {
+            default_task_name(&name, self.spawn_site.get())
+        } else {
+            name.to_string()
+        }
+    }
+
     /// Whether `waker` wakes this task through its own waker (not a combinator's).
     ///
-    /// Performance: a task polled by `step` is given its own waker by reference, so comparing
-    /// addresses settles the common case before `will_wake`'s 16-byte comparison (a
-    /// combinator's context may hold a clone) (benches/callgrind.rs, switch and pingpong).
+    /// A task polled by `step` is given its own waker by reference, so comparing addresses
+    /// settles the common case before `will_wake`'s comparison (a combinator's context may
+    /// hold a clone).
     #[inline(always)]
     pub(crate) fn is_own_waker(&self, waker: &Waker) -> bool {
         std::ptr::eq(waker, &self.waker) || waker.will_wake(&self.waker)
+    }
+
+    /// Counts a cancel point of this task.
+    #[inline(always)]
+    pub(crate) fn count_cancel_point(&self) {
+        self.cancel_points.set(self.cancel_points.get() + 1);
     }
 
     /// Called by a blocking operation about to return `Pending` with `waker`: if that is not
@@ -266,9 +352,6 @@ impl TaskTable {
     }
 
     /// Stores a task under the key `next_key` returned.
-    ///
-    /// Performance: inlined into `Runner::spawn`, its one caller (benches/callgrind.rs,
-    /// spawn_join).
     #[inline]
     pub(crate) fn insert(&mut self, task: Rc<TaskInner>) {
         debug_assert_eq!(task.key, self.next_key());
@@ -312,139 +395,6 @@ impl TaskTable {
     }
 }
 
-/// What a waker points at. Shared with other threads, so it holds no `Rc`.
-pub(crate) struct WakeHandle {
-    run_id: u64,
-    key: AtomicU64,
-    entry: Arc<EntryShared>,
-}
-
-impl WakeHandle {
-    fn key(&self) -> TaskKey {
-        TaskKey::from_bits(self.key.load(Ordering::Relaxed))
-    }
-
-    // Performance: inlined into the waker vtable functions (one call less per wake).
-    #[inline]
-    fn wake(&self) {
-        let key = self.key();
-        let handled = Runner::with_current(|runner| {
-            if runner.run_id == self.run_id {
-                runner.schedule(key);
-                true
-            } else {
-                false
-            }
-        });
-        if handled != Some(true) {
-            self.entry.push_wake(key.to_bits());
-        }
-    }
-}
-
-/// Remote wakes arrive as raw key bits; this turns them back into keys.
-pub(crate) fn key_from_bits(bits: u64) -> TaskKey {
-    TaskKey::from_bits(bits)
-}
-
-/// Builds task wakers, reusing the `Arc`s of finished tasks that nobody else still holds.
-pub(crate) struct WakerPool {
-    run_id: u64,
-    entry: Arc<EntryShared>,
-    spare: Vec<Arc<WakeHandle>>,
-}
-
-impl WakerPool {
-    pub(crate) fn new(run_id: u64, entry: Arc<EntryShared>) -> Self {
-        WakerPool {
-            run_id,
-            entry,
-            spare: Vec::new(),
-        }
-    }
-
-    pub(crate) fn make(&mut self, key: TaskKey) -> Waker {
-        let handle = match self.spare.pop() {
-            Some(handle) => {
-                handle.key.store(key.to_bits(), Ordering::Relaxed);
-                handle
-            }
-            None => Arc::new(WakeHandle {
-                run_id: self.run_id,
-                key: AtomicU64::new(key.to_bits()),
-                entry: self.entry.clone(),
-            }),
-        };
-        let raw = Arc::into_raw(handle).cast::<()>();
-        // SAFETY: `raw` comes from `Arc::into_raw` of an `Arc<WakeHandle>`, which is what every
-        // function of `VTABLE` expects, and the strong count it carries is owned by the waker.
-        unsafe { Waker::from_raw(RawWaker::new(raw, &VTABLE)) }
-    }
-
-    /// Points a recycled task's waker at `key`, or gives it a new one if anybody else still
-    /// holds a clone of the old one (a stale clone must not wake the new task).
-    ///
-    /// Performance: a spawn into a recycled task keeps its waker's `Arc` (one relaxed store)
-    /// instead of handing it back to the pool and taking one out (benches/callgrind.rs,
-    /// spawn_join). Inlined into `Runner::spawn`, its one caller.
-    #[inline]
-    pub(crate) fn rekey(&mut self, waker: &mut Waker, key: TaskKey) {
-        if std::ptr::eq(waker.vtable(), &VTABLE) {
-            let raw = waker.data().cast::<WakeHandle>();
-            // SAFETY: the vtable check proves `raw` came from `Arc::into_raw` in `make`; the
-            // `ManuallyDrop` borrows the waker's count without releasing it.
-            let handle = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(raw) });
-            if Arc::strong_count(&handle) == 1 {
-                handle.key.store(key.to_bits(), Ordering::Relaxed);
-                return;
-            }
-        }
-        let old = std::mem::replace(waker, self.make(key));
-        self.recycle(old);
-    }
-
-    /// Takes a finished task's waker back if no one else holds a clone of it.
-    pub(crate) fn recycle(&mut self, waker: Waker) {
-        if self.spare.len() >= 1024 || !std::ptr::eq(waker.vtable(), &VTABLE) {
-            return;
-        }
-        let raw = waker.data().cast::<WakeHandle>();
-        std::mem::forget(waker);
-        // SAFETY: the vtable check above proves `raw` came from `Arc::into_raw` in `make`, and
-        // forgetting the waker hands its strong count over to this `Arc`.
-        let handle = unsafe { Arc::from_raw(raw) };
-        if Arc::strong_count(&handle) == 1 {
-            self.spare.push(handle);
-        }
-    }
-}
-
-static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_by_ref_raw, drop_raw);
-
-unsafe fn clone_raw(data: *const ()) -> RawWaker {
-    // SAFETY: `data` is a pointer from `Arc::into_raw::<WakeHandle>` whose count the caller's
-    // waker owns; incrementing makes a second owned count for the new waker.
-    unsafe { Arc::increment_strong_count(data.cast::<WakeHandle>()) };
-    RawWaker::new(data, &VTABLE)
-}
-
-unsafe fn wake_raw(data: *const ()) {
-    // SAFETY: waking by value consumes the waker's count; `from_raw` takes it over.
-    let handle = unsafe { Arc::from_raw(data.cast::<WakeHandle>()) };
-    handle.wake();
-}
-
-unsafe fn wake_by_ref_raw(data: *const ()) {
-    // SAFETY: the caller's waker keeps the `Arc` alive for the duration of this call.
-    let handle = unsafe { &*data.cast::<WakeHandle>() };
-    handle.wake();
-}
-
-unsafe fn drop_raw(data: *const ()) {
-    // SAFETY: dropping the waker releases the count it owned.
-    drop(unsafe { Arc::from_raw(data.cast::<WakeHandle>()) });
-}
-
 /// A handle to a task of the current run: its identity, name and place in the task tree.
 ///
 /// Handles are cheap to clone and compare by identity. They are `!Send`: tasks live on their
@@ -464,9 +414,10 @@ impl Task {
         self.inner.id
     }
 
-    /// The task's name: the one it was given, or a default naming its parent.
+    /// The task's name: the one it was given, or a default from what it runs (the async
+    /// fn's name, as Trio's; for an async block, the place it was spawned).
     pub fn name(&self) -> String {
-        self.inner.name.borrow().to_string()
+        self.inner.display_name()
     }
 
     /// Whether this is a system task (spawned with `spawn_system_task`, or the init task).
@@ -474,7 +425,8 @@ impl Task {
         self.inner.system
     }
 
-    /// The nursery the task is a child of; `None` for the root (init) task.
+    /// The nursery the task is a child of (or was, once it has finished); `None` for the
+    /// root (init) task.
     pub fn parent_nursery(&self) -> Option<crate::Nursery> {
         self.inner
             .parent
@@ -498,6 +450,20 @@ impl Task {
     /// The outermost `#[trio::wchan]` frame this task was last blocked in.
     pub fn wchan(&self) -> Option<&'static str> {
         self.inner.wchan.get()
+    }
+
+    /// How many times the run loop has polled the task: two readings that differ have a
+    /// schedule point between them (the checkpoint assertions of testing tools use this).
+    pub fn schedule_points(&self) -> u64 {
+        self.inner.polls.get()
+    }
+
+    /// How many cancel points the task has passed: every checkpoint and every blocking trio
+    /// operation checks for cancellation on entry and counts one. Two readings that differ
+    /// have a cancel point between them (what Trio's `assert_checkpoints` looks at, with
+    /// [`schedule_points`](Self::schedule_points)).
+    pub fn cancel_points(&self) -> u64 {
+        self.inner.cancel_points.get()
     }
 
     /// Whether the task has finished (its handle outlived it).
@@ -524,7 +490,7 @@ impl std::fmt::Debug for Task {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Task")
             .field("id", &self.inner.id)
-            .field("name", &*self.inner.name.borrow())
+            .field("name", &self.inner.display_name())
             .finish()
     }
 }

@@ -1,16 +1,26 @@
 //! A task's future, stored in a pooled block instead of a `Box`.
 //!
-//! Every spawn used to box its future (`Pin<Box<dyn Future>>`): a malloc at spawn and a free
-//! when the task ends, ~130 instructions per task with glibc and more when many tasks end at
-//! once. [`TaskFuture`] keeps the future in a block of one of a few size classes and gives
-//! finished blocks back to a per-thread free list, so a run that spawns tasks steadily stops
-//! calling the allocator for them (benches/callgrind.rs, spawn_join and spawn_join_batch).
+//! A boxed future (`Pin<Box<dyn Future>>`) costs a malloc at spawn and a free when the task
+//! ends, and more when many tasks end at once and the allocator's per-size caches run dry.
+//! [`TaskFuture`] keeps the future in a block of one of a few size classes and gives finished
+//! blocks back to a per-thread free list, so a run that spawns tasks steadily stops calling
+//! the allocator for them.
 //!
 //! A future larger than the biggest class, or aligned more strictly than the blocks, gets an
 //! allocation of its own exactly as a `Box` would. A zero-sized future allocates nothing.
 //!
 //! The block is never moved while the future lives in it, which is what `Pin` requires: the
 //! `TaskFuture` value that points to it may move freely.
+//!
+//! # Safety
+//!
+//! A `TaskFuture` owns a raw block and a vtable made for the one future type it erased. The
+//! invariants: the block is allocated with the layout its `Storage` names (a class's layout,
+//! the future's own, or none for a zero-sized future); it holds a live future of the vtable's
+//! type from `new` until `drop`, and never moves meanwhile (so polling it pinned is sound); a
+//! block goes back to the pool (or is freed) only after the future in it was dropped, even if
+//! that drop panics. The tests at the bottom drive every storage kind, and the whole runtime
+//! suite runs over this allocator under Miri (`scripts/miri.sh`).
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::cell::RefCell;
@@ -81,9 +91,8 @@ const fn storage_for(layout: Layout) -> Storage {
 
 /// Polls the `F` at `ptr`; its output, once ready, goes into `ready`.
 ///
-/// Performance: a `Poll<Result<()>>` takes three words, returned through memory; a pending
-/// poll (the common case) now writes nothing at all (benches/callgrind.rs, switch 152.4 -> 142.9
-/// Ir, pingpong1 1304 -> 1286).
+/// An out-parameter rather than a returned `Poll<Result<()>>` (three words, returned
+/// through memory): a pending poll, the common case, writes nothing at all.
 ///
 /// # Safety
 /// `ptr` points to a live, pinned `F`.
@@ -138,8 +147,8 @@ thread_local! {
     };
 }
 
-/// Performance: inlined into `TaskFuture::new`, where `storage` is a constant, so only the
-/// path of the future's class is left (benches/callgrind.rs, spawn_join).
+/// Inlined into `TaskFuture::new`, where `storage` is a constant, so only the path of the
+/// future's class is left.
 #[inline]
 fn alloc_block(storage: Storage, layout: Layout) -> NonNull<u8> {
     let layout = match storage {
@@ -245,8 +254,7 @@ impl Drop for TaskFuture {
         // Frees the block even if the future's destructor panics.
         struct FreeOnExit<'a>(&'a TaskFuture);
         impl Drop for FreeOnExit<'_> {
-            // Performance: inlined, with `free_block`, into the drop of a task's future
-            // (benches/callgrind.rs, spawn_join).
+            // Inlined, with `free_block`, into the drop of a task's future.
             #[inline]
             fn drop(&mut self) {
                 let TaskFuture { ptr, vtable } = *self.0;

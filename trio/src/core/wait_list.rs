@@ -20,6 +20,9 @@
 //! - A pointer taken out of the list ([`WaitList::pop_front`]) is used only until code runs
 //!   that could drop its `Park` (a waker, a callback, a value's `Drop`), unless the owner has
 //!   been told to report its drop (the hand-off flag in `parking.rs`).
+//!
+//! Checked by `trio/tests/core_parking_lot*.rs` and the sync and channel suites under Miri
+//! (`scripts/miri.sh`, Stacked and Tree Borrows).
 
 use std::cell::Cell;
 use std::marker::PhantomPinned;
@@ -61,7 +64,7 @@ pub(super) struct Node<D> {
     pub(super) data: Cell<Option<D>>,
     /// The waker to wake, when it is not the parked task's own waker (`None`).
     ///
-    /// Performance: a task parked directly (not under a combinator that gives it another
+    /// A task parked directly (not under a combinator that gives it another
     /// waker) is woken through its task (`Runner::wake_task`), so parking clones no `Waker`.
     pub(super) waker: Cell<Option<Waker>>,
     /// The parked task, while it is parked; taken by the wake-up.

@@ -6,6 +6,7 @@
 //! point; try once; on immediate success a cancel-shielded schedule point; otherwise wait, and
 //! on each wake-up check for cancellation before trying again.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -105,6 +106,43 @@ impl<'a, T> Op<'a, T> {
         self.phase = Phase::Done;
         self.guard = None;
         Poll::Ready(result)
+    }
+}
+
+/// `Debug` for the futures: where the operation is (their stream need not be `Debug`).
+macro_rules! debug_futures {
+    ($($name:ident),*) => {$(
+        impl<S: ?Sized> fmt::Debug for $name<'_, S> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("phase", &self.op.phase)
+                    .finish_non_exhaustive()
+            }
+        }
+    )*};
+}
+
+debug_futures!(
+    SendAll,
+    WaitSendAllMightNotBlock,
+    SendEof,
+    ReceiveSome,
+    ReceiveInto
+);
+
+impl<L: Listener + ?Sized> fmt::Debug for Accept<'_, L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Accept")
+            .field("phase", &self.op.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: ?Sized> fmt::Debug for Aclose<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Aclose")
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
     }
 }
 

@@ -400,9 +400,13 @@ impl<S: SendStream, R: ReceiveStream> AsyncResource for StapledStream<S, R> {
                             return Poll::Ready(match (send_error, result) {
                                 (None, result) => result,
                                 (Some(e), Ok(())) => Err(e),
-                                (Some(e1), Err(e2)) => {
-                                    Err(Error::new(ErrorGroup::new(vec![e1, e2])))
-                                }
+                                (Some(e1), Err(e2)) => Err(Error::new(ErrorGroup::with_origins(
+                                    vec![e1, e2],
+                                    vec![
+                                        "closing the send stream".to_string(),
+                                        "closing the receive stream".to_string(),
+                                    ],
+                                ))),
                             });
                         }
                     }

@@ -7,7 +7,6 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
 
-use trio::__private::ScheduleTracker;
 use trio_test::MockClock;
 
 /// Runs `main` on virtual time (autojump), failing on deadlock; panics on error.
@@ -37,19 +36,26 @@ pub async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
     std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx))).await
 }
 
+/// The current task's schedule-point count.
+fn schedule_points() -> u64 {
+    trio::lowlevel::current_task()
+        .expect("inside a task")
+        .schedule_points()
+}
+
 /// Awaits `fut`, asserting that it yielded to the scheduler (a schedule point).
 pub async fn yields<T>(fut: impl Future<Output = T>) -> T {
-    let tracker = ScheduleTracker::new();
+    let before = schedule_points();
     let out = fut.await;
-    assert!(tracker.scheduled(), "expected a schedule point");
+    assert_ne!(schedule_points(), before, "expected a schedule point");
     out
 }
 
 /// Awaits `fut`, asserting that it did not yield.
 pub async fn no_yield<T>(fut: impl Future<Output = T>) -> T {
-    let tracker = ScheduleTracker::new();
+    let before = schedule_points();
     let out = fut.await;
-    assert!(!tracker.scheduled(), "expected no schedule point");
+    assert_eq!(schedule_points(), before, "expected no schedule point");
     out
 }
 

@@ -1,0 +1,134 @@
+//! `wait_all_tasks_blocked`: wait until every other task is blocked.
+//!
+//! The waiter registers with the run (`run/idle_waiters.rs`); when nothing is runnable the run
+//! loop wakes the waiters with the smallest cushion once that cushion has passed in real time,
+//! before the clock may autojump.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use super::run::{Runner, not_in_run};
+use crate::error::{Error, Result};
+
+enum IdleStage {
+    Start(f64),
+    Waiting((u64, u64), Rc<Cell<bool>>),
+    Done,
+}
+
+/// The future of [`wait_all_tasks_blocked`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct WaitAllTasksBlocked {
+    stage: IdleStage,
+}
+
+impl std::fmt::Debug for WaitAllTasksBlocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stage = match self.stage {
+            IdleStage::Start(_) => "not started",
+            IdleStage::Waiting(..) => "waiting",
+            IdleStage::Done => "done",
+        };
+        f.debug_struct("WaitAllTasksBlocked")
+            .field("stage", &stage)
+            .finish()
+    }
+}
+
+impl Future for WaitAllTasksBlocked {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
+        match std::mem::replace(&mut self.stage, IdleStage::Done) {
+            IdleStage::Done => Poll::Ready(Err(Error::usage(
+                "wait_all_tasks_blocked polled after it finished",
+            ))),
+            IdleStage::Start(cushion) => {
+                let cushion = match check_cushion(cushion) {
+                    Ok(cushion) => cushion,
+                    Err(e) => return Poll::Ready(Err(e)),
+                };
+                let started = Runner::with_current_task(|runner, task| {
+                    task.count_cancel_point();
+                    let status = task.current_status.borrow().clone();
+                    if status.is_cancelled() {
+                        return Err(Error::new(status.cancelled_error()));
+                    }
+                    let flag = Rc::new(Cell::new(false));
+                    let slot = runner.add_idle_waiter(cushion, task.key, flag.clone());
+                    Ok((slot, flag))
+                });
+                match started {
+                    None => Poll::Ready(Err(not_in_run("wait_all_tasks_blocked"))),
+                    Some(Err(e)) => Poll::Ready(Err(e)),
+                    Some(Ok((slot, flag))) => {
+                        self.stage = IdleStage::Waiting(slot, flag);
+                        Poll::Pending
+                    }
+                }
+            }
+            IdleStage::Waiting(slot, flag) => {
+                if flag.get() {
+                    return Poll::Ready(Ok(()));
+                }
+                let cancelled = Runner::with_current_task(|runner, task| {
+                    let status = task.current_status.borrow().clone();
+                    if status.is_cancelled() {
+                        runner.remove_idle_waiter(slot);
+                        Some(status.cancelled_error())
+                    } else {
+                        None
+                    }
+                })
+                .flatten();
+                match cancelled {
+                    Some(c) => Poll::Ready(Err(Error::new(c))),
+                    None => {
+                        self.stage = IdleStage::Waiting(slot, flag);
+                        Poll::Pending
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for WaitAllTasksBlocked {
+    fn drop(&mut self) {
+        if let IdleStage::Waiting(slot, flag) = &self.stage {
+            if !flag.get() {
+                let slot = *slot;
+                Runner::with_current(|runner| runner.remove_idle_waiter(slot));
+            }
+        }
+    }
+}
+
+/// Waits until every other task is blocked, and has stayed blocked for `cushion` seconds of
+/// real time (0 for "as soon as nothing else can run").
+///
+/// "Blocked" means the run queue is empty and no I/O or deadline is ready. Waiters with the
+/// smallest cushion wake first, and a waiter beats a mock clock's autojump (the clock only
+/// jumps when nobody is waiting here). This is a testing tool: with it, a test can say "let
+/// everything settle, then check".
+///
+/// Negative or NaN cushions are errors.
+///
+/// # Checkpoint
+/// Yes: a cancel point on entry, and it always blocks at least once.
+///
+/// # Cancel safety
+/// Safe: cancelling or dropping it unregisters the waiter.
+pub fn wait_all_tasks_blocked(cushion: f64) -> WaitAllTasksBlocked {
+    WaitAllTasksBlocked {
+        stage: IdleStage::Start(cushion),
+    }
+}
+
+/// Checks the cushion before waiting (kept separate so the error is clear).
+fn check_cushion(cushion: f64) -> Result<f64> {
+    super::cancel::check_duration(cushion, "cushion")
+}

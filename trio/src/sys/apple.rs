@@ -1,0 +1,48 @@
+//! macOS and iOS calls.
+
+use std::io;
+use std::os::fd::RawFd;
+
+pub(crate) fn errno() -> libc::c_int {
+    // SAFETY: `__error` always returns a valid pointer to this thread's errno.
+    unsafe { *libc::__error() }
+}
+
+pub(crate) fn set_errno(value: libc::c_int) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__error() = value };
+}
+
+/// A non-blocking, close-on-exec pipe: (read end, write end). There is no `pipe2`, so the
+/// flags are set after creation; trio creates its pipes before it starts threads of its own,
+/// and the fds are close-on-exec before any `exec` of trio's can run.
+pub(crate) fn nonblocking_pipe() -> io::Result<(RawFd, RawFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe to fill in.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    for fd in fds {
+        // SAFETY: `fd` was just returned by pipe and is owned here.
+        let ok = unsafe {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) == 0
+                && libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) == 0
+        };
+        if !ok {
+            let error = io::Error::last_os_error();
+            // SAFETY: both fds are owned here and closed once.
+            unsafe {
+                libc::close(fds[0]);
+                libc::close(fds[1]);
+            }
+            return Err(error);
+        }
+    }
+    Ok((fds[0], fds[1]))
+}
+
+/// Whether the calling thread is the process's main thread.
+pub(crate) fn is_main_thread() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::pthread_main_np() == 1 }
+}
