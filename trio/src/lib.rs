@@ -33,7 +33,8 @@
 //! ```
 //!
 //! The layers, bottom up (imports only go down): [`lowlevel`] (the run loop, tasks, cancel
-//! status, `ParkingLot`, reactor), then timeouts and the rest of the API built on it.
+//! status, `ParkingLot`, reactor), then timeouts and the rest of the API built on it, up to
+//! the byte streams of [`stream`] (Trio's `trio.abc` interfaces).
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -49,6 +50,7 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod private;
+pub mod stream;
 pub mod sync;
 mod sys;
 mod timeouts;
@@ -69,6 +71,11 @@ pub use crate::error::{
     TaskPanicked, TooSlowError, TrioInternalError, UsageError, WouldBlock,
 };
 pub use crate::lowlevel::{SleepForever, sleep_forever};
+pub use crate::stream::{
+    AsyncResource, AsyncResourceExt, ConflictDetector, HalfCloseableStream, HalfCloseableStreamExt,
+    Listener, ListenerExt, ReceiveBuf, ReceiveStream, ReceiveStreamExt, SendStream, SendStreamExt,
+    StapledStream, Stream, aclose_forcefully,
+};
 pub use crate::sync::{
     Borrower, CapacityLimiter, CapacityLimiterGuard, Condition, Event, Lock, LockGuard, Semaphore,
     SemaphoreGuard, StrictFIFOLock,
