@@ -171,5 +171,5 @@ pub fn wait_all_tasks_blocked() -> WaitAllTasksBlocked {
 
 /// Checks the cushion before waiting (kept separate so the error is clear).
 fn check_cushion(cushion: f64) -> Result<f64> {
-    super::cancel::check_duration(cushion, "cushion")
+    super::cancel_scope::check_duration(cushion, "cushion")
 }

@@ -69,8 +69,13 @@ pub fn current_clock() -> Result<Rc<dyn Clock>> {
 /// The earliest deadline that can cancel the code calling this (`-inf` if it is already
 /// cancelled, `+inf` if nothing can). Fails outside a task.
 pub fn current_effective_deadline() -> Result<f64> {
-    Runner::with_current_task(|_, task| task.current_status.borrow().clone().effective_deadline())
-        .ok_or_else(|| not_in_run("current_effective_deadline"))
+    Runner::with_current_task(|_, task| {
+        let deadline = task.current_status.borrow().clone().effective_deadline();
+        // A timeout whose body runs without a node yet (`timeout.rs`) counts too.
+        // (NaN and infinity mean no frame or an entered one; `min` ignores NaN.)
+        deadline.min(task.lazy_deadline.get())
+    })
+    .ok_or_else(|| not_in_run("current_effective_deadline"))
 }
 
 /// The seed of the run's scheduling order (pass it to `RunConfig::seed` or `TRIO_SEED` to

@@ -21,7 +21,8 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
-use super::cancel::{CancelReason, CancelScope, ScopeState, StatusSwap};
+use super::cancel::{CancelReason, ScopeState};
+use super::cancel_scope::{CancelScope, StatusSwap};
 use super::run::{Runner, drop_quietly, not_in_run, panic_message};
 use super::start::{Start, TaskStatus};
 use super::task::{Task, TaskFuture, TaskInner, TaskKey, TaskLabel};
@@ -578,6 +579,7 @@ where
         let nursery: &Rc<NurseryInner> = this.nursery;
         let polled = Runner::with_current_task(|runner, task| {
             if !nursery.entered.get() {
+                super::timeout::enter_lazy_deadline(task, runner);
                 let parent = task.current_status.borrow().clone();
                 nursery.enter_eagerly(runner, parent, task.key);
                 let mut open = task.child_nurseries.borrow_mut();

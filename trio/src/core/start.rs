@@ -210,6 +210,7 @@ impl<V, F> Future for Start<V, F> {
                     ));
                 }
                 let temp = NurseryInner::build(ScopeState::new(), true);
+                super::timeout::enter_lazy_deadline(caller, runner);
                 let parent = caller.current_status.borrow().clone();
                 temp.enter_eagerly(runner, parent, caller.key);
                 let shared = Rc::new(StartShared {

@@ -83,6 +83,13 @@ pub(crate) struct TaskInner {
     /// with (a combinator such as `FuturesUnordered` gives each child its own): cancellation
     /// must wake those too, or the combinator never re-polls the blocked child.
     pub(crate) cancel_wakers: RefCell<Vec<Waker>>,
+    /// The lazy frame of a timeout (`timeout.rs`): infinite when there is none; the frame's
+    /// deadline while its body runs its first poll without a node in the cancel tree; NaN
+    /// once the frame's node was entered and waits in `lazy_scope` to be collected.
+    pub(crate) lazy_deadline: Cell<f64>,
+    /// The node of a lazy frame that something in its body needed (`timeout.rs`), for the
+    /// timeout to collect when its body's poll returns.
+    pub(crate) lazy_scope: RefCell<Option<Rc<ScopeState>>>,
 }
 
 /// How many foreign wakers a task keeps before waking them all and starting over. Entries
@@ -126,6 +133,8 @@ impl TaskInner {
             finished: _,
             lot_breakers,
             cancel_wakers,
+            lazy_deadline: _,
+            lazy_scope: _,
         } = self;
         cancel_wakers.get_mut().clear();
         *name.get_mut() = Cow::Borrowed("");
@@ -176,8 +185,12 @@ impl TaskInner {
             finished,
             lot_breakers,
             cancel_wakers,
+            lazy_deadline,
+            lazy_scope,
         } = self;
         debug_assert!(cancel_wakers.get_mut().is_empty());
+        debug_assert!(lazy_scope.get_mut().is_none());
+        lazy_deadline.set(f64::INFINITY);
         debug_assert!(child_nurseries.get_mut().is_empty());
         debug_assert!(lot_breakers.get_mut().is_empty());
         *t_id = id;

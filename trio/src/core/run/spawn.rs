@@ -81,6 +81,8 @@ impl Runner {
                 finished: Cell::new(false),
                 lot_breakers: RefCell::new(Vec::new()),
                 cancel_wakers: RefCell::new(Vec::new()),
+                lazy_deadline: Cell::new(f64::INFINITY),
+                lazy_scope: RefCell::new(None),
             }),
         };
         tasks.insert(task.clone());
