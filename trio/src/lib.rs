@@ -50,6 +50,7 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod private;
+pub mod process;
 pub mod stream;
 pub mod sync;
 mod sys;
@@ -72,6 +73,7 @@ pub use crate::error::{
 };
 pub use crate::lowlevel::Timeout;
 pub use crate::lowlevel::{SleepForever, sleep_forever};
+pub use crate::process::{Process, open_process, run_process};
 pub use crate::stream::{
     AsyncResource, AsyncResourceExt, ConflictDetector, HalfCloseableStream, HalfCloseableStreamExt,
     Listener, ListenerExt, ReceiveBuf, ReceiveStream, ReceiveStreamExt, SendStream, SendStreamExt,

@@ -18,6 +18,7 @@
 //! | [`UsageError`] | `InvalidInput` |
 //! | [`DeadlockError`] | `Deadlock` |
 //! | [`ErrorGroup`] | the kind its errors share, else `Other` |
+//! | an error whose `source()` is an `io::Error` (trio's `SpawnError`, `FsError`) | that error's kind |
 //! | [`Cancelled`], [`KeyboardInterrupt`], anything else | `Other` |
 //!
 //! `Cancelled` and `KeyboardInterrupt` are deliberately not `Interrupted`: std's I/O loops
@@ -78,6 +79,7 @@ impl Error {
     /// | [`UsageError`] | `InvalidInput` |
     /// | [`DeadlockError`] | `Deadlock` |
     /// | [`ErrorGroup`] | the kind its errors share, else `Other` |
+    /// | an error whose `source()` is an `io::Error` | that error's kind |
     /// | [`Cancelled`], [`KeyboardInterrupt`], anything else | `Other` |
     ///
     /// `Cancelled` and `KeyboardInterrupt` are not `Interrupted`, which std's I/O loops
@@ -118,6 +120,9 @@ fn io_kind(error: &(dyn StdError + 'static)) -> io::ErrorKind {
         K::InvalidInput
     } else if error.is::<DeadlockError>() {
         K::Deadlock
+    } else if let Some(io) = error.source().and_then(|s| s.downcast_ref::<io::Error>()) {
+        // An error that wraps an OS error with context (a path, a command) has its kind.
+        io.kind()
     } else {
         K::Other
     }

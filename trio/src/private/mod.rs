@@ -67,3 +67,9 @@ inventory::collect!(CheckpointSite);
 pub fn typed_body<R, F: Future<Output = R>>(body: F) -> F {
     body
 }
+
+/// For tests of the fallback on Linux: children spawned from now on are waited for by a
+/// waiter thread instead of a pidfd (`true`), or by a pidfd again where the kernel has them.
+pub fn force_process_waiter_thread(force: bool) {
+    crate::process::force_waiter_thread(force);
+}

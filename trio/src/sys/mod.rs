@@ -2,8 +2,9 @@
 //!
 //! Everything that differs between operating systems lives here, behind a small safe API, so
 //! that a new platform is a new file rather than an edit everywhere (mio's `sys/` is the model).
-//! `unix.rs` holds what POSIX gives every Unix; `linux.rs` and `apple.rs` hold the rest. The
-//! rest of trio calls only the functions re-exported below.
+//! `unix.rs` holds what POSIX gives every Unix (with `fd.rs`, pipes and fd I/O, and `child.rs`,
+//! child processes: reaping, signals, and Linux's process fds behind `cfg`); `linux.rs` and
+//! `apple.rs` hold the rest. The rest of trio calls only the functions re-exported below.
 //!
 //! Unsafe code: every function here wraps a libc call. The invariants are local to each call
 //! (valid pointers to live stack values, fds that the caller owns); each block says which.
@@ -12,6 +13,16 @@
 mod unix;
 #[cfg(unix)]
 pub(crate) use unix::*;
+
+#[cfg(unix)]
+mod child;
+#[cfg(unix)]
+pub(crate) use child::*;
+
+#[cfg(unix)]
+mod fd;
+#[cfg(unix)]
+pub(crate) use fd::*;
 
 #[cfg(target_os = "linux")]
 mod linux;

@@ -1,0 +1,144 @@
+//! The pipe streams (`PipeSendStream`, `PipeReceiveStream`) against Trio's one-way stream
+//! conformance suite (Trio's `test_unix_pipes.py`), and their own details.
+
+mod common;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use common::*;
+use trio::process::{PipeReceiveStream, PipeSendStream, pipe};
+use trio::stream::prelude::*;
+use trio::{BrokenResourceError, ClosedResourceError};
+use trio_test::{check_one_way_stream, no_clogged};
+
+/// A pipe whose buffer is full, so that a send blocks until the reader reads.
+fn clogged_pipe() -> trio::Result<(PipeSendStream, PipeReceiveStream)> {
+    let (send, receive) = pipe()?;
+    let fd = send.as_raw_fd().expect("open");
+    // Writes bigger than PIPE_BUF, so that a partly full pipe still takes some.
+    let chunk = vec![b'x'; 16 * 1024];
+    loop {
+        // SAFETY: writing from a valid buffer to an fd we own.
+        let n = unsafe { libc::write(fd, chunk.as_ptr().cast(), chunk.len()) };
+        if n < 0 {
+            break;
+        }
+    }
+    Ok((send, receive))
+}
+
+#[test]
+fn pipes_pass_the_one_way_stream_suite() {
+    run(async {
+        check_one_way_stream(
+            async || {
+                trio::lowlevel::checkpoint().await?;
+                pipe()
+            },
+            Some(async || {
+                trio::lowlevel::checkpoint().await?;
+                clogged_pipe()
+            }),
+        )
+        .await
+    });
+}
+
+#[test]
+fn pipes_pass_the_suite_without_the_clogged_checks() {
+    run(async { check_one_way_stream(async || pipe(), no_clogged()).await });
+}
+
+#[test]
+fn a_megabyte_through_a_pipe_in_4k_receives() {
+    run(async {
+        let (send, receive) = pipe()?;
+        const COUNT: usize = 1 << 20;
+        trio::open_nursery(|n| async move {
+            n.start_soon(async move {
+                let data: Vec<u8> = (0..COUNT).map(|i| (i % 251) as u8).collect();
+                send.send_all(&data).await?;
+                send.aclose().await
+            })?;
+            n.start_soon(async move {
+                let mut got = Vec::new();
+                loop {
+                    let chunk = receive.receive_some(4096).await?;
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    got.extend(chunk);
+                }
+                assert_eq!(got.len(), COUNT);
+                assert!(got.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+                Ok(())
+            })?;
+            Ok(())
+        })
+        .await
+    });
+}
+
+#[test]
+fn from_fd_wraps_a_pipe_and_closing_closes_the_fd() {
+    run(async {
+        let mut fds = [0; 2];
+        // SAFETY: fds is a valid array for pipe to fill.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both fds are new and owned here.
+        let (read, write) = unsafe {
+            use std::os::fd::FromRawFd;
+            (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+        };
+        let (read_fd, write_fd) = (read.as_raw_fd(), write.as_raw_fd());
+        let send = PipeSendStream::from_fd(write)?;
+        let receive = PipeReceiveStream::from_fd(read)?;
+        assert_eq!(send.as_raw_fd(), Some(write_fd));
+        assert!(format!("{send:?}").contains(&format!("fd: {write_fd}")));
+        send.send_all(b"123").await?;
+        assert_eq!(receive.receive_some(8).await?, b"123");
+        let clone = send.clone();
+        clone.aclose().await?;
+        // Closing a clone closed the fd for every handle.
+        assert_eq!(send.as_raw_fd(), None);
+        assert!(format!("{send:?}").contains("closed"));
+        // SAFETY: fcntl on a closed fd number only reports EBADF.
+        assert_eq!(unsafe { libc::fcntl(write_fd, libc::F_GETFD) }, -1);
+        assert_err::<ClosedResourceError, _>(send.send_all(b"x").await);
+        assert_eq!(receive.receive_some(8).await?, b"");
+        drop(receive);
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::fcntl(read_fd, libc::F_GETFD) }, -1);
+        Ok(())
+    });
+}
+
+#[test]
+fn sending_to_a_pipe_whose_reader_closed_is_broken() {
+    run(async {
+        let (send, receive) = pipe()?;
+        receive.aclose().await?;
+        assert_err::<BrokenResourceError, _>(send.send_all(b"x").await);
+        Ok(())
+    });
+}
+
+#[test]
+fn pipes_need_a_run() {
+    let error = pipe().unwrap_err();
+    assert!(error.to_string().contains("run"), "{error}");
+}
+
+/// The writer's hangup comes with the same readiness edge as its last data: after a short read
+/// the next receive must still see end-of-file rather than wait for an edge that never comes.
+#[test]
+fn end_of_file_right_after_a_short_read() {
+    run(async {
+        let (send, receive) = pipe()?;
+        send.send_all(b"last").await?;
+        send.aclose().await?;
+        assert_eq!(receive.receive_some(100).await?, b"last");
+        assert_eq!(receive.receive_some(100).await?, b"");
+        Ok(())
+    });
+}
