@@ -481,42 +481,42 @@ async fn run(spec: Options, task_status: Option<TaskStatus<Process>>) -> Result<
     let read_stdout = capture_stdout.then(|| process.take_stdout()).flatten();
     let read_stderr = capture_stderr.then(|| process.take_stderr()).flatten();
 
-    open_nursery(|nursery| {
-        let (process, stdout, stderr) = (process.clone(), stdout.clone(), stderr.clone());
-        async move {
-            let running = async {
-                if let Some((stdin, data)) = feed {
-                    nursery.start_soon(feed_input(stdin, data))?;
-                }
-                if let Some(stream) = read_stdout {
-                    nursery.start_soon(read_output(stream, stdout))?;
-                }
-                if let Some(stream) = read_stderr {
-                    nursery.start_soon(read_output(stream, stderr))?;
-                }
-                if let Some(status) = task_status {
-                    status.started(process.clone())?;
-                }
-                process.wait().await.map(drop)
-            }
-            .await;
-            if let Err(error) = running {
-                // Cancelled (or a reader failed, which cancels this body): stop the child, in
-                // a task shielded from the cancellation, and wait for it, shielded too.
-                let killer = CancelScope::new().shielded(true);
-                let delivery = killer.run(deliver_with_fallback(deliver_cancel, process.clone()));
-                nursery.start_soon(async move { delivery.await.map(drop) })?;
-                CancelScope::new()
-                    .shielded(true)
-                    .run(process.wait())
-                    .await?;
-                killer.cancel();
-                return Err(error);
-            }
-            Ok(())
+    if feed.is_none() && read_stdout.is_none() && read_stderr.is_none() && task_status.is_none() {
+        // Nothing runs beside the wait: no nursery needed (the common `run_process(cmd)`).
+        if let Err(error) = process.wait().await {
+            stop(&process, deliver_cancel).await?;
+            return Err(error);
         }
-    })
-    .await?;
+    } else {
+        open_nursery(|nursery| {
+            let (process, stdout, stderr) = (process.clone(), stdout.clone(), stderr.clone());
+            async move {
+                let running = async {
+                    if let Some((stdin, data)) = feed {
+                        nursery.start_soon(feed_input(stdin, data))?;
+                    }
+                    if let Some(stream) = read_stdout {
+                        nursery.start_soon(read_output(stream, stdout))?;
+                    }
+                    if let Some(stream) = read_stderr {
+                        nursery.start_soon(read_output(stream, stderr))?;
+                    }
+                    if let Some(status) = task_status {
+                        status.started(process.clone())?;
+                    }
+                    process.wait().await.map(drop)
+                }
+                .await;
+                if let Err(error) = running {
+                    // Cancelled, or a reader failed (which cancels this body).
+                    stop(&process, deliver_cancel).await?;
+                    return Err(error);
+                }
+                Ok(())
+            }
+        })
+        .await?;
+    }
 
     let status = process.returncode().ok_or_else(|| {
         Error::usage(format!(
@@ -541,6 +541,25 @@ async fn run(spec: Options, task_status: Option<TaskStatus<Process>>) -> Result<
         stdout,
         stderr,
     })
+}
+
+/// Stops the child after `run_process` was cancelled (or failed): runs `deliver` in a task
+/// and waits for the child to exit, all shielded from the cancellation; once the child is
+/// gone, `deliver` is cancelled. Fails if `deliver` did (the child was killed then).
+async fn stop(process: &Process, deliver: DeliverCancel) -> Result<()> {
+    let process = process.clone();
+    CancelScope::new()
+        .shielded(true)
+        .run(open_nursery(|nursery| async move {
+            let killer = CancelScope::new();
+            let delivery = killer.run(deliver_with_fallback(deliver, process.clone()));
+            nursery.start_soon(async move { delivery.await.map(drop) })?;
+            process.wait().await?;
+            killer.cancel();
+            Ok(())
+        }))
+        .await
+        .map(drop)
 }
 
 /// Runs `deliver`; if it fails, kills the child so that the wait for it ends, and reports the

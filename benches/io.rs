@@ -1,0 +1,61 @@
+//! I/O benchmarks (processes, files): trio-rs beside tokio's current_thread runtime.
+//!
+//! ```text
+//! cargo bench -p trio-benches --bench io -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! With a case name as its first argument (`--list` prints them) the binary runs just that
+//! case, a given number of times, and prints the time per operation: what the interleaved
+//! comparisons in docs/benchmarks.md use (`target/release/deps/io-<hash> trio_run_true 2000`).
+
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group};
+
+#[path = "workloads/io_cases.rs"]
+mod io_cases;
+#[path = "workloads/rt.rs"]
+mod rt;
+
+use io_cases::*;
+
+fn processes(c: &mut Criterion) {
+    let tokio = TokioIo::new();
+    // One iteration is one child run to completion.
+    let mut g = c.benchmark_group("run_process_true");
+    g.sample_size(20);
+    g.bench_function("trio", |b| b.iter_custom(trio_run_true));
+    g.bench_function("tokio", |b| {
+        b.iter_custom(|iters| tokio_run_true(&tokio, iters))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, processes);
+
+type Case = (&'static str, fn(u64) -> Duration);
+
+const CASES: &[Case] = &[
+    ("trio_run_true", trio_run_true),
+    ("tokio_run_true", |n| tokio_run_true(&TokioIo::new(), n)),
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--list") {
+        CASES.iter().for_each(|(name, _)| println!("{name}"));
+        return;
+    }
+    if let Some(case) = args
+        .first()
+        .and_then(|name| CASES.iter().find(|(n, _)| n == name))
+    {
+        let iters = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000);
+        let elapsed = (case.1)(iters);
+        let per_op = elapsed.as_nanos() as f64 / iters.max(1) as f64;
+        println!("{:<24} {iters:>9} ops  {per_op:>11.1} ns/op", case.0);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
