@@ -50,9 +50,11 @@ pub mod __private {
 mod private;
 pub mod sync;
 mod sys;
+mod threads;
 mod timeouts;
 
 pub use crate::core::lowlevel;
+pub use crate::threads::{from_thread, to_thread};
 
 pub use crate::channel::{
     MemoryChannelStatistics, MemoryReceiveChannel, MemorySendChannel, SendError,

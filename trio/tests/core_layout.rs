@@ -26,6 +26,7 @@ const DRIVERS: &[&str] = &[
 /// Files of `trio/src/core` that are APIs (call into the run, are not called by it).
 const APIS: &[&str] = &[
     "core/checkpoint",
+    "core/external",
     "core/idle",
     "core/introspect",
     "core/local",

@@ -91,6 +91,9 @@ pub struct RunStatistics {
     pub run_sync_soon_queue_size: usize,
     /// Tasks waiting for fd readiness.
     pub io_waiters: usize,
+    /// Waits for work outside the run in flight ([`ExternalWait`](crate::lowlevel::ExternalWait),
+    /// e.g. `trio::to_thread` calls whose thread is running).
+    pub external_waits: usize,
 }
 
 /// Statistics of the current run. Fails outside a run. Not a checkpoint.
@@ -103,6 +106,7 @@ pub fn current_statistics() -> Result<RunStatistics> {
             seconds_to_next_deadline: next - runner.current_time(),
             run_sync_soon_queue_size: runner.entry().queued(),
             io_waiters: runner.reactor().waiter_count(),
+            external_waits: runner.external_waits().get(),
         }
     })
     .ok_or_else(|| not_in_run("current_statistics"))

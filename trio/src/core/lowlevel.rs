@@ -10,6 +10,7 @@ pub use super::checkpoint::{
 };
 pub use super::dump::{Wchan, wchan};
 pub use super::entry::TrioToken;
+pub use super::external::ExternalWait;
 pub use super::idle::{WaitAllTasksBlocked, wait_all_tasks_blocked};
 pub use super::introspect::{
     RunStatistics, add_instrument, current_clock, current_effective_deadline, current_root_task,

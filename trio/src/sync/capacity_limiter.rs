@@ -22,6 +22,9 @@ pub enum Borrower {
     Task(Task),
     /// An id chosen by the caller.
     Id(u64),
+    /// A [`trio::to_thread`](crate::to_thread) call (numbered in the process): the token is
+    /// held for its worker thread, from before the thread starts until it has finished.
+    ToThread(u64),
 }
 
 impl From<Task> for Borrower {
@@ -41,6 +44,7 @@ impl std::fmt::Display for Borrower {
         match self {
             Borrower::Task(task) => write!(f, "task {:?}", task.name()),
             Borrower::Id(id) => write!(f, "borrower {id}"),
+            Borrower::ToThread(n) => write!(f, "trio::to_thread call {n}"),
         }
     }
 }

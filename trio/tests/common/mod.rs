@@ -9,6 +9,8 @@ use std::task::Poll;
 
 use trio_test::MockClock;
 
+pub mod threads;
+
 /// Runs `main` on virtual time (autojump), failing on deadlock; panics on error.
 pub fn run<F, T>(main: F) -> T
 where

@@ -10,7 +10,9 @@
 //!    `wait_all_tasks_blocked` cushion, or the clock's autojump threshold;
 //! 3. expire deadlines (cancelling their scopes);
 //! 4. if still nothing is runnable: wake the `wait_all_tasks_blocked` waiters with the
-//!    smallest cushion, or else let the clock autojump to the next deadline;
+//!    smallest cushion, or else let the clock autojump to the next deadline, unless a task
+//!    waits for work outside the run (`lowlevel::ExternalWait`, e.g. a worker thread): then
+//!    the run is not idle, and step 2 blocked until that work wakes it;
 //! 5. run every task that was runnable when the batch began, in an order that a seeded random
 //!    generator reverses half of the time, so a failing interleaving can be replayed.
 //!
@@ -80,23 +82,29 @@ impl Runner {
                     } else {
                         self.clock.deadline_to_sleep_time(deadline).max(0.0)
                     };
-                    if let Some(cushion_bits) = self.idle_waiters.smallest_cushion() {
-                        let cushion = f64::from_bits(cushion_bits);
-                        if cushion < timeout {
-                            timeout = cushion;
-                            idle_primed = Some(Idle::Waiters(cushion_bits));
-                        }
-                    } else if deadline != f64::INFINITY {
-                        // Autojump only has somewhere to jump to when a deadline exists;
-                        // otherwise the run is idle for good (or deadlocked).
-                        let threshold = self.clock.autojump_threshold();
-                        if threshold < timeout {
-                            timeout = threshold;
-                            idle_primed = Some(Idle::Autojump);
+                    // While a task waits for work outside the run (a worker thread), the
+                    // run is not idle: that work's completion wakes the reactor.
+                    let external = self.external_waits.get() > 0;
+                    if !external {
+                        if let Some(cushion_bits) = self.idle_waiters.smallest_cushion() {
+                            let cushion = f64::from_bits(cushion_bits);
+                            if cushion < timeout {
+                                timeout = cushion;
+                                idle_primed = Some(Idle::Waiters(cushion_bits));
+                            }
+                        } else if deadline != f64::INFINITY {
+                            // Autojump only has somewhere to jump to when a deadline exists;
+                            // otherwise the run is idle for good (or deadlocked).
+                            let threshold = self.clock.autojump_threshold();
+                            if threshold < timeout {
+                                timeout = threshold;
+                                idle_primed = Some(Idle::Autojump);
+                            }
                         }
                     }
                     if timeout == f64::INFINITY
                         && fail_on_deadlock
+                        && !external
                         && !self.reactor.has_waiters()
                         && !self.entry.may_receive()
                     {
@@ -122,7 +130,8 @@ impl Runner {
                 }
             }
             // Nothing takes tasks off the run queue in between: runnable then is runnable now.
-            if !runnable && self.runq.is_empty() {
+            // An entry callback may have begun an external wait meanwhile.
+            if !runnable && self.runq.is_empty() && self.external_waits.get() == 0 {
                 match idle_primed {
                     Some(Idle::Waiters(cushion)) => {
                         for key in self.idle_waiters.take_with_cushion(cushion) {

@@ -96,6 +96,10 @@ pub(crate) struct Runner {
     pub(super) ki_received: Cell<bool>,
     pub(super) batches_since_io: Cell<u32>,
     pub(super) pools: Pools,
+    /// Work outside the run that tasks wait for (`lowlevel::ExternalWait`): while it is not
+    /// zero the loop does not idle (no `wait_all_tasks_blocked` wake-ups, no autojump, no
+    /// deadlock). Shared with the guards, which may outlive the run.
+    pub(super) external_waits: Rc<Cell<usize>>,
 }
 
 /// Everything a runner starts from; the rest of its state starts empty.
@@ -161,6 +165,7 @@ impl Runner {
             ki_received: Cell::new(false),
             batches_since_io: Cell::new(0),
             pools: Pools::default(),
+            external_waits: Rc::new(Cell::new(0)),
         })
     }
 
@@ -229,6 +234,11 @@ impl Runner {
     /// The run's instruments.
     pub(crate) fn instruments(&self) -> &Instruments {
         &self.instruments
+    }
+
+    /// The count of external waits in flight (`lowlevel::ExternalWait`).
+    pub(crate) fn external_waits(&self) -> &Rc<Cell<usize>> {
+        &self.external_waits
     }
 
     /// The run-local values (`RunVar`).
