@@ -48,6 +48,7 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod private;
+mod signal;
 pub mod sync;
 mod sys;
 mod threads;
@@ -70,6 +71,7 @@ pub use crate::error::{
     TaskPanicked, TooSlowError, TrioInternalError, UsageError, WouldBlock,
 };
 pub use crate::lowlevel::{SleepForever, sleep_forever};
+pub use crate::signal::{SignalReceiver, open_signal_receiver};
 pub use crate::sync::{
     Borrower, CapacityLimiter, CapacityLimiterGuard, Condition, Event, Lock, LockGuard, Semaphore,
     SemaphoreGuard, StrictFIFOLock,

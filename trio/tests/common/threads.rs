@@ -43,47 +43,55 @@ impl Gate {
     }
 }
 
+/// Counts of a [`Gauge`].
+#[derive(Default)]
+struct Counts {
+    now: usize,
+    high_water: usize,
+    total: usize,
+}
+
 /// A counter that threads move up and down, with its high-water mark, and a way to wait
 /// (in a thread) until it reaches a value.
 #[derive(Clone, Default)]
-pub struct Gauge(Arc<(Mutex<(usize, usize, usize)>, Condvar)>);
+pub struct Gauge(Arc<(Mutex<Counts>, Condvar)>);
 
 impl Gauge {
     /// One more running; returns the new count.
     pub fn enter(&self) -> usize {
         let mut g = self.0.0.lock().unwrap();
-        g.0 += 1;
-        g.1 = g.1.max(g.0);
-        g.2 += 1;
+        g.now += 1;
+        g.high_water = g.high_water.max(g.now);
+        g.total += 1;
         self.0.1.notify_all();
-        g.0
+        g.now
     }
 
     pub fn leave(&self) {
-        self.0.0.lock().unwrap().0 -= 1;
+        self.0.0.lock().unwrap().now -= 1;
         self.0.1.notify_all();
     }
 
     pub fn now(&self) -> usize {
-        self.0.0.lock().unwrap().0
+        self.0.0.lock().unwrap().now
     }
 
     pub fn high_water(&self) -> usize {
-        self.0.0.lock().unwrap().1
+        self.0.0.lock().unwrap().high_water
     }
 
     pub fn total(&self) -> usize {
-        self.0.0.lock().unwrap().2
+        self.0.0.lock().unwrap().total
     }
 
     /// Blocks (a thread) until `n` are running, failing after `limit`.
     pub fn wait_for(&self, n: usize, limit: Duration) {
         let start = Instant::now();
         let mut g = self.0.0.lock().unwrap();
-        while g.0 != n {
+        while g.now != n {
             let left = limit
                 .checked_sub(start.elapsed())
-                .unwrap_or_else(|| panic!("gauge stuck at {} waiting for {n}", g.0));
+                .unwrap_or_else(|| panic!("gauge stuck at {} waiting for {n}", g.now));
             g = self.0.1.wait_timeout(g, left).unwrap().0;
         }
     }
