@@ -24,10 +24,13 @@ mod core_cases;
 mod rt;
 #[path = "workloads/sync_cases.rs"]
 mod sync_cases;
+#[path = "workloads/threads_cases.rs"]
+mod threads_cases;
 
 use core_cases::*;
 use rt::Tokio;
 use sync_cases::*;
+use threads_cases::*;
 
 type Case = (&'static str, fn(u64) -> Duration);
 
@@ -64,6 +67,19 @@ const CASES: &[Case] = &[
     ("tokio_lock_contended", |n| {
         tokio_lock_contended(&Tokio::new(), n)
     }),
+    ("trio_to_thread", trio_to_thread),
+    ("tokio_spawn_blocking", |n| {
+        tokio_spawn_blocking(&Tokio::new(), n)
+    }),
+    // One operation is a burst of 10 000 calls (threads_cases::BURST).
+    ("trio_to_thread_burst", trio_to_thread_burst),
+    ("tokio_spawn_blocking_burst", |n| {
+        tokio_spawn_blocking_burst(&Tokio::with_max_blocking_threads(40), n)
+    }),
+    ("trio_from_thread", trio_from_thread),
+    ("tokio_from_blocking", |n| {
+        tokio_from_blocking(&Tokio::new(), n)
+    }),
 ];
 
 fn find(name: &str) -> Option<&'static Case> {
@@ -86,7 +102,17 @@ fn main() {
         .filter(|a| !a.starts_with("--") || a == "--list")
         .collect();
     match args.first().map(String::as_str) {
-        None => CASES.iter().for_each(|case| run(case, 10_000)),
+        // A burst case's operation is 10 000 calls: one is enough for a smoke test.
+        None => CASES.iter().for_each(|case| {
+            run(
+                case,
+                if case.0.ends_with("_burst") {
+                    1
+                } else {
+                    10_000
+                },
+            )
+        }),
         Some("--list") => CASES.iter().for_each(|(name, _)| println!("{name}")),
         Some(name) => {
             let Some(case) = find(name) else {
