@@ -7,6 +7,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
+// `split2` serves the two-task cases of the other targets.
+#[allow(dead_code)]
 #[path = "workloads/rt.rs"]
 mod rt;
 #[path = "workloads/threads_cases.rs"]
