@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
 use std::rc::Rc;
 
@@ -49,15 +50,51 @@ impl std::fmt::Display for Borrower {
     }
 }
 
+/// Hashes borrowers (task ids, numbers) with a multiply per word. The keys are ids the
+/// program picks, not outside input, so SipHash's resistance to chosen collisions buys
+/// nothing here, and it was most of the limiter's cost (each `to_thread` call hashes a
+/// borrower about ten times).
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_isize(&mut self, n: isize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
+
 struct LimState {
     total: usize,
     /// Borrower → order of acquisition (for stable statistics).
-    borrowers: HashMap<Borrower, u64>,
+    borrowers: IdMap<Borrower, u64>,
     next_seq: u64,
     /// Id of a parked task → the borrower it waits for. The releaser learns which task it
     /// woke from `ParkingLot::unpark_one` and moves that borrower in at once.
-    pending: HashMap<u64, Borrower>,
-    pending_borrowers: HashSet<Borrower>,
+    pending: IdMap<u64, Borrower>,
+    pending_borrowers: IdSet<Borrower>,
 }
 
 impl LimState {
@@ -259,10 +296,10 @@ impl CapacityLimiter {
             core: Rc::new(LimCore {
                 state: RefCell::new(LimState {
                     total: total_tokens,
-                    borrowers: HashMap::new(),
+                    borrowers: IdMap::default(),
                     next_seq: 0,
-                    pending: HashMap::new(),
-                    pending_borrowers: HashSet::new(),
+                    pending: IdMap::default(),
+                    pending_borrowers: IdSet::default(),
                 }),
                 lot: ParkingLot::new(),
             }),
