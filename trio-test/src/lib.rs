@@ -43,14 +43,20 @@
 // Every `unsafe` block says why it is sound (a `// SAFETY:` comment); clippy checks it.
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod check_locks;
 mod check_streams;
+mod checkpoints;
 mod clock;
 mod lockstep;
 mod memory_streams;
+mod sequencer;
+
+pub use check_locks::{LockLike, check_lock_like};
 
 pub use check_streams::{
     NoClogged, check_half_closeable_stream, check_one_way_stream, check_two_way_stream, no_clogged,
 };
+pub use checkpoints::{assert_checkpoints, assert_no_checkpoints};
 pub use clock::MockClock;
 pub use lockstep::{
     LockstepReceiveStream, LockstepSendStream, LockstepStapledStream, lockstep_stream_one_way_pair,
@@ -60,3 +66,7 @@ pub use memory_streams::{
     AsyncHook, MemoryReceiveStream, MemorySendStream, MemoryStapledStream, SyncHook,
     memory_stream_one_way_pair, memory_stream_pair, memory_stream_pump,
 };
+pub use sequencer::{Sequencer, SequencerStep};
+
+#[doc(inline)]
+pub use trio::lowlevel::{WaitAllTasksBlocked, wait_all_tasks_blocked};

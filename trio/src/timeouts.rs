@@ -7,7 +7,7 @@
 
 use std::future::Future;
 
-use crate::lowlevel::sleep_forever;
+use crate::lowlevel::{cancel_shielded_checkpoint, current_task, sleep_forever};
 use crate::{CancelScope, Error, IntoSeconds, Result, TooSlowError, UsageError};
 
 /// Sleeps until `deadline` on the run's clock (see [`current_time`](crate::current_time)), in
@@ -20,9 +20,7 @@ use crate::{CancelScope, Error, IntoSeconds, Result, TooSlowError, UsageError};
 /// # Cancel safety
 /// Safe: it holds nothing.
 pub async fn sleep_until(deadline: impl IntoSeconds) -> Result<()> {
-    let scope = CancelScope::with_deadline(deadline)?;
-    scope.into_run(sleep_forever()).await?;
-    Ok(())
+    sleep_in(CancelScope::with_deadline(deadline)?).await
 }
 
 /// Sleeps for `seconds` (see [`IntoSeconds`]). `sleep(0)` is a plain checkpoint. Negative or
@@ -48,8 +46,20 @@ pub async fn sleep(seconds: impl IntoSeconds) -> Result<()> {
     if seconds == 0.0 {
         return crate::lowlevel::checkpoint().await;
     }
-    let scope = CancelScope::with_relative_deadline(seconds)?;
+    sleep_in(CancelScope::with_relative_deadline(seconds)?).await
+}
+
+/// Sleeps until `scope`'s deadline cancels `sleep_forever`. A deadline that has passed
+/// already cancels the scope on entry, and `sleep_forever` then fails at its cancel point
+/// without yielding: the schedule point is made here, so that a sleep is a full checkpoint
+/// on that path too.
+async fn sleep_in(scope: CancelScope) -> Result<()> {
+    let task = current_task()?;
+    let schedule_points = task.schedule_points();
     scope.into_run(sleep_forever()).await?;
+    if task.schedule_points() == schedule_points {
+        cancel_shielded_checkpoint().await;
+    }
     Ok(())
 }
 
