@@ -157,6 +157,12 @@ fn hand_offs_move_the_borrower() {
     run(async {
         let limiter = CapacityLimiter::new(1);
         limiter.acquire_on_behalf_of(0u64).await?;
+        // Cancelled while waiting for another borrower: nothing taken, nothing pending.
+        assert_eq!(
+            trio::move_on_after(1.0, limiter.acquire_on_behalf_of(1u64)).await?,
+            None
+        );
+        assert_eq!(limiter.statistics().tasks_waiting, 0);
         let (l, go, c_got) = (limiter.clone(), Event::new(), Event::new());
         let scope = trio::CancelScope::new();
         let sc = scope.clone();
@@ -190,6 +196,13 @@ fn hand_offs_move_the_borrower() {
         })
         .await?;
         assert_eq!(limiter.statistics().borrowers, [Borrower::Id(2)]);
+        // Dropped during the fast path's schedule point: the borrower's token is released.
+        limiter.release_on_behalf_of(2u64)?;
+        let mut fut = Box::pin(limiter.acquire_on_behalf_of(9u64));
+        assert!(poll_once(&mut fut).await.is_pending());
+        assert_eq!(limiter.statistics().borrowers, [Borrower::Id(9)]);
+        drop(fut);
+        assert_eq!(limiter.borrowed_tokens(), 0);
         Ok(())
     });
 }

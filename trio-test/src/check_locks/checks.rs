@@ -167,7 +167,12 @@ pub(super) async fn checkpoints<L: LockLike>(lock: L) -> Result<()> {
             Ok((acquired, guarded))
         })
         .await?
-        .unwrap_or_else(|| fail::<L>(CHECK, format_args!("the scope absorbed no Cancelled")));
+        .unwrap_or_else(|| {
+            fail::<L>(
+                CHECK,
+                format_args!("the scope absorbed a Cancelled its body never returned"),
+            )
+        });
     ensure!(
         L,
         CHECK,
