@@ -21,11 +21,26 @@ pub trait LockLike: Clone + 'static {
     /// What [`acquire_guard`](Self::acquire_guard) returns: it holds the lock until dropped.
     type Guard: 'static;
 
-    /// Takes the lock, waiting while another holder has it. A checkpoint (a cancel point
-    /// on entry, a schedule point on every `Ok`), cancel safe, with a fair hand-off.
+    /// Takes the lock, waiting while another holder has it; a release hands it to the oldest
+    /// waiter.
+    ///
+    /// # Checkpoint
+    /// Required: a cancel point on entry and a schedule point on every `Ok`, even when the
+    /// lock was free (it takes the lock before it yields).
+    ///
+    /// # Cancel safety
+    /// Required: cancelled or dropped while waiting, it took nothing; handed the lock just
+    /// before a cancellation, it returns `Ok`; dropped after a hand-off (or during the
+    /// schedule point of its fast path), it passes the lock on.
     fn acquire(&self) -> impl Future<Output = Result<()>>;
 
     /// As [`acquire`](Self::acquire), returning a guard that releases when dropped.
+    ///
+    /// # Checkpoint
+    /// As [`acquire`](Self::acquire).
+    ///
+    /// # Cancel safety
+    /// As [`acquire`](Self::acquire): either no guard and no lock, or a guard.
     fn acquire_guard(&self) -> impl Future<Output = Result<Self::Guard>>;
 
     /// Takes the lock if it is free, without waiting; an error ([`WouldBlock`] when another
