@@ -661,12 +661,11 @@ impl<D> Park<D> {
     unsafe fn queue(&self, cx: &Context<'_>) -> Poll<Result<()>> {
         let node = &self.node;
         let queued = Runner::with_current_task(|_, task| {
-            task.count_cancel_point();
-            {
-                let status = task.current_status.borrow();
-                if status.is_cancelled() {
-                    return Err(Error::new(status.cancelled_error()));
-                }
+            match task.entry_cancel_point(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Err(e),
+                // Cancelled: yield first (the stage stays `New`; the next poll raises).
+                Poll::Pending => return Ok(false),
             }
             let mut lot = self.lot.borrow_mut();
             if let Some(reason) = &lot.broken {
@@ -681,13 +680,14 @@ impl<D> Park<D> {
             // SAFETY: the caller guarantees the park is pinned, so the node stays where it is
             // until `Drop`, which unlinks it; it is in no list (stage `New`).
             unsafe { lot.queue.push_back(self.node_ptr()) };
-            Ok(())
+            Ok(true)
         });
         match queued {
-            Some(Ok(())) => {
+            Some(Ok(true)) => {
                 self.stage.set(ParkStage::Queued);
                 Poll::Pending
             }
+            Some(Ok(false)) => Poll::Pending,
             Some(Err(e)) => {
                 self.stage.set(ParkStage::Done);
                 Poll::Ready(Err(e))

@@ -230,6 +230,9 @@ impl<V, F> Future for Start<V, F> {
                 *shared.task.borrow_mut() = Rc::downgrade(&task);
                 *this.task = Some(task);
                 temp.note_waiter(caller, cx.waker());
+                // Waiting for `started` is a cancel point, as the wait in Trio's inner
+                // nursery is.
+                caller.count_cancel_point();
                 Ok(())
             });
             match spawned {
@@ -258,7 +261,10 @@ impl<V, F> Future for Start<V, F> {
             );
         }
         if !task.finished.get() {
-            Runner::with_current_task(|_, caller| temp.note_waiter(caller, cx.waker()));
+            Runner::with_current_task(|_, caller| {
+                caller.count_cancel_point();
+                temp.note_waiter(caller, cx.waker());
+            });
             return Poll::Pending;
         }
         // The task ended without moving: before calling started(), or after calling it in a

@@ -75,6 +75,7 @@ impl Runner {
                 locals: RefCell::new(locals),
                 polls: Cell::new(0),
                 cancel_points: Cell::new(0),
+                cancel_yielded_in: Cell::new(u64::MAX),
                 wchan: Cell::new(None),
                 wchan_depth: Cell::new(0),
                 system,
