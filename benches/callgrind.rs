@@ -63,6 +63,9 @@ const CASES: &[Case] = &[
     ("trio_lock", trio_lock_uncontended),
     ("trio_try_lock", trio_lock_try),
     ("tokio_lock", |n| tokio_lock_uncontended(&Tokio::new(), n)),
+    ("tokio_lock_yield", |n| {
+        tokio_lock_uncontended_yield(&Tokio::new(), n)
+    }),
     ("trio_lock_contended", trio_lock_contended),
     ("tokio_lock_contended", |n| {
         tokio_lock_contended(&Tokio::new(), n)

@@ -2,16 +2,17 @@
 //!
 //! Starts three tasks that sleep forever and prints `ready`. Press Ctrl-C: trio cancels
 //! everything, each task runs its cleanup in a shielded cancel scope (cleanup that must finish
-//! even though the task is being cancelled) and prints `task N cleaned up`, and the process
-//! exits with status 130, as a program killed by Ctrl-C does. A second Ctrl-C during cleanup
-//! exits at once.
+//! even though the task is being cancelled) and prints `task N cleaned up`, and then the
+//! process dies by SIGINT, as a program killed by Ctrl-C does (a shell reports status 130, and
+//! a shell script running it stops). A second Ctrl-C during cleanup ends it at once.
 //!
 //! ```text
 //! cargo run --example ctrl_c
 //! ```
 //!
 //! With `TRIO_EXAMPLE_SLOW_CLEANUP=1` the cleanup takes a minute, which shows the second
-//! Ctrl-C.
+//! Ctrl-C. With `TRIO_EXAMPLE_FAILING_CLEANUP=1` the cleanup of task 2 fails: the error is
+//! printed (nothing is lost to the interruption), then the process dies by SIGINT all the same.
 
 use trio::{CancelScope, Nursery};
 
@@ -21,10 +22,14 @@ async fn sleeper(n: u32, nursery_ready: trio::TaskStatus<()>) -> trio::Result<()
     // We are being cancelled. Cleanup that needs checkpoints goes in a shielded scope: the
     // cancellation outside cannot reach in.
     let slow = std::env::var_os("TRIO_EXAMPLE_SLOW_CLEANUP").is_some();
+    let failing = std::env::var_os("TRIO_EXAMPLE_FAILING_CLEANUP").is_some();
     CancelScope::new()
         .shielded(true)
         .run(async {
             trio::sleep(if slow { 60.0 } else { 0.01 }).await?;
+            if failing && n == 2 {
+                return Err(std::io::Error::other("task 2 could not save its state").into());
+            }
             println!("task {n} cleaned up");
             Ok(())
         })

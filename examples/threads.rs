@@ -12,7 +12,7 @@
 //! Ctrl-C cancels cleanly. The calls are abandonable (reading and hashing a file has no
 //! side effects, so nothing is lost by not waiting for it), so they return at once; the
 //! workers check `trio::from_thread::check_cancelled` between chunks and stop soon after.
-//! The process exits with status 130, as a program killed by Ctrl-C does. Try it with
+//! The process then dies by SIGINT, as a program stopped by Ctrl-C does. Try it with
 //! `/dev/zero`, which never ends.
 
 use std::fs::File;

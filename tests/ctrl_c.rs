@@ -1,9 +1,11 @@
 //! End-to-end checks of Ctrl-C handling, on the example binaries: the first SIGINT cancels
-//! the run and shielded cleanup runs before exit status 130; a second SIGINT during cleanup
-//! exits at once; after `run` returns, SIGINT has its default effect again.
+//! the run and shielded cleanup runs, then the process dies by SIGINT (so a shell script
+//! running it stops); an error of the cleanup is printed first; a second SIGINT during cleanup
+//! ends the process at once, by SIGINT too; after `run` returns, SIGINT has its default effect
+//! again.
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -31,10 +33,20 @@ fn spawn(name: &str, envs: &[(&str, &str)]) -> (Child, BufReader<std::process::C
     let mut child = Command::new(example(name))
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn example");
     let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
     (child, stdout)
+}
+
+/// Everything the (exited) child wrote to stderr.
+fn stderr_of(child: &mut Child) -> String {
+    let mut text = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut stderr, &mut text).expect("read child stderr");
+    }
+    text
 }
 
 fn wait_for_line(stdout: &mut BufReader<std::process::ChildStdout>, want: &str) {
@@ -70,7 +82,7 @@ fn wait_with_deadline(child: &mut Child, limit: Duration) -> (ExitStatus, Durati
 }
 
 #[test]
-fn ctrl_c_runs_shielded_cleanup_and_exits_130() {
+fn ctrl_c_runs_shielded_cleanup_then_dies_by_sigint() {
     let (mut child, mut stdout) = spawn("ctrl_c", &[]);
     wait_for_line(&mut stdout, "ready");
     sigint(&child);
@@ -78,21 +90,23 @@ fn ctrl_c_runs_shielded_cleanup_and_exits_130() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).expect("read rest");
     assert_eq!(
-        status.code(),
-        Some(130),
-        "status {status:?}, output {rest:?}"
+        status.signal(),
+        Some(libc::SIGINT),
+        "not killed by SIGINT: {status:?}, output {rest:?}"
     );
+    assert_eq!(status.code(), None, "{status:?}");
     for n in 1..=3 {
         assert!(
             rest.contains(&format!("task {n} cleaned up")),
             "missing cleanup of task {n}: {rest:?}"
         );
     }
+    assert_eq!(stderr_of(&mut child), "", "a plain Ctrl-C prints nothing");
     assert!(elapsed < Duration::from_secs(1), "exit took {elapsed:?}");
 }
 
 #[test]
-fn second_ctrl_c_exits_at_once() {
+fn second_ctrl_c_dies_by_sigint_at_once() {
     let (mut child, mut stdout) = spawn("ctrl_c", &[("TRIO_EXAMPLE_SLOW_CLEANUP", "1")]);
     wait_for_line(&mut stdout, "ready");
     sigint(&child);
@@ -104,7 +118,71 @@ fn second_ctrl_c_exits_at_once() {
     );
     sigint(&child);
     let (status, _) = wait_with_deadline(&mut child, Duration::from_secs(10));
-    assert_eq!(status.code(), Some(130), "status {status:?}");
+    assert_eq!(status.signal(), Some(libc::SIGINT), "status {status:?}");
+}
+
+#[test]
+fn a_failed_cleanup_is_reported_then_the_program_dies_by_sigint() {
+    let (mut child, mut stdout) = spawn("ctrl_c", &[("TRIO_EXAMPLE_FAILING_CLEANUP", "1")]);
+    wait_for_line(&mut stdout, "ready");
+    sigint(&child);
+    let (status, _) = wait_with_deadline(&mut child, Duration::from_secs(10));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("read rest");
+    let stderr = stderr_of(&mut child);
+    assert_eq!(status.signal(), Some(libc::SIGINT), "status {status:?}");
+    assert!(
+        stderr.starts_with("Error: interrupted by Ctrl-C, then the cleanup failed: "),
+        "{stderr:?}"
+    );
+    assert!(
+        stderr.contains("task 2 could not save its state"),
+        "{stderr:?}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(rest.contains("task 1 cleaned up"), "{rest:?}");
+    assert!(rest.contains("task 3 cleaned up"), "{rest:?}");
+    assert!(!rest.contains("task 2 cleaned up"), "{rest:?}");
+}
+
+/// Ctrl-C at a terminal goes to the whole foreground process group: here a shell running the
+/// example three times in a loop. Bash waits for its child and stops the loop (dying by SIGINT
+/// itself) only if the child died by SIGINT; had the child exited with status 130, bash would
+/// take it as handled and run the next iteration.
+#[test]
+fn ctrl_c_stops_a_shell_loop() {
+    let mut shell = Command::new("bash")
+        .arg("-c")
+        .arg(r#"for i in 1 2 3; do "$0"; done; echo "loop ran to the end""#)
+        .arg(example("ctrl_c"))
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn bash");
+    let mut stdout = BufReader::new(shell.stdout.take().expect("piped stdout"));
+    wait_for_line(&mut stdout, "ready");
+    let group = shell.id() as libc::pid_t;
+    // SAFETY: kill has no memory-safety preconditions; the group is our child's own.
+    let rc = unsafe { libc::kill(-group, libc::SIGINT) };
+    assert_eq!(rc, 0, "kill(-pgid, SIGINT) failed");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = shell.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            // SAFETY: as above.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            let _ = shell.wait();
+            panic!("the shell loop went on after Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("read rest");
+    assert!(!rest.contains("ready"), "a second iteration ran: {rest:?}");
+    assert!(!rest.contains("loop ran to the end"), "{rest:?}");
+    assert_eq!(status.signal(), Some(libc::SIGINT), "bash: {status:?}");
 }
 
 #[test]

@@ -7,18 +7,18 @@ use syn::{ItemFn, ReturnType, Type};
 
 use crate::require_async;
 
-const NEEDS_RESULT: &str =
-    "#[checkpoint] needs a return type that can carry Cancelled, like trio::Result<T>";
-
-/// The declared return type, if it looks like a `Result` (any path ending in `Result`).
-fn result_type(function: &ItemFn) -> syn::Result<&Type> {
-    let ReturnType::Type(_, ty) = &function.sig.output else {
-        return Err(syn::Error::new_spanned(&function.sig, NEEDS_RESULT));
-    };
-    if !crate::names_a_result(ty) {
-        return Err(syn::Error::new_spanned(ty, NEEDS_RESULT));
+/// The declared return type. Whether it is a `Result` whose error type can carry a
+/// `trio::Error` is checked by the compiler (`trio::__private::CheckpointReturn` and
+/// `CheckpointError`), so aliases of any name work and the message names the fix.
+fn return_type(function: &ItemFn) -> syn::Result<&Type> {
+    match &function.sig.output {
+        ReturnType::Type(_, ty) => Ok(ty),
+        ReturnType::Default => Err(syn::Error::new_spanned(
+            &function.sig,
+            "#[checkpoint] functions return a `Result` that can carry `Cancelled`, like \
+             `trio::Result<T>`; this one returns nothing",
+        )),
     }
-    Ok(ty)
 }
 
 /// Expands `#[checkpoint]`.
@@ -31,23 +31,24 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         ));
     }
     require_async(&function, "checkpoint")?;
-    let ret = result_type(&function)?;
+    let ret = return_type(&function)?;
     let attrs = &function.attrs;
     let vis = &function.vis;
     let sig = &function.sig;
     let block = &function.block;
     let name = sig.ident.to_string();
-    // Spanned on the return type: if its error type can't hold a trio::Error, the compiler
-    // points there.
+    // Spanned on the return type: if it is no `Result`, or its error type can't hold a
+    // trio::Error, the compiler points there (both checks report the same bound at the same
+    // span, so the compiler shows it once).
     let cancel_point = quote_spanned! {ret.span()=>
         if let ::core::result::Result::Err(__trio_cancelled) =
             ::trio::lowlevel::checkpoint_if_cancelled().await
         {
-            // `From` is the identity when the error type is `trio::Error` itself.
-            #[allow(clippy::useless_conversion)]
-            let __trio_error = ::core::convert::From::from(__trio_cancelled);
-            return ::core::result::Result::Err(__trio_error);
+            return ::trio::__private::checkpoint_cancelled(__trio_cancelled);
         }
+    };
+    let is_ok = quote_spanned! {ret.span()=>
+        ::trio::__private::CheckpointReturn::is_ok(&__trio_result)
     };
     Ok(quote! {
         #(#attrs)*
@@ -64,7 +65,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             let __trio_tracker = ::trio::__private::ScheduleTracker::new();
             let __trio_result: #ret =
                 ::trio::__private::typed_body::<#ret, _>(async move #block).await;
-            if __trio_result.is_ok() && !__trio_tracker.scheduled() {
+            if #is_ok && !__trio_tracker.scheduled() {
                 ::trio::lowlevel::cancel_shielded_checkpoint().await;
             }
             __trio_result

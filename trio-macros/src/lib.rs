@@ -3,29 +3,44 @@
 //!
 //! This crate only parses, checks and expands; everything the expansions call lives in
 //! `trio::__private` (hidden, not a public API) or in trio's public API. Every rejection is a
-//! compile error at the offending span, with a UI test of its exact text in `tests/ui/`.
+//! compile error at the offending span, with a UI test of its exact text (see below).
 //!
 //! # `#[trio::main]`
-//! On `async fn main()` returning `()` or `Result<(), E: Debug>`. The body becomes an inner
-//! `async fn` with the same return type (so `?` and `return` work as written), and `main`
-//! runs it with `trio::__private::run_main`: Ctrl-C cancels the run, an error is printed and
-//! exits with status 1, a Ctrl-C exits with status 130.
+//! On `async fn main()` returning `()` or `Result<(), E: Debug>` (any alias of those). The body
+//! becomes an inner `async fn` with the same return type (so `?` and `return` work as written),
+//! and `main` runs it with `trio::__private::run_main`: Ctrl-C cancels the run; an error is
+//! printed (`Error: {e:?}`) and the process exits with status 1. After Ctrl-C, once cleanup
+//! has run, the error the cleanup failed with (if any) is printed and the process dies by
+//! SIGINT, as programs stopped by Ctrl-C do (the shell reports 130, and a script running it
+//! stops too).
 //!
 //! # `#[trio::test]`
 //! On an `async fn` with no parameters returning `()` or `Result<(), E: Debug>`; becomes a
 //! plain `#[test]` that runs the body in trio with deadlock detection (a test whose tasks are
-//! all blocked forever fails with a task dump instead of hanging). Options, comma-separated:
+//! all blocked forever fails with a task dump instead of hanging). Options, comma-separated,
+//! each at most once, all checked when compiling:
 //! - `autojump`: run on `trio_test::MockClock` with autojump threshold 0 (virtual time jumps
-//!   as soon as every task is blocked); `autojump = 0.5` sets the threshold in seconds.
+//!   as soon as every task is blocked); `autojump = 0.5` sets the threshold, a literal number
+//!   of seconds, 0 or more. It needs trio-test in the crate's dev-dependencies (trio-test
+//!   depends on trio, so trio cannot provide the clock); without it the error says what to
+//!   add.
 //! - `clock = EXPR`: run on the clock `EXPR` (any `trio::Clock`).
-//! - `seed = N`: fix the scheduling seed.
+//! - `seed = N`: fix the scheduling seed, a non-negative integer literal.
 //!
 //! # `#[trio::checkpoint]`
-//! On an `async fn` whose return type is a `Result` whose error type can carry `Cancelled`
-//! (`E: From<trio::Error>`). The function becomes a checkpoint by construction: a cancel
-//! point on entry (inside a cancelled scope it returns `Err(Cancelled)` before running the
-//! body) and a schedule point before a successful return if the body did not yield. The site
-//! is registered, so `trio::lowlevel::checkpoint_sites()` lists every such function.
+//! On an `async fn` returning `Result<T, E>` (or an alias of one) whose error type can carry
+//! `Cancelled`: `E: From<trio::Error>`. The function becomes a checkpoint by construction: a
+//! cancel point on entry (inside a cancelled scope it returns `Err(Cancelled)` before running
+//! the body) and a schedule point before a successful return if the body did not yield. The
+//! site is registered, so `trio::lowlevel::checkpoint_sites()` lists every such function.
+//!
+//! # Compiler messages
+//! Rejections of the syntax are errors at the offending span. What only the compiler can
+//! check (the return type of `main` and of tests, the error type of a checkpoint, the type of
+//! `clock = EXPR`) is a trait bound in `trio::__private` with a
+//! `#[diagnostic::on_unimplemented]` message that names the fix. `tests/ui/` (trybuild) and
+//! `tests/cargo-ui/` (`cargo check --tests` on a crate without trio-test) hold their exact
+//! text.
 //!
 //! # `#[trio::wchan]` / `#[trio::wchan("label")]`
 //! Marks an `async fn` as a wait-channel frame (default label: the function's name). The
@@ -39,6 +54,7 @@
 
 mod checkpoint;
 mod entry;
+mod manifest;
 mod options;
 mod wchan;
 
@@ -85,17 +101,4 @@ fn require_async(function: &syn::ItemFn, macro_name: &str) -> syn::Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Whether `ty` is a path ending in `Result` (`Result<T, E>`, `trio::Result<T>`, an alias).
-/// Macros can only see names; the compiler checks the rest.
-fn names_a_result(ty: &syn::Type) -> bool {
-    match ty {
-        syn::Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|segment| segment.ident == "Result"),
-        _ => false,
-    }
 }

@@ -20,7 +20,7 @@ async fn a_test_may_return_unit() {
     trio::lowlevel::checkpoint().await.unwrap();
 }
 
-#[trio::test(clock = trio_test::MockClock::new().with_autojump_threshold(0.02))]
+#[trio::test(clock = trio_test::MockClock::new().with_autojump_threshold(0.02).unwrap())]
 async fn clock_option_uses_the_given_clock() -> trio::Result<()> {
     let start = trio::current_time()?;
     trio::sleep(10.0).await?;
@@ -97,6 +97,51 @@ impl From<trio::Error> for MyError {
 #[trio::checkpoint]
 async fn custom_error() -> Result<u8, MyError> {
     Ok(1)
+}
+
+/// A result alias whose name does not end in `Result`.
+type Fallible<T> = Result<T, MyError>;
+
+/// A checkpoint returning an alias: the compiler, not the alias's name, checks the type.
+#[trio::checkpoint]
+async fn via_alias(n: u8) -> Fallible<u8> {
+    Ok(n + 1)
+}
+
+/// A checkpoint generic over any error type that can carry a `trio::Error`.
+#[trio::checkpoint]
+async fn generic_error<E: From<trio::Error>>() -> Result<u8, E> {
+    Ok(2)
+}
+
+#[trio::test]
+async fn checkpoint_works_for_any_error_that_can_carry_a_trio_error() -> trio::Result<()> {
+    assert!(matches!(via_alias(1).await, Ok(2)));
+    assert!(matches!(generic_error::<MyError>().await, Ok(2)));
+    assert_eq!(generic_error::<trio::Error>().await?, 2);
+    let scope = CancelScope::new();
+    scope.cancel();
+    let result = scope.run(async { Ok(via_alias(1).await) }).await?;
+    match result {
+        Some(Err(MyError::Trio(e))) => assert!(e.is_cancelled()),
+        other => panic!("expected a Cancelled inside MyError, got {other:?}"),
+    }
+    let scope = CancelScope::new();
+    scope.cancel();
+    let result = scope
+        .run(async { Ok(generic_error::<MyError>().await) })
+        .await?;
+    assert!(matches!(result, Some(Err(MyError::Trio(e))) if e.is_cancelled()));
+    Ok(())
+}
+
+/// A test returning an alias of `Result<(), E>` whose name does not end in `Result`.
+type Outcome = Result<(), MyError>;
+
+#[trio::test]
+async fn a_test_may_return_an_alias() -> Outcome {
+    via_alias(0).await?;
+    Ok(())
 }
 
 struct Counter {
@@ -210,7 +255,7 @@ async fn wchan_names_the_outermost_frame_in_dumps() -> trio::Result<()> {
         let go = go.clone();
         async move {
             nursery.start_soon_named("waiter", wait_for_go(go.clone()))?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let dump = task_dump()?;
             assert!(
                 dump.contains("blocked in waiting for the go signal"),
@@ -234,7 +279,7 @@ async fn wchan_default_label_is_the_function_name() -> trio::Result<()> {
         let go = go.clone();
         async move {
             nursery.start_soon_named("waiter", inner_wait(go.clone()))?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let dump = task_dump()?;
             assert!(dump.contains("blocked in inner_wait"), "dump:\n{dump}");
             go.set();

@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Instant;
 
-use trio::Clock;
+use trio::{Clock, IntoSeconds};
 
 struct State {
     /// Virtual time at the last rate change.
@@ -72,18 +72,37 @@ impl MockClock {
         }
     }
 
-    /// Builder form of [`set_rate`](Self::set_rate); a bad rate is ignored with the default
-    /// kept (use `set_rate` to see the error).
-    pub fn with_rate(self, rate: f64) -> Self {
-        let _ = self.set_rate(rate);
-        self
+    /// Builder form of [`set_rate`](Self::set_rate): the clock, or a `UsageError` for a
+    /// negative or NaN rate.
+    ///
+    /// ```
+    /// # fn main() -> trio::Result<()> {
+    /// let clock = trio_test::MockClock::new().with_rate(10)?;
+    /// assert_eq!(clock.rate(), 10.0);
+    /// assert!(trio_test::MockClock::new().with_rate(-1.0).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_rate(self, rate: impl IntoSeconds) -> trio::Result<Self> {
+        self.set_rate(rate)?;
+        Ok(self)
     }
 
-    /// Builder form of [`set_autojump_threshold`](Self::set_autojump_threshold); a bad value is
-    /// ignored (use the setter to see the error).
-    pub fn with_autojump_threshold(self, seconds: f64) -> Self {
-        let _ = self.set_autojump_threshold(seconds);
-        self
+    /// Builder form of [`set_autojump_threshold`](Self::set_autojump_threshold): the clock, or
+    /// a `UsageError` for a negative or NaN threshold.
+    ///
+    /// ```
+    /// # fn main() -> trio::Result<()> {
+    /// let clock = trio_test::MockClock::new().with_autojump_threshold(0)?;
+    /// trio::RunConfig::new().clock(clock).run(async {
+    ///     trio::sleep(3600).await?; // returns at once: the clock jumps
+    ///     Ok(())
+    /// })
+    /// # }
+    /// ```
+    pub fn with_autojump_threshold(self, seconds: impl IntoSeconds) -> trio::Result<Self> {
+        self.set_autojump_threshold(seconds)?;
+        Ok(self)
     }
 
     fn real_elapsed(&self) -> f64 {
@@ -95,9 +114,10 @@ impl MockClock {
         self.state.rate.get()
     }
 
-    /// Changes the rate (from now on; time so far is kept). Negative or NaN is an error.
-    pub fn set_rate(&self, rate: f64) -> trio::Result<()> {
-        let rate = check(rate, "rate")?;
+    /// Changes the rate, in virtual seconds per real second (any [`IntoSeconds`] type), from
+    /// now on; time so far is kept. Negative or NaN is a `UsageError` and changes nothing.
+    pub fn set_rate(&self, rate: impl IntoSeconds) -> trio::Result<()> {
+        let rate = check(rate.into_seconds(), "MockClock rate")?;
         let now = self.current_time();
         self.state.base_virtual.set(now);
         self.state.base_real.set(Instant::now());
@@ -111,17 +131,18 @@ impl MockClock {
         self.state.autojump_threshold.get()
     }
 
-    /// Sets the autojump threshold; the run loop sees it at its next iteration. Negative or
-    /// NaN is an error.
-    pub fn set_autojump_threshold(&self, seconds: f64) -> trio::Result<()> {
-        let seconds = check(seconds, "autojump threshold")?;
+    /// Sets the autojump threshold (any [`IntoSeconds`] type); the run loop sees it at its
+    /// next iteration. Negative or NaN is a `UsageError` and changes nothing.
+    pub fn set_autojump_threshold(&self, seconds: impl IntoSeconds) -> trio::Result<()> {
+        let seconds = check(seconds.into_seconds(), "MockClock autojump threshold")?;
         self.state.autojump_threshold.set(seconds);
         Ok(())
     }
 
-    /// Moves time forward by `seconds`. Negative or NaN is an error (time never goes back).
-    pub fn jump(&self, seconds: f64) -> trio::Result<()> {
-        let seconds = check(seconds, "jump")?;
+    /// Moves time forward by `seconds` (any [`IntoSeconds`] type). Negative or NaN is a
+    /// `UsageError` and changes nothing (time never goes back).
+    pub fn jump(&self, seconds: impl IntoSeconds) -> trio::Result<()> {
+        let seconds = check(seconds.into_seconds(), "MockClock jump")?;
         self.state
             .base_virtual
             .set(self.state.base_virtual.get() + seconds);

@@ -4,8 +4,36 @@
 //! `Error` works like `anyhow::Error`: any `std::error::Error + Send + Sync + 'static` converts
 //! into it with `?`, and you get the concrete kind back with [`Error::downcast_ref`] or the
 //! shortcuts [`Error::is_cancelled`], [`Error::as_group`] and friends. Because of that blanket
-//! conversion `Error` itself does not implement `std::error::Error`; [`Error::into_inner`] gives
-//! you the boxed std error when you need one.
+//! conversion `Error` itself does not implement `std::error::Error`; instead `?` turns it into
+//! the error types of ordinary Rust code, as `anyhow` does:
+//!
+//! - `Box<dyn std::error::Error + Send + Sync>` and `Box<dyn std::error::Error>`: the error
+//!   inside, unchanged, so it downcasts to its own type and keeps its `source()` chain (also
+//!   [`Error::into_inner`]);
+//! - [`std::io::Error`]: an `io::Error` inside comes out as itself; trio's kinds get the
+//!   `io::ErrorKind` that says what they mean in I/O terms ([`Error::io_kind`]:
+//!   `BrokenResourceError` is `BrokenPipe`, `TooSlowError` is `TimedOut`, ...; `Cancelled` is
+//!   `Other`, never the retried `Interrupted`), with the trio error as the payload. Back with
+//!   `?`, such an `io::Error` becomes the trio error again, so a `Cancelled` that went through
+//!   I/O code is still absorbed by its scope.
+//!
+//! ```
+//! use std::io;
+//!
+//! // Ordinary Rust code: `?` turns the trio::Error into an io::Error.
+//! fn first_value() -> io::Result<u32> {
+//!     let value = trio::run(async {
+//!         let (tx, rx) = trio::open_memory_channel::<u32>(1);
+//!         drop(tx); // every sender closed: receive fails with EndOfChannel
+//!         rx.receive().await
+//!     })?;
+//!     Ok(value)
+//! }
+//!
+//! let err = first_value().unwrap_err();
+//! assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+//! assert!(err.get_ref().is_some_and(|e| e.is::<trio::EndOfChannel>()));
+//! ```
 //!
 //! Trio's own kinds are ordinary std error types:
 //! - [`Cancelled`]: a checkpoint ran inside a cancelled scope. Users cannot construct it; it
@@ -20,6 +48,8 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+
+mod convert;
 
 /// `Result<T, trio::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -39,15 +69,16 @@ pub struct Error {
 
 impl Error {
     /// Wraps any std error.
+    ///
+    /// An `io::Error` that carries one of trio's own errors (an `Error` turned into an
+    /// `io::Error`) gives that error back.
     pub fn new<E: StdError + Send + Sync + 'static>(error: E) -> Self {
-        Error {
-            inner: Box::new(error),
-        }
+        Error::from_std(error)
     }
 
-    /// Wraps an already boxed std error.
+    /// Wraps an already boxed std error (as [`Error::new`]).
     pub fn from_boxed(error: Box<dyn StdError + Send + Sync + 'static>) -> Self {
-        Error { inner: error }
+        Error::from_boxed_std(error)
     }
 
     /// Gives back the boxed std error.
@@ -81,6 +112,41 @@ impl Error {
     /// The [`Cancelled`] inside, if this is one.
     pub fn as_cancelled(&self) -> Option<&Cancelled> {
         self.downcast_ref::<Cancelled>()
+    }
+
+    /// Whether this is a [`ClosedResourceError`]: the handle used was closed (by this task or,
+    /// while it waited, by another).
+    pub fn is_closed(&self) -> bool {
+        self.is::<ClosedResourceError>()
+    }
+
+    /// Whether this is a [`BrokenResourceError`]: the other side went away (every receiver of
+    /// a channel closed, a lock's owner exited holding it, ...).
+    pub fn is_broken(&self) -> bool {
+        self.is::<BrokenResourceError>()
+    }
+
+    /// Whether this is a [`BusyResourceError`]: another task is using a resource that allows
+    /// one user at a time.
+    pub fn is_busy(&self) -> bool {
+        self.is::<BusyResourceError>()
+    }
+
+    /// Whether this is a [`WouldBlock`]: a `try_` operation could not be done without waiting.
+    pub fn is_would_block(&self) -> bool {
+        self.is::<WouldBlock>()
+    }
+
+    /// Whether this is an [`EndOfChannel`]: every sender is closed and the buffer is drained
+    /// (from `receive` and `try_receive`; `recv` returns `Ok(None)` instead).
+    pub fn is_end_of_channel(&self) -> bool {
+        self.is::<EndOfChannel>()
+    }
+
+    /// Whether this is a [`TooSlowError`]: a [`fail_after`](crate::fail_after) /
+    /// [`fail_at`](crate::fail_at) deadline expired.
+    pub fn is_too_slow(&self) -> bool {
+        self.is::<TooSlowError>()
     }
 
     /// The [`ErrorGroup`] inside, if this is one.
@@ -192,7 +258,8 @@ impl Cancelled {
         self.reason.as_deref()
     }
 
-    /// The name of the task that called `cancel`, when a task did.
+    /// The name of the task that called `cancel`, when a task did; for a nursery's
+    /// cancellation, the task whose failure caused it.
     pub fn source_task(&self) -> Option<&str> {
         self.source_task.as_deref()
     }
@@ -204,7 +271,10 @@ impl fmt::Display for Cancelled {
         if let Some(reason) = &self.reason {
             write!(f, ": {reason}")?;
         }
-        if let Some(task) = &self.source_task {
+        // A nursery's reason names the task that failed already.
+        if let Some(task) = &self.source_task
+            && self.source != CancelSource::Nursery
+        {
             write!(f, " by task {task:?}")?;
         }
         Ok(())
@@ -230,11 +300,6 @@ macro_rules! simple_error {
 }
 
 simple_error!(
-    /// Ctrl-C arrived: `run` cancelled everything and returns this.
-    KeyboardInterrupt,
-    "KeyboardInterrupt: the run was interrupted by Ctrl-C"
-);
-simple_error!(
     /// A [`fail_after`](crate::fail_after) / [`fail_at`](crate::fail_at) deadline expired.
     TooSlowError,
     "the operation did not finish before its deadline"
@@ -254,6 +319,60 @@ simple_error!(
     EndOfChannel,
     "end of channel: every sender is closed"
 );
+
+/// Ctrl-C arrived: [`run`](crate::run) cancelled everything and returns this.
+///
+/// When the run's main task ended with an error of its own after the interruption (typically
+/// cleanup that failed while everything was being cancelled), that error is not lost: it is
+/// [`cleanup_error`](Self::cleanup_error), the [`source`](StdError::source) of this error, and
+/// part of its message. `#[trio::main]` prints it, then ends the process by SIGINT. As in
+/// Trio, where the `KeyboardInterrupt` carries the main task's error as its context.
+#[derive(Debug, Default)]
+pub struct KeyboardInterrupt {
+    cleanup: Option<Error>,
+}
+
+impl KeyboardInterrupt {
+    /// A plain interruption, with no error from the cleanup.
+    pub fn new() -> Self {
+        KeyboardInterrupt { cleanup: None }
+    }
+
+    /// The interruption, carrying the error the main task ended with after it. A `Cancelled`
+    /// (the interruption itself, which reached the top) is no cleanup error and is dropped.
+    pub(crate) fn carrying(main_error: Error) -> Self {
+        let cleanup = (!main_error.leaves().iter().all(|e| e.is_cancelled())).then_some(main_error);
+        KeyboardInterrupt { cleanup }
+    }
+
+    /// The error the run's main task ended with after Ctrl-C, if any: what its cleanup failed
+    /// with (an [`ErrorGroup`] when a nursery's tasks failed).
+    pub fn cleanup_error(&self) -> Option<&Error> {
+        self.cleanup.as_ref()
+    }
+
+    /// The cleanup error, by value.
+    pub fn into_cleanup_error(self) -> Option<Error> {
+        self.cleanup
+    }
+}
+
+impl fmt::Display for KeyboardInterrupt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyboardInterrupt: the run was interrupted by Ctrl-C")?;
+        if let Some(cleanup) = &self.cleanup {
+            write!(f, ", then its cleanup failed: {cleanup}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for KeyboardInterrupt {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        let cleanup: &(dyn StdError + 'static) = self.cleanup.as_ref()?.as_ref();
+        Some(cleanup)
+    }
+}
 
 /// A resource was closed (by this task, or by another task while this one was using it).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -359,16 +478,34 @@ impl StdError for UsageError {}
 #[derive(Debug)]
 pub struct ErrorGroup {
     errors: Vec<Error>,
+    /// Who failed with each error (`task "name"`, the nursery's body), when known.
+    origins: Vec<String>,
 }
 
 impl ErrorGroup {
+    #[cfg(test)]
     pub(crate) fn new(errors: Vec<Error>) -> Self {
-        ErrorGroup { errors }
+        ErrorGroup {
+            errors,
+            origins: Vec::new(),
+        }
+    }
+
+    /// A group whose `origins[i]` says who failed with `errors[i]`.
+    pub(crate) fn with_origins(errors: Vec<Error>, origins: Vec<String>) -> Self {
+        debug_assert_eq!(errors.len(), origins.len());
+        ErrorGroup { errors, origins }
     }
 
     /// The errors, in the order the tasks failed.
     pub fn errors(&self) -> &[Error] {
         &self.errors
+    }
+
+    /// Who failed with the `i`th error: `task "name"` for a child task, `the nursery's body`
+    /// for the code that opened the nursery. `None` when unknown.
+    pub fn origin(&self, i: usize) -> Option<&str> {
+        self.origins.get(i).map(String::as_str)
     }
 
     /// The errors, by value.
@@ -392,7 +529,11 @@ impl fmt::Display for ErrorGroup {
         let n = self.errors.len();
         write!(f, "{n} error{} in a nursery", if n == 1 { "" } else { "s" })?;
         for (i, e) in self.errors.iter().enumerate() {
-            write!(f, "{}{e}", if i == 0 { ": " } else { "; " })?;
+            f.write_str(if i == 0 { ": " } else { "; " })?;
+            match self.origin(i) {
+                Some(who) => write!(f, "{who} failed: {e}")?,
+                None => write!(f, "{e}")?,
+            }
         }
         Ok(())
     }
@@ -480,5 +621,27 @@ mod tests {
         assert_eq!(g.leaves().len(), 2);
         assert!(g.leaves()[1].is::<TooSlowError>());
         assert!(g.to_string().starts_with("2 errors in a nursery: boom; "));
+    }
+
+    #[test]
+    fn a_keyboard_interrupt_keeps_the_error_of_the_cleanup() {
+        let cancelled = Error::new(Cancelled::new(CancelSource::KeyboardInterrupt, None, None));
+        let plain = KeyboardInterrupt::carrying(cancelled);
+        assert!(
+            plain.cleanup_error().is_none(),
+            "a Cancelled is no cleanup error"
+        );
+        assert_eq!(plain.to_string(), KeyboardInterrupt::new().to_string());
+        let group = Error::new(ErrorGroup::new(vec![Error::new(UsageError::new("boom"))]));
+        let interrupt = KeyboardInterrupt::carrying(group);
+        assert_eq!(
+            interrupt.to_string(),
+            "KeyboardInterrupt: the run was interrupted by Ctrl-C, then its cleanup failed: \
+             1 error in a nursery: boom"
+        );
+        let source = StdError::source(&interrupt).expect("the cleanup error is the source");
+        assert!(source.is::<ErrorGroup>());
+        let cleanup = interrupt.into_cleanup_error().expect("kept");
+        assert!(cleanup.leaves()[0].is::<UsageError>());
     }
 }

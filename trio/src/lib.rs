@@ -9,7 +9,8 @@
 //!   Cancellation is level-triggered and surfaces only at checkpoints, as `Err(Cancelled)`.
 //!   Every async fn of the library is a checkpoint; sync fns never are.
 //! - **Ctrl-C is cancellation.** [`run`] turns SIGINT into the cancellation of everything;
-//!   shielded cleanup runs, and `run` returns `Err(KeyboardInterrupt)`.
+//!   shielded cleanup runs, and `run` returns `Err(KeyboardInterrupt)` (carrying the error
+//!   the cleanup failed with, if it did). `#[trio::main]` then ends the program by SIGINT.
 //!
 //! ```
 //! # fn main() -> trio::Result<()> {
@@ -32,7 +33,8 @@
 //! ```
 //!
 //! The layers, bottom up (imports only go down): [`lowlevel`] (the run loop, tasks, cancel
-//! status, `ParkingLot`, reactor), then timeouts and the rest of the API built on it.
+//! status, `ParkingLot`, reactor), then timeouts and the rest of the API built on it, up to
+//! the byte streams of [`stream`] (Trio's `trio.abc` interfaces).
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -49,6 +51,7 @@ pub mod __private {
 }
 mod private;
 mod signal;
+pub mod stream;
 pub mod sync;
 mod sys;
 mod threads;
@@ -62,22 +65,28 @@ pub use crate::channel::{
     open_memory_channel, open_unbounded_memory_channel,
 };
 pub use crate::core::{
-    CancelScope, Clock, Instrument, Nursery, NurseryRun, RunConfig, ScopeRun, Start, SystemClock,
-    TaskStatus, open_nursery, run,
+    CancelScope, Clock, Instrument, IntoSeconds, Nursery, NurseryRun, RunConfig, ScopeRun, Start,
+    SystemClock, TaskStatus, open_nursery, run,
 };
 pub use crate::error::{
     BrokenResourceError, BusyResourceError, CancelSource, Cancelled, ClosedResourceError,
     DeadlockError, EndOfChannel, Error, ErrorGroup, KeyboardInterrupt, Result, RunFinishedError,
     TaskPanicked, TooSlowError, TrioInternalError, UsageError, WouldBlock,
 };
+pub use crate::lowlevel::Timeout;
 pub use crate::lowlevel::{SleepForever, sleep_forever};
 pub use crate::signal::{SignalReceiver, open_signal_receiver};
+pub use crate::stream::{
+    AsyncResource, AsyncResourceExt, ConflictDetector, HalfCloseableStream, HalfCloseableStreamExt,
+    Listener, ListenerExt, ReceiveBuf, ReceiveStream, ReceiveStreamExt, SendStream, SendStreamExt,
+    StapledStream, Stream, aclose_forcefully,
+};
 pub use crate::sync::{
     Borrower, CapacityLimiter, CapacityLimiterGuard, Condition, Event, Lock, LockGuard, Semaphore,
     SemaphoreGuard, StrictFIFOLock,
 };
 pub use crate::timeouts::{
-    IntoSeconds, current_effective_deadline, current_time, fail_after, fail_at, move_on_after,
+    FailAfter, current_effective_deadline, current_time, fail_after, fail_at, move_on_after,
     move_on_at, sleep, sleep_until,
 };
 pub use trio_macros::{checkpoint, main, test, wchan};

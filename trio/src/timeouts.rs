@@ -1,67 +1,27 @@
 //! Sleeping and timeouts, built from cancel scopes: a sleep is `sleep_forever` inside a scope
 //! with a deadline, so there is one timer mechanism (the deadline heap).
 //!
-//! Durations are seconds on the run's clock: `f64` (Trio's unit), integers, or
-//! `std::time::Duration`. Negative and NaN durations are errors, not panics.
+//! Every time argument, duration or deadline, is seconds on the run's clock in any
+//! [`IntoSeconds`] type: `f64` (Trio's unit), integers, or `std::time::Duration`. NaN and
+//! negative durations are errors, not panics.
 
 use std::future::Future;
-use std::time::Duration;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use crate::lowlevel::sleep_forever;
-use crate::{CancelScope, Error, Result, TooSlowError, UsageError};
+use crate::lowlevel::{Timeout, sleep_forever};
+use crate::{CancelScope, Error, IntoSeconds, Result, TooSlowError, UsageError};
 
-/// A length of time, in seconds. Implemented for `f64`, `f32`, `i32`, `u32`, `u64` and
-/// `Duration`, so `sleep(1.5)`, `sleep(3600)` and `sleep(Duration::from_millis(5))` all work.
-pub trait IntoSeconds {
-    /// The value in seconds.
-    fn into_seconds(self) -> f64;
-}
-
-impl IntoSeconds for f64 {
-    fn into_seconds(self) -> f64 {
-        self
-    }
-}
-
-impl IntoSeconds for f32 {
-    fn into_seconds(self) -> f64 {
-        f64::from(self)
-    }
-}
-
-impl IntoSeconds for i32 {
-    fn into_seconds(self) -> f64 {
-        f64::from(self)
-    }
-}
-
-impl IntoSeconds for u32 {
-    fn into_seconds(self) -> f64 {
-        f64::from(self)
-    }
-}
-
-impl IntoSeconds for u64 {
-    fn into_seconds(self) -> f64 {
-        self as f64
-    }
-}
-
-impl IntoSeconds for Duration {
-    fn into_seconds(self) -> f64 {
-        self.as_secs_f64()
-    }
-}
-
-/// Sleeps until `deadline` on the run's clock (see [`current_time`](crate::current_time)).
-/// A NaN deadline is an error; a deadline in the past returns after a checkpoint.
+/// Sleeps until `deadline` on the run's clock (see [`current_time`](crate::current_time)), in
+/// any [`IntoSeconds`] type. A NaN deadline is an error; a deadline in the past returns after
+/// a checkpoint.
 ///
 /// # Checkpoint
 /// Yes: it always yields, and fails with `Cancelled` in a cancelled scope.
 ///
 /// # Cancel safety
 /// Safe: it holds nothing.
-pub async fn sleep_until(deadline: f64) -> Result<()> {
+pub async fn sleep_until(deadline: impl IntoSeconds) -> Result<()> {
     let scope = CancelScope::with_deadline(deadline)?;
     scope.into_run(sleep_forever()).await?;
     Ok(())
@@ -95,67 +55,96 @@ pub async fn sleep(seconds: impl IntoSeconds) -> Result<()> {
     Ok(())
 }
 
-/// Runs `body` with a timeout of `seconds`: `Ok(Some(value))` if it finished, `Ok(None)` if the
-/// timeout cancelled it. Negative or NaN durations are errors.
+/// Runs `body` with a timeout of `seconds` (see [`IntoSeconds`]): `Ok(Some(value))` if it
+/// finished, `Ok(None)` if the timeout cancelled it. Negative or NaN durations are errors.
 ///
 /// # Checkpoint
 /// Only the body's checkpoints (a scope is not a checkpoint of its own).
 ///
 /// # Cancel safety
 /// As the body's.
-pub async fn move_on_after<F, T>(seconds: impl IntoSeconds, body: F) -> Result<Option<T>>
+pub fn move_on_after<F, T>(seconds: impl IntoSeconds, body: F) -> Timeout<F>
 where
     F: Future<Output = Result<T>>,
 {
-    CancelScope::with_relative_deadline(seconds.into_seconds())?
-        .into_run(body)
-        .await
+    Timeout::after(seconds, body)
 }
 
-/// Runs `body` until the absolute `deadline`: `Ok(None)` if the deadline cancelled it.
+/// Runs `body` until the absolute `deadline` (any [`IntoSeconds`] type): `Ok(None)` if the
+/// deadline cancelled it. A NaN deadline is an error.
 ///
 /// # Checkpoint
 /// Only the body's checkpoints.
 ///
 /// # Cancel safety
 /// As the body's.
-pub async fn move_on_at<F, T>(deadline: f64, body: F) -> Result<Option<T>>
+pub fn move_on_at<F, T>(deadline: impl IntoSeconds, body: F) -> Timeout<F>
 where
     F: Future<Output = Result<T>>,
 {
-    CancelScope::with_deadline(deadline)?.into_run(body).await
+    Timeout::at(deadline, body)
 }
 
-/// Runs `body` with a timeout of `seconds`, failing with [`TooSlowError`] if it expires.
+/// Runs `body` with a timeout of `seconds` (see [`IntoSeconds`]), failing with
+/// [`TooSlowError`] if it expires. Negative or NaN durations are errors.
 ///
 /// # Checkpoint
 /// Only the body's checkpoints.
 ///
 /// # Cancel safety
 /// As the body's.
-pub async fn fail_after<F, T>(seconds: impl IntoSeconds, body: F) -> Result<T>
+pub fn fail_after<F, T>(seconds: impl IntoSeconds, body: F) -> FailAfter<F>
 where
     F: Future<Output = Result<T>>,
 {
-    move_on_after(seconds, body)
-        .await?
-        .ok_or_else(|| Error::new(TooSlowError))
+    FailAfter {
+        timeout: Timeout::after(seconds, body),
+    }
 }
 
-/// Runs `body` until the absolute `deadline`, failing with [`TooSlowError`] if it expires.
+/// Runs `body` until the absolute `deadline` (any [`IntoSeconds`] type), failing with
+/// [`TooSlowError`] if it expires. A NaN deadline is an error.
 ///
 /// # Checkpoint
 /// Only the body's checkpoints.
 ///
 /// # Cancel safety
 /// As the body's.
-pub async fn fail_at<F, T>(deadline: f64, body: F) -> Result<T>
+pub fn fail_at<F, T>(deadline: impl IntoSeconds, body: F) -> FailAfter<F>
 where
     F: Future<Output = Result<T>>,
 {
-    move_on_at(deadline, body)
-        .await?
-        .ok_or_else(|| Error::new(TooSlowError))
+    FailAfter {
+        timeout: Timeout::at(deadline, body),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`fail_after`] and [`fail_at`]: a [`Timeout`] whose expiry is a
+    /// [`TooSlowError`].
+    #[must_use = "a timeout does nothing unless awaited"]
+    #[derive(Debug)]
+    pub struct FailAfter<F> {
+        #[pin]
+        timeout: Timeout<F>,
+    }
+}
+
+impl<F, T> Future for FailAfter<F>
+where
+    F: Future<Output = Result<T>>,
+{
+    type Output = Result<T>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        match self.project().timeout.poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Some(value))) => Poll::Ready(Ok(value)),
+            Poll::Ready(Ok(None)) => Poll::Ready(Err(Error::new(TooSlowError))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        }
+    }
 }
 
 /// The current time on the run's clock, in seconds (see [`Clock`](crate::Clock)).

@@ -153,7 +153,7 @@ fn try_send_hands_straight_to_a_waiting_receiver() {
                 assert_eq!(rx.receive().await?, 7);
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(tx.statistics().tasks_waiting_receive, 1);
             tx.try_send(7).map_err(|e| e.into_error())?;
             assert_eq!(tx.statistics().tasks_waiting_receive, 0);
@@ -221,7 +221,7 @@ fn last_sender_closing_wakes_blocked_receivers_with_end_of_channel() {
                 })?;
             }
             drop(rx);
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(tx.statistics().tasks_waiting_receive, 2);
             tx.close();
             Ok(())
@@ -268,7 +268,7 @@ fn closing_a_handle_fails_only_its_own_blocked_tasks() {
                 assert_err::<ClosedResourceError, _>(r.receive().await);
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             shared_rx.close();
             assert_err::<ClosedResourceError, _>(shared_rx.try_receive());
             assert_eq!(rx.statistics().open_receive_channels, 1);
@@ -298,7 +298,7 @@ fn last_receiver_closing_breaks_senders_and_drops_the_buffer() {
                 drop(e); // the value comes back, and is dropped here
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(Rc::strong_count(&token), 4);
             rx.close();
             assert_eq!(tx.statistics().tasks_waiting_send, 1); // one receiver is left
@@ -451,7 +451,7 @@ fn cancel_after_hand_off_still_completes() {
                 assert_eq!(got, Some(42)); // delivered before the cancel: returned
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             tx.try_send(42).map_err(|e| e.into_error())?;
             scope.cancel();
             Ok(())
@@ -469,7 +469,7 @@ fn cancel_after_hand_off_still_completes() {
                 assert_eq!(sent, Some(()));
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(rx.try_receive()?, 7);
             scope.cancel();
             Ok(())
@@ -493,13 +493,13 @@ fn dropped_receive_gives_its_value_to_the_next_receiver() {
                 drop(fut); // was handed 1: it must go on
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let (r, g2) = (rx.clone(), g.clone());
             n.start_soon(async move {
                 g2.push(r.receive().await?);
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(tx.statistics().tasks_waiting_receive, 2);
             tx.try_send(1).map_err(|e| e.into_error())?;
             go.set();
@@ -526,7 +526,7 @@ fn channel_does_not_end_while_a_value_is_in_flight() {
                 drop(fut); // gives 1 back after the last sender closed
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             tx.try_send(1).map_err(|e| e.into_error())?;
             drop(tx);
             // Not the end yet: the value handed out may come back.
@@ -555,7 +555,7 @@ fn dropped_receive_puts_its_value_back_at_the_buffer_front() {
                 drop(fut);
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             t.try_send(1).map_err(|e| e.into_error())?; // handed to the parked receive
             t.try_send(2).map_err(|e| e.into_error())?;
             t.try_send(3).map_err(|e| e.into_error())?;

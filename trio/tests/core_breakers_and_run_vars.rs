@@ -13,7 +13,7 @@ use trio::lowlevel::{
 use trio::{BrokenResourceError, DeadlockError, UsageError};
 
 /// Parks in `lot` and records how the park ended.
-async fn park_and_log(lot: Rc<ParkingLot>, log: Log<String>) -> trio::Result<()> {
+async fn park_and_log(lot: ParkingLot, log: Log<String>) -> trio::Result<()> {
     match lot.park().await {
         Ok(()) => log.push("unparked".into()),
         Err(e) if e.is::<BrokenResourceError>() => log.push(format!("broken: {e}")),
@@ -27,7 +27,7 @@ fn exit_of_a_task_breaks_its_lots() {
     let log = Log::default();
     let seen = log.clone();
     run(async move {
-        let lot = Rc::new(ParkingLot::new());
+        let lot = ParkingLot::new();
         trio::open_nursery(|n| {
             let lot = lot.clone();
             async move {
@@ -36,7 +36,7 @@ fn exit_of_a_task_breaks_its_lots() {
                 let l = lot.clone();
                 n.start_soon_named("owner", async move {
                     add_parking_lot_breaker(&current_task()?, &l)?;
-                    wait_all_tasks_blocked(0.0).await?;
+                    wait_all_tasks_blocked().await?;
                     Ok(())
                 })?;
                 Ok(())
@@ -58,7 +58,7 @@ fn exit_of_a_task_breaks_its_lots() {
 #[test]
 fn failing_and_panicking_tasks_break_their_lots_too() {
     run(async {
-        let lot = Rc::new(ParkingLot::new());
+        let lot = ParkingLot::new();
         let l = lot.clone();
         let result = trio::open_nursery(|n| async move {
             n.start_soon(async move {
@@ -71,7 +71,7 @@ fn failing_and_panicking_tasks_break_their_lots_too() {
         assert!(result.is_err());
         assert!(lot.is_broken());
 
-        let lot = Rc::new(ParkingLot::new());
+        let lot = ParkingLot::new();
         let l = lot.clone();
         let panicked = Box::pin(trio::open_nursery(|n| async move {
             n.start_soon(async move {
@@ -109,7 +109,7 @@ async fn catch_unwind_future<F: std::future::Future + Unpin>(
 #[test]
 fn a_dropped_nursery_breaks_the_lots_of_its_children() {
     run(async {
-        let lot = Rc::new(ParkingLot::new());
+        let lot = ParkingLot::new();
         let l = lot.clone();
         // Poll the nursery once (its child starts and registers), then drop it.
         let mut nursery = Box::pin(trio::open_nursery(|n| async move {
@@ -120,7 +120,7 @@ fn a_dropped_nursery_breaks_the_lots_of_its_children() {
             trio::sleep_forever().await
         }));
         let _ = common::poll_once(&mut nursery).await;
-        wait_all_tasks_blocked(0.0).await?;
+        wait_all_tasks_blocked().await?;
         assert!(!lot.is_broken(), "the child is still alive");
         drop(nursery);
         assert!(lot.is_broken());
@@ -131,7 +131,7 @@ fn a_dropped_nursery_breaks_the_lots_of_its_children() {
 #[test]
 fn removed_breakers_do_not_fire_and_misuse_is_an_error() {
     run(async {
-        let lot = Rc::new(ParkingLot::new());
+        let lot = ParkingLot::new();
         let l = lot.clone();
         let child = trio::open_nursery(|n| async move {
             n.start_soon(async move {

@@ -111,9 +111,9 @@ fn shield_toggling_takes_effect_at_once() {
                 .await?;
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             outer.cancel();
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(
                 trio::current_time()?,
                 0.0,
@@ -256,7 +256,7 @@ fn deadlines_absolute_and_relative() {
                 s.run(trio::sleep_forever()).await?;
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             scope.set_deadline(trio::current_time()? + 2.0)?;
             Ok(())
         })
@@ -464,5 +464,87 @@ fn deadlines_registered_within_one_step_still_fire() {
         .await?;
         assert_eq!(trio::current_time()? - t1, 4.0);
         Ok(())
+    });
+}
+
+#[test]
+fn cancel_called_is_true_as_soon_as_the_deadline_has_passed() {
+    use trio_test::MockClock;
+    let clock = MockClock::new();
+    let jumper = clock.clone();
+    trio::RunConfig::new()
+        .clock(clock)
+        .ctrl_c(false)
+        .run(async move {
+            let now = trio::current_time()?;
+            // Before entry.
+            let unentered = trio::CancelScope::with_deadline(now)?;
+            assert!(unentered.cancel_called());
+            let later = trio::CancelScope::with_deadline(now + 10.0)?;
+            assert!(!later.cancel_called());
+            // While active: the loop has not expired the deadline yet.
+            let scope = trio::CancelScope::with_deadline(now + 1.0)?;
+            let out = scope
+                .run(async {
+                    assert!(!scope.cancel_called());
+                    jumper.jump(1.0)?;
+                    assert!(scope.cancel_called(), "the deadline has passed");
+                    trio::lowlevel::checkpoint().await?;
+                    Ok(())
+                })
+                .await?;
+            assert_eq!(out, None);
+            assert!(scope.cancelled_caught());
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_cancelled_operation_yields_before_it_raises() {
+    // Trio's rule: a checkpoint that raises Cancelled has yielded first. So a loop that
+    // catches Cancelled and tries again lets the other tasks run on every turn.
+    run(async {
+        let progress = Rc::new(Cell::new(0u32));
+        let counted = progress.clone();
+        trio::open_nursery(|n| async move {
+            n.start_soon(async move {
+                loop {
+                    counted.set(counted.get() + 1);
+                    checkpoint().await?;
+                }
+            })?;
+            let scope = CancelScope::new();
+            scope.cancel();
+            let lot = trio::lowlevel::ParkingLot::new();
+            let lock = trio::Lock::new();
+            let (tx, rx) = trio::open_memory_channel::<u32>(1);
+            scope
+                .run(async {
+                    let task = trio::lowlevel::current_task()?;
+                    for _ in 0..3 {
+                        let before = (progress.get(), task.schedule_points());
+                        assert!(lot.park().await.unwrap_err().is_cancelled());
+                        assert!(lock.acquire().await.unwrap_err().is_cancelled());
+                        assert!(tx.send(1).await.unwrap_err().is_cancelled());
+                        assert!(rx.receive().await.unwrap_err().is_cancelled());
+                        assert!(trio::sleep_forever().await.unwrap_err().is_cancelled());
+                        assert!(
+                            trio::lowlevel::checkpoint_if_cancelled()
+                                .await
+                                .unwrap_err()
+                                .is_cancelled()
+                        );
+                        assert_eq!(task.schedule_points(), before.1 + 6, "each raise yielded");
+                        // The other task ran in (at least) every batch but the last.
+                        assert!(progress.get() >= before.0 + 5);
+                    }
+                    Ok(())
+                })
+                .await?;
+            n.cancel_scope().cancel();
+            Ok(())
+        })
+        .await
     });
 }

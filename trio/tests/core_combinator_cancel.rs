@@ -5,7 +5,6 @@ mod common;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
@@ -110,7 +109,7 @@ fn an_explicit_cancel_reaches_parked_children() {
     let log = Log::default();
     let seen = log.clone();
     run(async move {
-        let lot = Rc::new(ParkingLot::new());
+        let lot = ParkingLot::new();
         let scope = CancelScope::new();
         let (s, l, lg) = (scope.clone(), lot.clone(), log.clone());
         trio::open_nursery(|n| async move {
@@ -133,10 +132,10 @@ fn an_explicit_cancel_reaches_parked_children() {
                 .await?;
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(lot.len(), 2);
             scope.cancel();
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(lot.len(), 0, "both parked children left the lot");
             Ok(())
         })
@@ -148,7 +147,7 @@ fn an_explicit_cancel_reaches_parked_children() {
 #[test]
 fn unpark_wakes_the_child_that_parked() {
     run(async {
-        let lot = Rc::new(ParkingLot::new());
+        let lot = ParkingLot::new();
         let l = lot.clone();
         trio::open_nursery(|n| async move {
             n.start_soon(async move {
@@ -161,9 +160,9 @@ fn unpark_wakes_the_child_that_parked() {
                 assert!(results.iter().all(Result::is_ok));
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             lot.unpark_one();
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(lot.len(), 1);
             lot.unpark_all();
             Ok(())

@@ -177,11 +177,11 @@ fn a_read_wait_blocks_until_the_peer_writes() {
         let log = Log::default();
         trio::open_nursery(|n| async move {
             start_waiter(&n, "reader", wait_readable, fd, &log)?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert!(log.get().is_empty(), "nothing to read yet: {:?}", log.get());
             assert_eq!(io_waiters(), 1);
             (&*b).write_all(b"x").expect("write");
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(log.get(), ["reader ok"]);
             assert_eq!(io_waiters(), 0);
             assert_eq!(read_now(&*a).as_deref(), Some(&b"x"[..]));
@@ -228,11 +228,11 @@ fn a_write_wait_on_a_full_socket_blocks_until_the_peer_drains_it() {
                 writer_log.push("wrote".to_string());
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert!(log.get().is_empty(), "the socket is full");
             assert_eq!(io_waiters(), 1);
             assert!(drain(&*peer) > 0);
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(log.get(), ["wrote"]);
             Ok(())
         })
@@ -252,14 +252,14 @@ fn a_reader_and_a_writer_on_one_fd_wake_independently() {
         trio::open_nursery(|n| async move {
             start_waiter(&n, "reader", wait_readable, fd, &log)?;
             start_waiter(&n, "writer", wait_writable, fd, &log)?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert!(log.get().is_empty());
             assert_eq!(io_waiters(), 2);
             (&*b).write_all(b"x").expect("write");
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(log.get(), ["reader ok"]);
             drain(&*b);
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(log.get(), ["reader ok", "writer ok"]);
             Ok(())
         })
@@ -276,29 +276,29 @@ fn a_pipe_wakes_its_reader_on_data_and_on_hangup_and_its_writer_on_drain() {
         let l = log.clone();
         trio::open_nursery(|n| async move {
             start_waiter(&n, "reader", wait_readable, rfd, &l)?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert!(l.get().is_empty());
             (&*w).write_all(b"x").expect("write");
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(l.get(), ["reader ok"]);
             assert_eq!(read_now(&*r).as_deref(), Some(&b"x"[..]));
 
             // A full pipe blocks its writer until the reader takes the data out.
             fill(&*w);
             start_waiter(&n, "writer", wait_writable, wfd, &l)?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(l.get(), ["reader ok"]);
             assert!(drain(&*r) > 0);
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(l.get(), ["reader ok", "writer ok"]);
 
             // Closing the write end is readiness for the reader: it reads the end of file.
             start_reader(&n, r, &l)?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(l.get().len(), 2, "nothing to read yet: {:?}", l.get());
             notify_closing(wfd);
             drop(w);
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(l.get(), ["reader ok", "writer ok", "eof"]);
             Ok(())
         })
@@ -319,7 +319,7 @@ fn readiness_that_arrives_while_nobody_waits_is_kept_for_the_next_wait() {
         // Read direction: data arrives and the run loop goes idle (so the reactor has polled)
         // while no task waits to read.
         (&*b).write_all(b"x").expect("write");
-        wait_all_tasks_blocked(0.0).await?;
+        wait_all_tasks_blocked().await?;
         yields(wait_readable(fd)).await?;
         assert_eq!(read_now(&*a).as_deref(), Some(&b"x"[..]));
 
@@ -327,9 +327,9 @@ fn readiness_that_arrives_while_nobody_waits_is_kept_for_the_next_wait() {
         // first wait takes whatever writable edge the data's arrival left.)
         wait_writable(fd).await?;
         fill(&*a);
-        wait_all_tasks_blocked(0.0).await?;
+        wait_all_tasks_blocked().await?;
         drain(&*b);
-        wait_all_tasks_blocked(0.0).await?;
+        wait_all_tasks_blocked().await?;
         yields(wait_writable(fd)).await?;
         assert!((&*a).write(b"y").expect("writable") > 0);
         assert_eq!(io_waiters(), 0);
@@ -349,19 +349,19 @@ fn a_second_waiter_in_the_same_direction_gets_busy_resource_error() {
         trio::open_nursery(|n| async move {
             start_waiter(&n, "reader", wait_readable, fd, &log)?;
             start_waiter(&n, "writer", wait_writable, fd, &log)?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(io_waiters(), 2);
 
             let e = assert_err::<BusyResourceError, _>(wait_readable(fd).await);
             assert!(e.to_string().contains(&fd.to_string()), "names the fd: {e}");
             assert_err::<BusyResourceError, _>(wait_writable(fd).await);
             // The first waiters are untouched: still waiting, and woken by readiness.
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert!(log.get().is_empty(), "{:?}", log.get());
             assert_eq!(io_waiters(), 2);
             (&*b).write_all(b"x").expect("write");
             drain(&*b);
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let mut seen = log.get();
             seen.sort();
             assert_eq!(seen, ["reader ok", "writer ok"]);
@@ -387,7 +387,7 @@ fn notify_closing_wakes_a_reader_and_a_writer_with_closed_resource_error() {
         trio::open_nursery(|n| async move {
             start_waiter(&n, "reader", wait_readable, fd, &l)?;
             start_waiter(&n, "writer", wait_writable, fd, &l)?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(io_waiters(), 2);
             notify_closing(fd);
             // Not a checkpoint: the waiters run only when this task yields.
@@ -412,12 +412,12 @@ fn a_new_fd_that_reuses_a_notified_number_starts_fresh() {
         wait_writable(fd).await?;
         fill(&*a);
         (&*b).write_all(b"old").expect("write");
-        wait_all_tasks_blocked(0.0).await?;
+        wait_all_tasks_blocked().await?;
         let log = Log::default();
         let l = log.clone();
         trio::open_nursery(|n| async move {
             start_waiter(&n, "old writer", wait_writable, fd, &l)?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             notify_closing(fd);
             Ok(())
         })
@@ -431,7 +431,7 @@ fn a_new_fd_that_reuses_a_notified_number_starts_fresh() {
         let l = log.clone();
         trio::open_nursery(|n| async move {
             start_waiter(&n, "new reader", wait_readable, fd, &l)?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(
                 l.get().len(),
                 1,
@@ -439,7 +439,7 @@ fn a_new_fd_that_reuses_a_notified_number_starts_fresh() {
                 l.get()
             );
             (&*d).write_all(b"new").expect("write");
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(l.get()[1..], ["new reader ok"]);
             assert_eq!(read_now(&*a).as_deref(), Some(&b"new"[..]));
             // Registered afresh for writing too.
@@ -457,22 +457,22 @@ fn an_fd_closed_after_notify_closing_does_not_disturb_later_waits() {
             let fd = a.as_raw_fd();
             wait_writable(fd).await?;
             (&*b).write_all(b"x").expect("write");
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             notify_closing(fd);
             drop(a);
             drop(b);
             // The run goes idle with the closed fd gone, then new fds (often with the same
             // numbers) work as usual.
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let (c, d) = socketpair();
             let log = Log::default();
             let cfd = c.as_raw_fd();
             trio::open_nursery(|n| async move {
                 start_waiter(&n, "reader", wait_readable, cfd, &log)?;
-                wait_all_tasks_blocked(0.0).await?;
+                wait_all_tasks_blocked().await?;
                 assert!(log.get().is_empty());
                 (&*d).write_all(b"y").expect("write");
-                wait_all_tasks_blocked(0.0).await?;
+                wait_all_tasks_blocked().await?;
                 assert_eq!(log.get(), ["reader ok"]);
                 wait_writable(cfd).await
             })
@@ -515,7 +515,7 @@ fn a_cancelled_wait_fails_with_cancelled_and_leaves_the_fd_free() {
             let l = log.clone();
             trio::open_nursery(|n| async move {
                 start_waiter(&n, name, wait, fd, &l)?;
-                wait_all_tasks_blocked(0.0).await?;
+                wait_all_tasks_blocked().await?;
                 assert_eq!(io_waiters(), 1);
                 n.cancel_scope().cancel();
                 Ok(())
@@ -534,11 +534,11 @@ fn a_cancelled_wait_fails_with_cancelled_and_leaves_the_fd_free() {
         trio::open_nursery(|n| async move {
             start_waiter(&n, "reader", wait_readable, fd, &log)?;
             start_waiter(&n, "writer", wait_writable, fd, &log)?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert!(log.get().is_empty());
             (&*b).write_all(b"x").expect("write");
             drain(&*b);
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let mut seen = log.get();
             seen.sort();
             assert_eq!(seen, ["reader ok", "writer ok"]);
@@ -562,14 +562,14 @@ fn dropping_a_waiting_future_unregisters_it() {
         let log = Log::default();
         trio::open_nursery(|n| async move {
             start_waiter(&n, "reader", wait_readable, fd, &log)?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert!(
                 log.get().is_empty(),
                 "not busy, and blocked: {:?}",
                 log.get()
             );
             (&*b).write_all(b"x").expect("write");
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(log.get(), ["reader ok"]);
             Ok(())
         })
@@ -595,10 +595,10 @@ fn a_dropped_wait_that_was_woken_leaves_the_readiness_for_the_next() {
                 drop(wait);
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(io_waiters(), 1);
             (&*peer).write_all(b"x").expect("write");
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             release.set();
             Ok(())
         })
@@ -617,7 +617,7 @@ fn a_dropped_wait_that_took_a_cached_edge_leaves_it_for_the_next() {
         let fd = a.as_raw_fd();
         wait_writable(fd).await?;
         (&*b).write_all(b"x").expect("write");
-        wait_all_tasks_blocked(0.0).await?;
+        wait_all_tasks_blocked().await?;
         let mut wait = wait_readable(fd);
         // Its first poll takes the cached edge; it would return after a schedule point.
         assert!(poll_once(&mut wait).await.is_pending());
@@ -638,7 +638,7 @@ fn a_wait_in_a_cancelled_scope_fails_at_once_and_takes_nothing() {
         // Readable and writable, with edges pending: the cancel point still comes first.
         wait_writable(fd).await?;
         (&*b).write_all(b"x").expect("write");
-        wait_all_tasks_blocked(0.0).await?;
+        wait_all_tasks_blocked().await?;
         let out = in_cancelled_scope(async {
             for wait in [wait_readable as fn(_) -> _, wait_writable] {
                 let r = wait(fd).await;
@@ -670,14 +670,14 @@ fn a_wait_always_yields() {
         yields(wait_readable(a.as_raw_fd())).await?;
         // Ready from an edge cached while nobody waited.
         (&*b).write_all(b"y").expect("write");
-        wait_all_tasks_blocked(0.0).await?;
+        wait_all_tasks_blocked().await?;
         yields(wait_readable(a.as_raw_fd())).await?;
         // Ready only after blocking.
         let (c, d) = socketpair();
         let cfd = c.as_raw_fd();
         trio::open_nursery(|n| async move {
             n.start_soon(async move { yields(wait_readable(cfd)).await })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             (&*d).write_all(b"x").expect("write");
             Ok(())
         })
@@ -735,11 +735,11 @@ fn an_unnotified_close_leaves_waits_cancellable_and_the_run_alive() {
                 l.push(outcome(&r));
                 cancelled_only(r)
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let (c, d) = socketpair();
             dup_onto(&*c, fd);
             (&*d).write_all(b"x").expect("write");
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             n.cancel_scope().cancel();
             Ok(())
         })
@@ -768,9 +768,9 @@ fn an_unnotified_close_leaves_waits_cancellable_and_the_run_alive() {
                 assert!(acceptable(&r), "{}", outcome(&r));
                 cancelled_only(r)
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             drop(g);
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             n.cancel_scope().cancel();
             Ok(())
         })
@@ -826,7 +826,7 @@ fn a_second_waiter_while_the_first_returns_a_cached_edge_is_busy() {
         wait_readable(a.as_raw_fd()).await?;
         assert_eq!(read_now(&*a), Some(b"x".to_vec()));
         (&*b).write_all(b"y").expect("write");
-        wait_all_tasks_blocked(0.0).await?;
+        wait_all_tasks_blocked().await?;
         // The edge of "y" is cached; the first wait takes it and yields before returning.
         let mut first = Box::pin(wait_readable(a.as_raw_fd()));
         assert!(poll_once(&mut first).await.is_pending());

@@ -180,7 +180,7 @@ fn a_pending_start_keeps_the_target_nursery_open() {
                     .await?;
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             log.push("body returns");
             Ok(())
         })
@@ -219,7 +219,7 @@ fn nursery_cancel_scope_and_child_tasks() {
             names.sort();
             assert_eq!(names, ["a", "b"]);
             assert_eq!(n.parent_task(), Some(current_task()?));
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             n.cancel_scope().cancel();
             Ok(())
         })
@@ -363,9 +363,126 @@ fn a_child_that_drops_its_own_nursery_is_discarded_cleanly() {
             std::future::poll_fn(|cx| std::task::Poll::Ready(nursery.as_mut().poll(cx))).await;
         assert!(first.is_pending());
         *slot.borrow_mut() = Some(nursery);
-        wait_all_tasks_blocked(0.0).await?;
+        wait_all_tasks_blocked().await?;
         assert!(slot.borrow().is_none(), "the child dropped the nursery");
         Ok(())
     });
     assert_eq!(seen.get(), 1);
+}
+
+#[test]
+fn started_in_a_cancelled_scope_leaves_the_task_under_the_scope() {
+    // Trio: started() does nothing while the start call's own nursery is cancelled; the task
+    // stays there, fails at its next checkpoint, and start() raises Cancelled, which the
+    // cancelled scope absorbs.
+    run(async {
+        trio::open_nursery(|n| async move {
+            let scope = trio::CancelScope::new();
+            let target = n.clone();
+            let out = scope
+                .run(async {
+                    scope.cancel();
+                    target
+                        .start(|status| async move {
+                            status.started("hi")?;
+                            checkpoint().await?;
+                            Ok(())
+                        })
+                        .await
+                })
+                .await?;
+            assert_eq!(out, None, "the scope absorbed start()'s Cancelled");
+            assert!(scope.cancelled_caught());
+            assert!(n.child_tasks().is_empty(), "the task never moved");
+            // A task that calls started() there and then ends cleanly hands its value back.
+            let scope = trio::CancelScope::new();
+            let out = scope
+                .run(async {
+                    scope.cancel();
+                    target
+                        .start(|status| async move {
+                            status.started(7)?;
+                            Ok(())
+                        })
+                        .await
+                })
+                .await?;
+            assert_eq!(out, Some(7));
+            Ok(())
+        })
+        .await
+    });
+}
+
+#[test]
+fn a_finished_task_keeps_its_link_to_its_nursery() {
+    run(async {
+        trio::open_nursery(|n| async move {
+            let child = Rc::new(Cell::new(None));
+            let slot = child.clone();
+            n.start_soon(async move {
+                slot.set(Some(current_task()?));
+                Ok(())
+            })?;
+            wait_all_tasks_blocked().await?;
+            let task = child.take().expect("the child ran");
+            assert!(task.is_finished());
+            let parent = task
+                .parent_nursery()
+                .expect("upward links outlive the task");
+            assert_eq!(
+                parent.cancel_scope().deadline(),
+                n.cancel_scope().deadline()
+            );
+            assert_eq!(parent.parent_task(), Some(current_task()?));
+            Ok(())
+        })
+        .await
+    });
+}
+
+#[test]
+fn a_failing_child_is_named_in_the_cancel_reason_and_the_group() {
+    let log = Log::default();
+    let seen = log.clone();
+    let result = try_run(async move {
+        trio::open_nursery(|n| async move {
+            let l = log.clone();
+            n.start_soon(async move {
+                let e = trio::sleep_forever().await.expect_err("cancelled");
+                let cancelled = e.as_cancelled().expect("a Cancelled");
+                assert_eq!(cancelled.source(), CancelSource::Nursery);
+                assert_eq!(cancelled.source_task(), Some("fetch-3"));
+                l.push(e.to_string());
+                Err(e)
+            })?;
+            n.start_soon_named("fetch-3", async {
+                checkpoint().await?;
+                Err(boom("connection refused"))
+            })?;
+            Ok(())
+        })
+        .await
+    });
+    let e = result.expect_err("the nursery failed");
+    let group = e.as_group().expect("a group");
+    assert_eq!(group.origin(0), Some("task \"fetch-3\""));
+    assert_eq!(
+        e.to_string(),
+        "1 error in a nursery: task \"fetch-3\" failed: connection refused"
+    );
+    assert_eq!(
+        seen.get(),
+        ["cancelled (nursery): task \"fetch-3\" failed: connection refused"]
+    );
+}
+
+#[test]
+fn a_failing_body_is_named_too() {
+    let result = try_run(async { trio::open_nursery(|_n| async { Err(boom("boom")) }).await });
+    let e = result.expect_err("the body failed");
+    assert_eq!(
+        e.to_string(),
+        "1 error in a nursery: the nursery's body failed: boom"
+    );
 }

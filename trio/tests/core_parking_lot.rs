@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::rc::Rc;
-
 use common::{Log, assert_err, run};
 use trio::BrokenResourceError;
 use trio::lowlevel::{ParkingLot, wait_all_tasks_blocked};
@@ -12,7 +10,7 @@ use trio::lowlevel::{ParkingLot, wait_all_tasks_blocked};
 /// Starts `n` tasks named 0..n that park in `lot` in that order and log when they wake.
 async fn park_in_order(
     nursery: &trio::Nursery,
-    lot: &Rc<ParkingLot>,
+    lot: &ParkingLot,
     n: usize,
     log: &Log<String>,
 ) -> trio::Result<()> {
@@ -31,7 +29,7 @@ async fn park_in_order(
             Ok(())
         })?;
         // Park one at a time, so the queue order is known.
-        wait_all_tasks_blocked(0.0).await?;
+        wait_all_tasks_blocked().await?;
     }
     Ok(())
 }
@@ -41,7 +39,7 @@ fn unpark_wakes_the_oldest_first() {
     let log = Log::default();
     let seen = log.clone();
     run(async move {
-        let lot = Rc::new(ParkingLot::new());
+        let lot = ParkingLot::new();
         trio::open_nursery(|n| async move {
             park_in_order(&n, &lot, 5, &log).await?;
             assert_eq!(lot.statistics().tasks_waiting, 5);
@@ -50,9 +48,9 @@ fn unpark_wakes_the_oldest_first() {
             let woken: Vec<String> = lot.unpark(2).iter().map(|t| t.name()).collect();
             assert_eq!(woken, ["0", "1"], "the oldest two");
             assert_eq!(lot.len(), 3);
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert!(lot.unpark_one().is_some());
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(lot.unpark_all().len(), 2);
             assert!(lot.is_empty());
             assert_eq!(lot.unpark(3).len(), 0, "unparking an empty lot is fine");
@@ -76,8 +74,8 @@ fn repark_moves_waiters_keeping_their_order() {
     let log = Log::default();
     let seen = log.clone();
     run(async move {
-        let a = Rc::new(ParkingLot::new());
-        let b = Rc::new(ParkingLot::new());
+        let a = ParkingLot::new();
+        let b = ParkingLot::new();
         trio::open_nursery(|n| async move {
             park_in_order(&n, &a, 4, &log).await?;
             a.repark(&b, 2);
@@ -88,7 +86,7 @@ fn repark_moves_waiters_keeping_their_order() {
             assert_eq!(names, ["0", "1", "2", "3"]);
             for _ in 0..4 {
                 b.unpark_one();
-                wait_all_tasks_blocked(0.0).await?;
+                wait_all_tasks_blocked().await?;
             }
             Ok(())
         })
@@ -102,7 +100,7 @@ fn a_cancelled_waiter_leaves_the_queue() {
     let log = Log::default();
     let seen = log.clone();
     run(async move {
-        let lot = Rc::new(ParkingLot::new());
+        let lot = ParkingLot::new();
         trio::open_nursery(|n| async move {
             park_in_order(&n, &lot, 2, &log).await?;
             // Cancel task "0" by running a third waiter inside a scope we cancel.
@@ -117,10 +115,10 @@ fn a_cancelled_waiter_leaves_the_queue() {
                 .await?;
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(lot.len(), 3);
             scope.cancel();
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(lot.len(), 2, "the cancelled waiter left");
             // Unparking two wakes the two real waiters, not the departed one.
             assert_eq!(lot.unpark(2).len(), 2);
@@ -141,7 +139,7 @@ fn break_lot_fails_current_and_future_parkers() {
     let log = Log::default();
     let seen = log.clone();
     run(async move {
-        let lot = Rc::new(ParkingLot::new());
+        let lot = ParkingLot::new();
         trio::open_nursery(|n| {
             let lot = lot.clone();
             async move {
@@ -175,7 +173,7 @@ fn park_is_a_cancel_point() {
 /// Parks a task named `name` in `lot` with `data`; logs what it gets back and how it ended.
 fn park_with_data(
     nursery: &trio::Nursery,
-    lot: &Rc<ParkingLot<String>>,
+    lot: &ParkingLot<String>,
     name: &str,
     data: &str,
     log: &Log<String>,
@@ -199,18 +197,18 @@ fn data_travels_with_the_waiter_both_ways() {
     let log = Log::default();
     let seen = log.clone();
     run(async move {
-        let lot = Rc::new(ParkingLot::<String>::new());
+        let lot = ParkingLot::<String>::new();
         let after = lot.clone();
         trio::open_nursery(|n| async move {
             park_with_data(&n, &lot, "a", "a-in", &log)?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             park_with_data(&n, &lot, "b", "b-in", &log)?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             // The oldest waiter's data is read and replaced before it wakes.
             let was = lot.unpark_one_with(|d| std::mem::replace(d, "from unparker".into()));
             assert_eq!(was.as_deref(), Some("a-in"));
             assert_eq!(lot.len(), 1);
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             // A cancelled waiter gets its own data back, untouched.
             n.cancel_scope().cancel();
             Ok(())
@@ -234,11 +232,11 @@ fn unpark_all_where_wakes_the_chosen_and_keeps_the_rest_in_order() {
     let log = Log::default();
     let seen = log.clone();
     run(async move {
-        let lot = Rc::new(ParkingLot::<String>::new());
+        let lot = ParkingLot::<String>::new();
         trio::open_nursery(|n| async move {
             for (name, data) in [("0", "odd"), ("1", "even"), ("2", "odd"), ("3", "even")] {
                 park_with_data(&n, &lot, name, data, &log)?;
-                wait_all_tasks_blocked(0.0).await?;
+                wait_all_tasks_blocked().await?;
             }
             let mut chosen_so_far = 0;
             let woken = lot.unpark_all_where(|d| {
@@ -259,10 +257,10 @@ fn unpark_all_where_wakes_the_chosen_and_keeps_the_rest_in_order() {
             assert_eq!(lot.len(), 2);
             let left: Vec<String> = lot.parked_tasks().iter().map(|t| t.name()).collect();
             assert_eq!(left, ["0", "2"]);
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             // The ones kept are still first in line, oldest first.
             assert!(lot.unpark_one().is_some());
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert!(lot.unpark_one().is_some());
             Ok(())
         })

@@ -18,7 +18,7 @@ use trio_test::MockClock;
 
 fn autojump() -> RunConfig {
     RunConfig::new()
-        .clock(MockClock::new().with_autojump_threshold(0.0))
+        .clock(MockClock::new().with_autojump_threshold(0).unwrap())
         .ctrl_c(false)
 }
 
@@ -328,7 +328,7 @@ fn statistics_count_tasks_and_deadlines() {
             for _ in 0..3 {
                 n.start_soon(trio::sleep(10.0))?;
             }
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let stats = current_statistics()?;
             // init, main and the three sleepers.
             assert_eq!(stats.tasks_living, 5);
@@ -365,7 +365,7 @@ fn wait_all_tasks_blocked_beats_autojump() {
                 Ok(())
             })?;
             n.start_soon(async move {
-                wait_all_tasks_blocked(0.0).await?;
+                wait_all_tasks_blocked().await?;
                 l.push(format!("idle waiter woke at {}", trio::current_time()?));
                 Ok(())
             })?;
@@ -382,10 +382,10 @@ fn wait_all_tasks_blocked_cushions_wake_smallest_first() {
     let seen = log.clone();
     run(async move {
         trio::open_nursery(|n| async move {
-            for cushion in [0.3, 0.1, 0.2] {
+            for cushion in [0.03, 0.01, 0.02] {
                 let l = log.clone();
                 n.start_soon(async move {
-                    wait_all_tasks_blocked(cushion).await?;
+                    wait_all_tasks_blocked().cushion(cushion).await?;
                     l.push(cushion.to_string());
                     Ok(())
                 })?;
@@ -394,7 +394,7 @@ fn wait_all_tasks_blocked_cushions_wake_smallest_first() {
         })
         .await
     });
-    assert_eq!(seen.get(), ["0.1", "0.2", "0.3"]);
+    assert_eq!(seen.get(), ["0.01", "0.02", "0.03"]);
 }
 
 #[test]
@@ -419,7 +419,7 @@ fn mock_clock_rate_and_jump() {
         })
         .unwrap();
     // At rate 1000 (real time scaled), a 5 s virtual sleep takes ~5 ms of real time.
-    let fast = MockClock::new().with_rate(1000.0);
+    let fast = MockClock::new().with_rate(1000).unwrap();
     let real = std::time::Instant::now();
     let slept = RunConfig::new()
         .clock(fast)
@@ -437,11 +437,14 @@ fn mock_clock_rate_and_jump() {
 #[test]
 fn mock_clock_autojump_threshold_waits_for_idle() {
     // Threshold 0.01 s: the clock jumps only after the run stayed idle that long.
-    let result = try_run_with(MockClock::new().with_autojump_threshold(0.01), async {
-        let t0 = trio::current_time()?;
-        trio::sleep(1000.0).await?;
-        Ok(trio::current_time()? - t0)
-    });
+    let result = try_run_with(
+        MockClock::new().with_autojump_threshold(0.01).unwrap(),
+        async {
+            let t0 = trio::current_time()?;
+            trio::sleep(1000.0).await?;
+            Ok(trio::current_time()? - t0)
+        },
+    );
     assert_eq!(result.unwrap(), 1000.0);
 }
 
@@ -527,15 +530,39 @@ fn a_stale_waker_does_not_wake_the_task_that_reuses_its_slot() {
                 .await;
                 Ok(())
             })?;
-            trio::lowlevel::wait_all_tasks_blocked(0.0).await?;
+            trio::lowlevel::wait_all_tasks_blocked().await?;
             let before = polls.get();
             stale.borrow_mut().take().expect("kept A's waker").wake();
-            trio::lowlevel::wait_all_tasks_blocked(0.0).await?;
+            trio::lowlevel::wait_all_tasks_blocked().await?;
             assert_eq!(polls.get(), before, "A's waker must not poll B");
             done.set(true);
             live.borrow_mut().take().expect("B's waker").wake();
             Ok(())
         })
         .await
+    });
+}
+
+#[test]
+fn schedule_and_cancel_points_are_counted_per_task() {
+    common::run(async {
+        let task = trio::lowlevel::current_task()?;
+        let (schedule, cancel) = (task.schedule_points(), task.cancel_points());
+        // Sync code passes neither.
+        let _ = trio::CancelScope::new().cancel_called();
+        assert_eq!(task.schedule_points(), schedule);
+        assert_eq!(task.cancel_points(), cancel);
+        // A cancel point alone, then a full checkpoint.
+        trio::lowlevel::checkpoint_if_cancelled().await?;
+        assert_eq!(task.cancel_points(), cancel + 1);
+        assert_eq!(task.schedule_points(), schedule);
+        trio::lowlevel::checkpoint().await?;
+        assert_eq!(task.cancel_points(), cancel + 2);
+        assert_eq!(task.schedule_points(), schedule + 1);
+        // A blocking operation counts its entry.
+        let lot = trio::lowlevel::ParkingLot::new();
+        let _ = trio::move_on_after(1.0, lot.park()).await?;
+        assert!(task.cancel_points() >= cancel + 3);
+        Ok(())
     });
 }

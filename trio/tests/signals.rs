@@ -188,7 +188,7 @@ fn one_task_at_a_time_waits_on_a_receiver() {
                 assert_eq!(first.next().await?, SIGUSR1);
                 Ok(())
             })?;
-            trio::lowlevel::wait_all_tasks_blocked(0.0).await?;
+            trio::lowlevel::wait_all_tasks_blocked().await?;
             assert_err::<BusyResourceError, _>(r.next().await);
             raise(SIGUSR1);
             Ok(())
@@ -209,7 +209,7 @@ fn a_closed_receiver_fails_with_closed_resource_error() {
                 assert_err::<ClosedResourceError, _>(waiting.next().await);
                 Ok(())
             })?;
-            trio::lowlevel::wait_all_tasks_blocked(0.0).await?;
+            trio::lowlevel::wait_all_tasks_blocked().await?;
             r.close();
             Ok(())
         })
@@ -350,7 +350,11 @@ fn a_failed_install_leaves_every_disposition_as_it_was() {
 
 fn a_sigint_receiver_takes_ctrl_c_from_keyboard_interrupt() {
     let result = trio::RunConfig::new()
-        .clock(trio_test::MockClock::new().with_autojump_threshold(0.0))
+        .clock(
+            trio_test::MockClock::new()
+                .with_autojump_threshold(0.0)
+                .expect("a valid threshold"),
+        )
         .ctrl_c(true)
         .run(async {
             let trio_handler = handler_of(SIGINT);

@@ -4,7 +4,7 @@ use trio_test::MockClock;
 
 #[test]
 fn smoke() {
-    let clock = MockClock::new().with_autojump_threshold(0.0);
+    let clock = MockClock::new().with_autojump_threshold(0).unwrap();
     let c2 = clock.clone();
     let r = trio::RunConfig::new()
         .clock(clock)

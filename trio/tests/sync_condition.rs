@@ -61,13 +61,13 @@ fn notified_waiters_requeue_on_the_lock_in_order() {
                 w2.push(99);
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             no_yield(async { c.notify(2) }).await?;
             let stats = c.statistics();
             assert_eq!(stats.tasks_waiting, 1);
             assert_eq!(stats.lock_statistics.tasks_waiting, 3);
             c.release()?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(w.get(), [99, 0, 1]);
             c.acquire().await?;
             c.notify_all()?;
@@ -156,7 +156,7 @@ fn dropped_wait_passes_the_lock_on() {
                 drop(guard); // no longer this guard's acquisition: does nothing
                 Ok(())
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let (w, got) = (c.clone(), c_got.clone());
             n.start_soon_named("c", async move {
                 trio::sleep(1.0).await?;
@@ -209,7 +209,7 @@ fn explicit_wait_keeps_explicit_ownership() {
                 w.wait().await?;
                 w.release() // still ours to release explicitly
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             let _g = c.lock().await?;
             c.notify(1)
         })

@@ -20,7 +20,7 @@ fn set_wakes_every_waiter() {
                     Ok(())
                 })?;
             }
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert_eq!(e2.statistics().tasks_waiting, 3);
             assert!(!e2.is_set());
             no_yield(async { e2.set() }).await;

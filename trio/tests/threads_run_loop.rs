@@ -60,7 +60,7 @@ fn wait_all_tasks_blocked_does_not_count_a_task_waiting_on_a_thread_as_blocked()
                 })
                 .await
             })?;
-            wait_all_tasks_blocked(0.0).await?;
+            wait_all_tasks_blocked().await?;
             assert!(done.load(Ordering::SeqCst), "woke while a thread still ran");
             Ok(())
         })

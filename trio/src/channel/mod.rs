@@ -7,15 +7,21 @@
 //!
 //! - **Fair.** A value goes to the receiver that has waited longest; a blocked sender's value
 //!   enters the buffer in the order the senders blocked.
-//! - **Checkpoints.** `send`, `receive` and `aclose` are checkpoints, even when they need not
-//!   wait; `try_send`, `try_receive` and `close` never are.
+//! - **Checkpoints.** `send`, `recv`, `receive` and `aclose` are checkpoints, even when they
+//!   need not wait; `try_send`, `try_receive` and `close` never are.
 //! - **Clone and close.** Each handle (each clone) is closed on its own, by `close`, `aclose`
 //!   or drop. Closing a handle fails that handle's own blocked tasks with
 //!   [`ClosedResourceError`](crate::ClosedResourceError). When the last send handle closes,
-//!   receivers get [`EndOfChannel`](crate::EndOfChannel) once the buffer is drained. When the
-//!   last receive handle closes, senders get [`BrokenResourceError`](crate::BrokenResourceError)
-//!   and buffered values are dropped.
-//! - **Lossless cancellation.** A cancelled or dropped `send` or `receive` either had no effect
+//!   receivers see the end once the buffer is drained: `recv` returns `Ok(None)`, Trio's
+//!   `receive` fails with [`EndOfChannel`](crate::EndOfChannel). When the last receive handle
+//!   closes, senders get [`BrokenResourceError`](crate::BrokenResourceError) and buffered
+//!   values are dropped.
+//! - **Errors.** Send and receive errors are asked the same questions:
+//!   [`is_cancelled`](crate::Error::is_cancelled), [`is_closed`](crate::Error::is_closed),
+//!   [`is_broken`](crate::Error::is_broken), [`is_would_block`](crate::Error::is_would_block)
+//!   (and [`is_end_of_channel`](crate::Error::is_end_of_channel) for a receive) on a
+//!   [`trio::Error`](crate::Error) and on a [`SendError`], which also hands the value back.
+//! - **Lossless cancellation.** A cancelled or dropped `send`, `recv` or `receive` either had no effect
 //!   or completed. A value handed to a receiver whose future is dropped before it returned the
 //!   value goes to the next receiver, or back to the front of the buffer.
 //!
@@ -31,12 +37,8 @@
 //!             Ok(()) // dropping `tx` closes it: the receiver sees the end
 //!         })?;
 //!         let mut got = Vec::new();
-//!         loop {
-//!             match rx.receive().await {
-//!                 Ok(v) => got.push(v),
-//!                 Err(e) if e.is::<trio::EndOfChannel>() => break,
-//!                 Err(e) => return Err(e),
-//!             }
+//!         while let Some(v) = rx.recv().await? {
+//!             got.push(v);
 //!         }
 //!         assert_eq!(got, [0, 1, 2]);
 //!         Ok(())
@@ -53,7 +55,7 @@ mod state;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-pub use receive::{MemoryReceiveChannel, ReceiveFuture};
+pub use receive::{MemoryReceiveChannel, ReceiveFuture, RecvFuture};
 pub use send::{MemorySendChannel, SendError, SendFuture};
 
 use state::{HandleCore, State};

@@ -11,7 +11,7 @@ use super::{MemoryChannelStatistics, statistics};
 use crate::lowlevel::{
     CancelShieldedCheckpoint, Park, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
 };
-use crate::{ClosedResourceError, EndOfChannel, Error, Result, WouldBlock};
+use crate::{ClosedResourceError, Error, Result, WouldBlock};
 
 /// The receiving half of a memory channel (see [`open_memory_channel`](super::open_memory_channel)).
 ///
@@ -20,14 +20,20 @@ use crate::{ClosedResourceError, EndOfChannel, Error, Result, WouldBlock};
 /// once every receiver handle is closed, senders fail with
 /// [`BrokenResourceError`](crate::BrokenResourceError). Dropping a handle closes it.
 ///
-/// It is also a [`Stream`](futures_core::Stream) of `Result<T>` that ends at
-/// [`EndOfChannel`]: each item is a checkpoint, like [`receive`](Self::receive).
+/// Read it with [`recv`](Self::recv) in a loop, `while let Some(v) = rx.recv().await? { ... }`
+/// (`Ok(None)`: every sender is closed and the buffer is drained), or with Trio's
+/// [`receive`](Self::receive), for which the end is an error
+/// ([`EndOfChannel`](crate::EndOfChannel)). It is also a [`Stream`](futures_core::Stream) of
+/// `Result<T>` that ends there: each item, and the end, is a checkpoint, like `recv`.
 pub struct MemoryReceiveChannel<T> {
     pub(super) state: Rc<RefCell<State<T>>>,
     pub(super) handle: Rc<HandleCore>,
     /// The receive in progress for `Stream::poll_next`, boxed so that the handle stays
     /// `Unpin` while the receive's waiter is pinned; kept for the next item once made.
     stream: Option<Pin<Box<Op<T>>>>,
+    /// The schedule point before the stream's end when it was found without waiting: the end
+    /// of a stream is a normal return, a full checkpoint as `recv`'s `Ok(None)` is.
+    stream_ending: Option<CancelShieldedCheckpoint>,
 }
 
 impl<T> MemoryReceiveChannel<T> {
@@ -36,12 +42,15 @@ impl<T> MemoryReceiveChannel<T> {
             state,
             handle,
             stream: None,
+            stream_ending: None,
         }
     }
 
     /// Receives a value if one is ready: from the buffer, or from the oldest blocked sender.
-    /// Fails with [`WouldBlock`] if none is, [`EndOfChannel`] once every sender is closed and
-    /// the buffer is empty, and [`ClosedResourceError`] if this handle is closed.
+    /// Fails with [`WouldBlock`] if none is, [`EndOfChannel`](crate::EndOfChannel) once every
+    /// sender is closed and the buffer is empty, and [`ClosedResourceError`] if this handle is
+    /// closed (ask with [`Error::is_would_block`], [`Error::is_end_of_channel`],
+    /// [`Error::is_closed`]).
     /// Not a checkpoint.
     pub fn try_receive(&self) -> Result<T> {
         let received = self.state.borrow_mut().try_receive(&self.handle);
@@ -52,8 +61,47 @@ impl<T> MemoryReceiveChannel<T> {
         }
     }
 
-    /// Receives the next value, waiting for one. Errors as [`try_receive`](Self::try_receive),
-    /// except that an empty open channel means waiting.
+    /// Receives the next value, waiting for one: `Ok(Some(value))`, or `Ok(None)` once every
+    /// sender is closed and the buffer is drained (the end of the channel, and every later
+    /// call too). The errors are [`ClosedResourceError`] if this handle is closed and
+    /// `Cancelled`.
+    ///
+    /// ```
+    /// # fn main() -> trio::Result<()> {
+    /// # trio::run(async {
+    /// let (tx, rx) = trio::open_memory_channel::<u32>(4);
+    /// tx.send(1).await?;
+    /// tx.send(2).await?;
+    /// drop(tx); // closes the only sender: the end comes after the buffered values
+    /// let mut got = Vec::new();
+    /// while let Some(v) = rx.recv().await? {
+    ///     got.push(v);
+    /// }
+    /// assert_eq!(got, [1, 2]);
+    /// # Ok(())
+    /// # })
+    /// # }
+    /// ```
+    ///
+    /// # Checkpoint
+    /// Yes: a cancel point on entry, and a schedule point even when a value was ready (or the
+    /// channel had ended).
+    ///
+    /// # Cancel safety
+    /// As [`receive`](Self::receive): no value is ever lost.
+    #[inline]
+    pub fn recv(&self) -> RecvFuture<'_, T> {
+        RecvFuture {
+            chan: self,
+            op: Op::new(),
+            ending: None,
+        }
+    }
+
+    /// Receives the next value, waiting for one (Trio's `receive`): as [`recv`](Self::recv),
+    /// but the end of the channel is the error [`EndOfChannel`](crate::EndOfChannel), for when
+    /// the end is not expected (`rx.receive().await?` passes it up). The errors are those of
+    /// [`try_receive`](Self::try_receive), except that an empty open channel means waiting.
     ///
     /// # Checkpoint
     /// Yes: a cancel point on entry, and a schedule point even when a value was ready.
@@ -156,8 +204,16 @@ impl<T> futures_core::Stream for MemoryReceiveChannel<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
         let this = self.get_mut();
+        if let Some(ending) = &mut this.stream_ending {
+            if Pin::new(ending).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.stream_ending = None;
+            return Poll::Ready(None);
+        }
         let op = this.stream.get_or_insert_with(|| Box::pin(Op::new()));
         let polled = op.as_mut().poll(&this.state, &this.handle, cx);
+        let waited = op.as_ref().waited();
         if polled.is_ready() {
             // A finished receive holds nothing: start the next item's receive afresh.
             op.set(Op::new());
@@ -165,8 +221,13 @@ impl<T> futures_core::Stream for MemoryReceiveChannel<T> {
         match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(value)) => Poll::Ready(Some(Ok(value))),
-            Poll::Ready(Err(e)) if e.is::<EndOfChannel>() => Poll::Ready(None),
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Err(e)) => {
+                match end_or_error::<T>(e, waited, &mut this.stream_ending, cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Ok(_)) => Poll::Ready(None),
+                    Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+                }
+            }
         }
     }
 }
@@ -183,7 +244,7 @@ enum Stage {
 }
 
 pin_project_lite::pin_project! {
-    /// One receive operation, for [`ReceiveFuture`] and the `Stream` impl.
+    /// One receive operation, for [`ReceiveFuture`], [`RecvFuture`] and the `Stream` impl.
     ///
     /// Performance: flat fields and a `Copy` stage rather than an enum holding the value and
     /// the `Park`: a transition writes one field instead of moving (and drop-checking) the
@@ -250,9 +311,14 @@ impl<T> Op<T> {
         let mut fields = this.as_mut().project();
         match *fields.stage {
             Stage::Start => {
-                if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-                    *fields.stage = Stage::Done;
-                    return Poll::Ready(Err(e));
+                match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        *fields.stage = Stage::Done;
+                        return Poll::Ready(Err(e));
+                    }
+                    // Cancelled: the cancel point yields before it raises.
+                    Poll::Pending => return Poll::Pending,
                 }
                 let mut st = state.borrow_mut();
                 match st.try_receive(handle) {
@@ -317,6 +383,11 @@ impl<T> Op<T> {
         })
     }
 
+    /// Whether this receive waited in the receivers' lot (and so has yielded).
+    fn waited(self: Pin<&Self>) -> bool {
+        self.park.is_some()
+    }
+
     /// Undoes a receive that will not be polled again: a value it holds (taken, or handed to
     /// it while it waited) goes to the next receiver or back to the buffer's front.
     #[inline(always)]
@@ -379,4 +450,71 @@ impl<T> Future for ReceiveFuture<'_, T> {
         let this = self.project();
         this.op.poll(&this.chan.state, &this.chan.handle, cx)
     }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`MemoryReceiveChannel::recv`]: the receive operation of
+    /// [`ReceiveFuture`], with the end of the channel as `Ok(None)`.
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct RecvFuture<'a, T> {
+        chan: &'a MemoryReceiveChannel<T>,
+        #[pin]
+        op: Op<T>,
+        // The schedule point before an `Ok(None)` found without waiting: unlike Trio's
+        // `EndOfChannel` error, the end is a normal return, so it is a full checkpoint.
+        ending: Option<CancelShieldedCheckpoint>,
+    }
+
+    impl<'a, T> PinnedDrop for RecvFuture<'a, T> {
+        #[inline(always)]
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            this.op.abandon(&this.chan.state);
+        }
+    }
+}
+
+impl<T> Future for RecvFuture<'_, T> {
+    type Output = Result<Option<T>>;
+
+    /// Performance: `receive`'s poll and a re-wrap, inlined; the end and the errors take a cold
+    /// path. The end's schedule point is a field of its own rather than the op's `Yield` stage
+    /// without a value, which would make the op's yield a possible error on the hot path.
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Option<T>>> {
+        let mut this = self.project();
+        if let Some(ending) = this.ending {
+            return Pin::new(ending).poll(cx).map(|()| Ok(None));
+        }
+        match this
+            .op
+            .as_mut()
+            .poll(&this.chan.state, &this.chan.handle, cx)
+        {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(value)) => Poll::Ready(Ok(Some(value))),
+            Poll::Ready(Err(e)) => end_or_error(e, this.op.as_ref().waited(), this.ending, cx),
+        }
+    }
+}
+
+/// A failed receive as `recv` reports it: the end of the channel is `Ok(None)`, after a
+/// schedule point if the receive did not wait (`ending`).
+#[cold]
+fn end_or_error<T>(
+    e: Error,
+    waited: bool,
+    ending: &mut Option<CancelShieldedCheckpoint>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Option<T>>> {
+    if !e.is_end_of_channel() {
+        return Poll::Ready(Err(e));
+    }
+    if waited {
+        return Poll::Ready(Ok(None));
+    }
+    let yielding = ending.insert(cancel_shielded_checkpoint());
+    // The first poll of a schedule point is always pending.
+    let _ = Pin::new(yielding).poll(cx);
+    Poll::Pending
 }

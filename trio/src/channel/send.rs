@@ -16,7 +16,24 @@ use crate::{ClosedResourceError, Error, Result, WouldBlock};
 /// A send that failed, with the value it could not send.
 ///
 /// `?` turns it into the inner [`Error`] (the value is dropped), so a `Cancelled` travels on as
-/// usual: `tx.send(v).await?` works in any trio function.
+/// usual: `tx.send(v).await?` works in any trio function. It answers the same questions as
+/// an [`Error`] (a receive's error): [`is_cancelled`](Self::is_cancelled),
+/// [`is_closed`](Self::is_closed), [`is_broken`](Self::is_broken),
+/// [`is_would_block`](Self::is_would_block), [`is`](Self::is),
+/// [`downcast_ref`](Self::downcast_ref).
+///
+/// ```
+/// # fn main() -> trio::Result<()> {
+/// # trio::run(async {
+/// let (tx, rx) = trio::open_memory_channel::<String>(0);
+/// drop(rx);
+/// let e = tx.send("hello".to_string()).await.unwrap_err();
+/// assert!(e.is_broken()); // every receiver is closed
+/// assert_eq!(e.into_value(), "hello");
+/// # Ok(())
+/// # })
+/// # }
+/// ```
 pub struct SendError<T> {
     value: T,
     error: Error,
@@ -53,9 +70,36 @@ impl<T> SendError<T> {
         (self.value, self.error)
     }
 
-    /// Whether the send failed only because it would have had to wait.
+    /// Whether the send failed only because it would have had to wait ([`WouldBlock`], from
+    /// `try_send`).
     pub fn is_would_block(&self) -> bool {
-        self.error.is::<WouldBlock>()
+        self.error.is_would_block()
+    }
+
+    /// Whether the send was cancelled (the value was not sent).
+    pub fn is_cancelled(&self) -> bool {
+        self.error.is_cancelled()
+    }
+
+    /// Whether this send handle was closed ([`ClosedResourceError`]).
+    pub fn is_closed(&self) -> bool {
+        self.error.is_closed()
+    }
+
+    /// Whether every receive handle is closed
+    /// ([`BrokenResourceError`](crate::BrokenResourceError)).
+    pub fn is_broken(&self) -> bool {
+        self.error.is_broken()
+    }
+
+    /// Whether the error is of kind `E` (as [`Error::is`]).
+    pub fn is<E: std::error::Error + 'static>(&self) -> bool {
+        self.error.is::<E>()
+    }
+
+    /// The error as kind `E`, if it is one (as [`Error::downcast_ref`]).
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.error.downcast_ref::<E>()
     }
 }
 
@@ -273,9 +317,17 @@ impl<T> SendFuture<'_, T> {
                 let Some(value) = fields.value.take() else {
                     unreachable!("a send holds its value until it starts")
                 };
-                if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-                    *fields.stage = Stage::Done;
-                    return Poll::Ready(Err(SendError::new(value, e)));
+                match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        *fields.stage = Stage::Done;
+                        return Poll::Ready(Err(SendError::new(value, e)));
+                    }
+                    // Cancelled: the cancel point yields before it raises.
+                    Poll::Pending => {
+                        *fields.value = Some(value);
+                        return Poll::Pending;
+                    }
                 }
                 let mut state = fields.chan.state.borrow_mut();
                 match state.try_send(&fields.chan.handle, value) {

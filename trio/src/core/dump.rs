@@ -37,7 +37,7 @@ fn write_task(out: &mut String, task: &Rc<TaskInner>, depth: usize, current: Opt
         out,
         "{indent}task {} {:?}: {state}",
         task.id,
-        task.name.borrow()
+        task.display_name()
     );
     let nurseries: Vec<_> = task
         .child_nurseries

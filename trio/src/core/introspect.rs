@@ -3,13 +3,14 @@
 //! instruments, and task dumps.
 
 use std::future::Future;
+use std::panic::Location;
 use std::rc::Rc;
 
 use super::clock::Clock;
 use super::entry::TrioToken;
 use super::run::instruments::Instrument;
 use super::run::{Runner, not_in_run};
-use super::task::{Task, TaskFuture};
+use super::task::{Task, TaskFuture, TaskLabel};
 use crate::error::{Error, Result};
 
 /// The task being polled right now. Fails outside a task.
@@ -30,6 +31,7 @@ pub fn current_root_task() -> Result<Task> {
 /// System tasks are cancelled when the main task finishes. A system task that fails tears the
 /// run down (`run` returns a `TrioInternalError`), so handle expected errors inside it.
 /// Not a checkpoint.
+#[track_caller]
 pub fn spawn_system_task<F>(
     name: impl Into<std::borrow::Cow<'static, str>>,
     task: F,
@@ -37,11 +39,11 @@ pub fn spawn_system_task<F>(
 where
     F: Future<Output = Result<()>> + 'static,
 {
-    let name = name.into();
+    let label = TaskLabel::given(name.into(), Location::caller());
     Runner::with_current(|runner| {
         let nursery = runner.system_nursery().clone();
         runner
-            .spawn(&nursery, TaskFuture::new(task), name, true)
+            .spawn(&nursery, TaskFuture::new(task), label, true)
             .map(Task::from_inner)
     })
     .unwrap_or_else(|| Err(not_in_run("spawn_system_task")))
@@ -67,8 +69,13 @@ pub fn current_clock() -> Result<Rc<dyn Clock>> {
 /// The earliest deadline that can cancel the code calling this (`-inf` if it is already
 /// cancelled, `+inf` if nothing can). Fails outside a task.
 pub fn current_effective_deadline() -> Result<f64> {
-    Runner::with_current_task(|_, task| task.current_status.borrow().clone().effective_deadline())
-        .ok_or_else(|| not_in_run("current_effective_deadline"))
+    Runner::with_current_task(|_, task| {
+        let deadline = task.current_status.borrow().clone().effective_deadline();
+        // A timeout whose body runs without a node yet (`timeout.rs`) counts too.
+        // (NaN and infinity mean no frame or an entered one; `min` ignores NaN.)
+        deadline.min(task.lazy_deadline.get())
+    })
+    .ok_or_else(|| not_in_run("current_effective_deadline"))
 }
 
 /// The seed of the run's scheduling order (pass it to `RunConfig::seed` or `TRIO_SEED` to

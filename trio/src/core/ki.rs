@@ -4,15 +4,16 @@
 //! trio installs its own SIGINT handler. The first Ctrl-C sets a flag and writes a byte to a
 //! self-pipe that the reactor watches; the run loop then cancels the root cancel scope with
 //! source `KeyboardInterrupt`, shielded cleanup runs, and `run` returns
-//! `Err(KeyboardInterrupt)`. A second Ctrl-C before the run has finished unwinding exits the
-//! process at once with status 130 (what a shell reports for death by SIGINT).
+//! `Err(KeyboardInterrupt)`. A second Ctrl-C before the run has finished unwinding ends the
+//! process at once by SIGINT itself (default disposition restored, signal raised again), so the
+//! parent sees death by SIGINT and a calling shell script stops too.
 //!
 //! Why raw `sigaction` and not signal-hook's registry: DESIGN.md requires the handler to be
 //! *removed* when `run` returns, so that a later Ctrl-C kills the process as usual. A
 //! signal-hook registration can be unregistered, but its process-wide handler stays installed
 //! and no longer falls back to the default action. Trio restores the previous handler; so do
 //! we, by saving the old `sigaction` and putting it back. signal-hook still provides the
-//! async-signal-safe `_exit` used for the second Ctrl-C.
+//! async-signal-safe death by the default action used for the second Ctrl-C.
 //!
 //! While a signal receiver for SIGINT is open (`trio::open_signal_receiver`), its handler
 //! replaces this one and Ctrl-C goes to the receiver; closing the receiver puts this handler
@@ -39,11 +40,14 @@ extern "C" fn on_sigint(_signal: libc::c_int) {
     if !ACTIVE.load(Ordering::SeqCst) {
         // Installed but stale: put back by someone who saved it while a run was active (a
         // signal receiver closed after its run ended). Outside a run Ctrl-C has its default
-        // effect, so act as the default would.
-        sys::reraise_with_default_disposition(libc::SIGINT);
-        return;
+        // effect, so act as the default would (as for a second Ctrl-C below).
+        let _ = signal_hook::low_level::emulate_default_handler(libc::SIGINT);
+        signal_hook::low_level::exit(130);
     }
     if PENDING.swap(true, Ordering::SeqCst) {
+        // Restores SIG_DFL, unblocks SIGINT and raises it (all async-signal-safe): the process
+        // dies by SIGINT here. It returns only if it did not know SIGINT; then `_exit(130)`.
+        let _ = signal_hook::low_level::emulate_default_handler(libc::SIGINT);
         signal_hook::low_level::exit(130);
     }
     let fd = PIPE_WRITE.load(Ordering::SeqCst);
@@ -101,15 +105,18 @@ impl CtrlC {
     }
 
     /// Restores the disposition SIGINT had before `install`, unless something replaced this
-    /// handler meanwhile (a signal receiver for SIGINT that is still open): that one stays,
-    /// and puts this handler back when it closes, which then acts as the default.
-    pub(crate) fn uninstall(self, reactor: &Reactor) {
+    /// handler meanwhile (a signal receiver for SIGINT that is still open: that one stays, and
+    /// puts this handler back when it closes, which then acts as the default). Returns whether
+    /// a Ctrl-C had arrived (one that came while the run was being torn down counts too: it
+    /// must not be lost). A SIGINT after this has SIGINT's old disposition.
+    pub(crate) fn uninstall(self, reactor: &Reactor) -> bool {
         if sys::handler_is_installed(libc::SIGINT, on_sigint) {
             sys::restore_signal_disposition(libc::SIGINT, &self.previous);
         }
         ACTIVE.store(false, Ordering::SeqCst);
-        PENDING.store(false, Ordering::SeqCst);
+        let pending = PENDING.swap(false, Ordering::SeqCst);
         reactor.deregister_raw(self.read_fd);
         sys::drain_pipe(self.read_fd);
+        pending
     }
 }

@@ -24,6 +24,7 @@ pub use super::parking::{
 };
 pub use super::run::instruments::Instrument;
 pub use super::task::Task;
+pub use super::timeout::Timeout;
 pub use crate::private::CheckpointSite;
 
 /// Every function marked `#[checkpoint]` in the program: the cancellation points, as data.

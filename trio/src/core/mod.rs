@@ -18,6 +18,7 @@
 //! nurseries, cancel scopes, clocks). Nothing above this layer names `crate::core`.
 
 pub(crate) mod cancel;
+pub(crate) mod cancel_scope;
 pub(crate) mod checkpoint;
 pub(crate) mod clock;
 pub(crate) mod deadlines;
@@ -37,11 +38,12 @@ pub(crate) mod start;
 pub(crate) mod storage;
 pub(crate) mod task;
 pub(crate) mod task_future;
+pub(crate) mod timeout;
 pub(crate) mod wait_list;
 pub(crate) mod waker;
 
-pub use cancel::{CancelScope, ScopeRun};
-pub use clock::{Clock, SystemClock};
+pub use cancel_scope::{CancelScope, ScopeRun};
+pub use clock::{Clock, IntoSeconds, SystemClock};
 pub use nursery::{Nursery, NurseryRun, open_nursery};
 pub use run::instruments::Instrument;
 pub use run::{RunConfig, run};

@@ -16,15 +16,16 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
-use super::cancel::{CancelReason, CancelScope, ScopeState, StatusSwap};
-use super::run::{Runner, drop_quietly, not_in_run};
+use super::cancel::{CancelReason, ScopeState};
+use super::cancel_scope::{CancelScope, StatusSwap};
+use super::run::{Runner, drop_quietly, not_in_run, panic_message};
 use super::start::{Start, TaskStatus};
-use super::task::{Task, TaskFuture, TaskInner, TaskKey};
+use super::task::{Task, TaskFuture, TaskInner, TaskKey, TaskLabel};
 use crate::error::{CancelSource, Error, ErrorGroup, Result};
 
 /// How a task ended.
@@ -53,6 +54,8 @@ pub(crate) struct NurseryInner {
     body_done: Cell<bool>,
     entered: Cell<bool>,
     pub(crate) errors: RefCell<Vec<Error>>,
+    /// Who failed with each of `errors`: `task "name"`, or the nursery's body.
+    origins: RefCell<Vec<String>>,
     pub(crate) cancelled: RefCell<Option<Error>>,
     pub(crate) panic: RefCell<Option<Box<dyn Any + Send>>>,
     /// The private nursery of a `start()` call: any child exit wakes the caller.
@@ -84,6 +87,7 @@ impl NurseryInner {
             body_done: Cell::new(false),
             entered: Cell::new(false),
             errors: RefCell::new(Vec::new()),
+            origins: RefCell::new(Vec::new()),
             cancelled: RefCell::new(None),
             panic: RefCell::new(None),
             is_start,
@@ -115,6 +119,7 @@ impl NurseryInner {
             body_done,
             entered,
             errors,
+            origins,
             cancelled,
             panic,
             is_start: _,
@@ -129,6 +134,7 @@ impl NurseryInner {
         // their drop glue.
         if !errors.get_mut().is_empty() {
             errors.get_mut().clear();
+            origins.get_mut().clear();
         }
         if cancelled.get_mut().is_some() {
             *cancelled.get_mut() = None;
@@ -171,47 +177,57 @@ impl NurseryInner {
         tasks.push(task.clone());
     }
 
-    fn cancel_for_failure(&self, runner: &Runner) {
+    /// Cancels the nursery because `who` failed: the reason names it and its error.
+    fn cancel_for_failure(&self, reason: String, task: Option<String>) {
         self.scope.cancel(CancelReason {
             source: CancelSource::Nursery,
-            reason: Some("a task in this nursery failed".into()),
-            task: runner.current_task_name(),
+            reason: Some(reason),
+            task,
         });
     }
 
-    /// A success (the common case) is checked inline, the rest is not.
+    /// Records how a child (`Some`) or the body (`None`) ended. A success (the common case)
+    /// is checked inline, the rest is not.
     #[inline(always)]
-    fn record(&self, runner: &Runner, outcome: Outcome) {
+    fn record(&self, outcome: Outcome, child: Option<&TaskInner>) {
         if matches!(outcome, Outcome::Ok) {
             // `Ok` owns nothing: forgetting it skips a call to the drop glue of `Outcome`.
             std::mem::forget(outcome);
         } else {
-            self.record_failure(runner, outcome);
+            self.record_failure(outcome, child);
         }
     }
 
     #[inline(never)]
-    fn record_failure(&self, runner: &Runner, outcome: Outcome) {
+    fn record_failure(&self, outcome: Outcome, child: Option<&TaskInner>) {
+        let name = child.map(TaskInner::display_name);
+        let who = match &name {
+            Some(name) => format!("task {name:?}"),
+            None => "the nursery's body".to_string(),
+        };
         match outcome {
             Outcome::Ok => {}
             Outcome::Err(e) if e.is_cancelled() => {
                 self.cancelled.borrow_mut().get_or_insert(e);
             }
             Outcome::Err(e) => {
+                let reason = format!("{who} failed: {e}");
                 self.errors.borrow_mut().push(e);
-                self.cancel_for_failure(runner);
+                self.origins.borrow_mut().push(who);
+                self.cancel_for_failure(reason, name);
             }
             Outcome::Panic(payload) => {
+                let reason = format!("{who} panicked: {}", panic_message(&*payload));
                 self.panic.borrow_mut().get_or_insert(payload);
-                self.cancel_for_failure(runner);
+                self.cancel_for_failure(reason, name);
             }
         }
     }
 
     /// A child task ended with `outcome`.
     #[inline]
-    pub(crate) fn child_finished(&self, runner: &Runner, outcome: Outcome) {
-        self.record(runner, outcome);
+    pub(crate) fn child_finished(&self, outcome: Outcome, child: &TaskInner) {
+        self.record(outcome, Some(child));
     }
 
     #[inline]
@@ -297,9 +313,10 @@ impl NurseryInner {
     #[inline(never)]
     fn take_failures(&self, absorbs: bool) -> Result<()> {
         let errors = std::mem::take(&mut *self.errors.borrow_mut());
+        let origins = std::mem::take(&mut *self.origins.borrow_mut());
         let cancelled = self.cancelled.borrow_mut().take();
         if !errors.is_empty() {
-            return Err(Error::new(ErrorGroup::new(errors)));
+            return Err(Error::new(ErrorGroup::with_origins(errors, origins)));
         }
         match cancelled {
             Some(_) if absorbs => {
@@ -354,23 +371,31 @@ impl Nursery {
     /// Starts `task` as a child of this nursery; it begins running at the next schedule point.
     ///
     /// Not a checkpoint (a sync fn). Fails if the nursery is closed or if called outside a run.
+    #[track_caller]
     pub fn start_soon<F>(&self, task: F) -> Result<()>
     where
         F: Future<Output = Result<()>> + 'static,
     {
-        self.start_soon_named(std::any::type_name::<F>(), task)
+        self.spawn(TaskLabel::of_type::<F>(Location::caller()), task)
     }
 
     /// [`start_soon`](Self::start_soon) with a name for the task (shown in task dumps and
     /// by [`Task::name`]).
+    #[track_caller]
     pub fn start_soon_named<F>(&self, name: impl Into<Cow<'static, str>>, task: F) -> Result<()>
     where
         F: Future<Output = Result<()>> + 'static,
     {
-        let name = name.into();
+        self.spawn(TaskLabel::given(name.into(), Location::caller()), task)
+    }
+
+    fn spawn<F>(&self, label: TaskLabel, task: F) -> Result<()>
+    where
+        F: Future<Output = Result<()>> + 'static,
+    {
         Runner::with_current(|runner| {
             runner
-                .spawn(&self.inner, TaskFuture::new(task), name, false)
+                .spawn(&self.inner, TaskFuture::new(task), label, false)
                 .map(drop)
         })
         .unwrap_or_else(|| Err(not_in_run("Nursery::start_soon")))
@@ -390,13 +415,14 @@ impl Nursery {
     /// # Cancel safety
     /// Dropping the future before `started` drops the new task with it (nothing was started);
     /// after `started` the task keeps running in this nursery and only the value is lost.
+    #[track_caller]
     pub fn start<V, F, Fut>(&self, task: F) -> Start<V, F>
     where
         F: FnOnce(TaskStatus<V>) -> Fut,
         Fut: Future<Output = Result<()>> + 'static,
         V: 'static,
     {
-        Start::new(self.inner.clone(), task)
+        Start::new(self.inner.clone(), task, Location::caller())
     }
 
     /// The nursery's cancel scope: cancelling it cancels the body and every child.
@@ -553,6 +579,7 @@ where
         let nursery: &Rc<NurseryInner> = this.nursery;
         let polled = Runner::with_current_task(|runner, task| {
             if !nursery.entered.get() {
+                super::timeout::enter_lazy_deadline(task, runner);
                 let parent = task.current_status.borrow().clone();
                 nursery.enter_eagerly(runner, parent, task.key);
                 let mut open = task.child_nurseries.borrow_mut();
@@ -576,12 +603,15 @@ where
                 if let Some(outcome) = outcome {
                     nursery.body_done.set(true);
                     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| this.body.set(None))) {
-                        nursery.record(runner, Outcome::Panic(payload));
+                        nursery.record(Outcome::Panic(payload), None);
                     }
-                    nursery.record(runner, outcome);
+                    nursery.record(outcome, None);
                 }
             }
             if !nursery.can_finish() {
+                // Waiting for the children is a cancel point (Trio's wait in `__aexit__`
+                // counts one), though cancellation only cancels the nursery's scope here.
+                task.count_cancel_point();
                 nursery.note_waiter(task, cx.waker());
                 return None;
             }

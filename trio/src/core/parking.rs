@@ -118,14 +118,16 @@ pub struct ParkingLotStatistics {
 /// takes it back. A [`Park`] is `!Unpin`, so a waiter that wants its data after the wait pins
 /// the future where it can still reach it:
 ///
+/// A `ParkingLot` is a handle, like every trio primitive: a clone is another handle to the
+/// same lot, so each task can hold one (task futures are `'static`).
+///
 /// ```
 /// use std::pin::pin;
-/// use std::rc::Rc;
 /// use trio::lowlevel::{ParkingLot, wait_all_tasks_blocked};
 ///
 /// # fn main() -> trio::Result<()> {
 /// trio::run(async {
-///     let lot = Rc::new(ParkingLot::<String>::new());
+///     let lot = ParkingLot::<String>::new();
 ///     let waiter = lot.clone();
 ///     trio::open_nursery(|nursery| async move {
 ///         nursery.start_soon(async move {
@@ -134,7 +136,7 @@ pub struct ParkingLotStatistics {
 ///             assert_eq!(park.take_data().as_deref(), Some("ping, pong"));
 ///             Ok(())
 ///         })?;
-///         wait_all_tasks_blocked(0.0).await?;
+///         wait_all_tasks_blocked().await?;
 ///         assert_eq!(lot.statistics().tasks_waiting, 1);
 ///         let len = lot.unpark_one_with(|data| {
 ///             data.push_str(", pong");
@@ -154,6 +156,15 @@ pub struct ParkingLot<D = ()> {
 impl<D> Default for ParkingLot<D> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl<D> Clone for ParkingLot<D> {
+    /// Another handle to the same lot (not a new, empty lot).
+    fn clone(&self) -> Self {
+        ParkingLot {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -472,15 +483,6 @@ impl<D> ParkingLot<D> {
     }
 }
 
-impl ParkingLot {
-    /// Another handle to the same lot (for the runtime's breaker list).
-    fn share(&self) -> ParkingLot {
-        ParkingLot {
-            inner: self.inner.clone(),
-        }
-    }
-}
-
 /// The rest of an `unpark_one_with`: once the callback is done (or has panicked), gives the
 /// waiter its data and wakes it, unless its `Park` was dropped meanwhile.
 struct HandoffOne<'a, D> {
@@ -659,11 +661,11 @@ impl<D> Park<D> {
     unsafe fn queue(&self, cx: &Context<'_>) -> Poll<Result<()>> {
         let node = &self.node;
         let queued = Runner::with_current_task(|_, task| {
-            {
-                let status = task.current_status.borrow();
-                if status.is_cancelled() {
-                    return Err(Error::new(status.cancelled_error()));
-                }
+            match task.entry_cancel_point(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Err(e),
+                // Cancelled: yield first (the stage stays `New`; the next poll raises).
+                Poll::Pending => return Ok(false),
             }
             let mut lot = self.lot.borrow_mut();
             if let Some(reason) = &lot.broken {
@@ -678,13 +680,14 @@ impl<D> Park<D> {
             // SAFETY: the caller guarantees the park is pinned, so the node stays where it is
             // until `Drop`, which unlinks it; it is in no list (stage `New`).
             unsafe { lot.queue.push_back(self.node_ptr()) };
-            Ok(())
+            Ok(true)
         });
         match queued {
-            Some(Ok(())) => {
+            Some(Ok(true)) => {
                 self.stage.set(ParkStage::Queued);
                 Poll::Pending
             }
+            Some(Ok(false)) => Poll::Pending,
             Some(Err(e)) => {
                 self.stage.set(ParkStage::Done);
                 Poll::Ready(Err(e))
@@ -822,7 +825,7 @@ pub fn add_parking_lot_breaker(task: &Task, lot: &ParkingLot) -> Result<()> {
             task.name()
         )));
     }
-    task.inner.lot_breakers.borrow_mut().push(lot.share());
+    task.inner.lot_breakers.borrow_mut().push(lot.clone());
     Ok(())
 }
 

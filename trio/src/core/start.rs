@@ -7,6 +7,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::panic::Location;
 use std::panic::resume_unwind;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
@@ -15,7 +16,7 @@ use std::task::{Context, Poll};
 use super::cancel::ScopeState;
 use super::nursery::NurseryInner;
 use super::run::{Runner, not_in_run};
-use super::task::{TaskFuture, TaskInner, TaskKey};
+use super::task::{TaskFuture, TaskInner, TaskKey, TaskLabel};
 use crate::error::{Error, Result};
 
 /// What [`Nursery::start`](crate::Nursery::start) and [`TaskStatus::started`] share.
@@ -46,6 +47,10 @@ impl<V> TaskStatus<V> {
     /// Reports that the task is ready: `start` returns `value`, and the task moves into the
     /// nursery `start` was called on (out of the caller's cancel scope).
     ///
+    /// Inside a cancelled scope (the caller of `start` was cancelled) the task does not move,
+    /// as in Trio: it stays under the cancelled scope, its next checkpoint fails, and `start`
+    /// fails with that `Cancelled` (or returns `value` if the task ends without one).
+    ///
     /// Consumes the status, so calling it twice is a compile error rather than a runtime one:
     ///
     /// ```compile_fail
@@ -67,6 +72,13 @@ impl<V> TaskStatus<V> {
         let Some(task) = shared.task.borrow().upgrade() else {
             return Err(Error::usage("started() was called after its task ended"));
         };
+        if shared.temp.scope.is_cancelled() {
+            // As in Trio: the task stays where it is, under the cancelled scope that will
+            // catch its `Cancelled`, rather than move somewhere nothing is cancelled. `start`
+            // returns the value if the task then ends without an error.
+            *shared.value.borrow_mut() = Some(value);
+            return Ok(());
+        }
         Runner::with_current(|runner| {
             shared.temp.remove_child(&task);
             *task.parent.borrow_mut() = Some(shared.target.clone());
@@ -98,12 +110,14 @@ impl<V> TaskStatus<V> {
     }
 }
 
-type SpawnStart<V, F> = fn(&Runner, &Rc<StartShared<V>>, F) -> Result<Rc<TaskInner>>;
+type SpawnStart<V, F> =
+    fn(&Runner, &Rc<StartShared<V>>, F, &'static Location<'static>) -> Result<Rc<TaskInner>>;
 
 fn spawn_start<V, F, Fut>(
     runner: &Runner,
     shared: &Rc<StartShared<V>>,
     make: F,
+    site: &'static Location<'static>,
 ) -> Result<Rc<TaskInner>>
 where
     F: FnOnce(TaskStatus<V>) -> Fut,
@@ -116,7 +130,7 @@ where
     runner.spawn(
         &shared.temp,
         TaskFuture::new(future),
-        std::any::type_name::<Fut>().into(),
+        TaskLabel::of_type::<Fut>(site),
         false,
     )
 }
@@ -131,6 +145,7 @@ pin_project_lite::pin_project! {
         shared: Option<Rc<StartShared<V>>>,
         task: Option<Rc<TaskInner>>,
         done: bool,
+        site: &'static Location<'static>,
         spawn: SpawnStart<V, F>,
     }
 
@@ -156,7 +171,11 @@ pin_project_lite::pin_project! {
 }
 
 impl<V, F> Start<V, F> {
-    pub(crate) fn new<Fut>(target: Rc<NurseryInner>, make: F) -> Self
+    pub(crate) fn new<Fut>(
+        target: Rc<NurseryInner>,
+        make: F,
+        site: &'static Location<'static>,
+    ) -> Self
     where
         F: FnOnce(TaskStatus<V>) -> Fut,
         Fut: Future<Output = Result<()>> + 'static,
@@ -169,6 +188,7 @@ impl<V, F> Start<V, F> {
             shared: None,
             task: None,
             done: false,
+            site,
             spawn: spawn_start::<V, F, Fut>,
         }
     }
@@ -190,6 +210,7 @@ impl<V, F> Future for Start<V, F> {
                     ));
                 }
                 let temp = NurseryInner::build(ScopeState::new(), true);
+                super::timeout::enter_lazy_deadline(caller, runner);
                 let parent = caller.current_status.borrow().clone();
                 temp.enter_eagerly(runner, parent, caller.key);
                 let shared = Rc::new(StartShared {
@@ -205,10 +226,13 @@ impl<V, F> Future for Start<V, F> {
                     .set(this.target.pending_starts.get() + 1);
                 *this.temp = Some(temp.clone());
                 *this.shared = Some(shared.clone());
-                let task = (this.spawn)(runner, &shared, make)?;
+                let task = (this.spawn)(runner, &shared, make, this.site)?;
                 *shared.task.borrow_mut() = Rc::downgrade(&task);
                 *this.task = Some(task);
                 temp.note_waiter(caller, cx.waker());
+                // Waiting for `started` is a cancel point, as the wait in Trio's inner
+                // nursery is.
+                caller.count_cancel_point();
                 Ok(())
             });
             match spawned {
@@ -237,10 +261,14 @@ impl<V, F> Future for Start<V, F> {
             );
         }
         if !task.finished.get() {
-            Runner::with_current_task(|_, caller| temp.note_waiter(caller, cx.waker()));
+            Runner::with_current_task(|_, caller| {
+                caller.count_cancel_point();
+                temp.note_waiter(caller, cx.waker());
+            });
             return Poll::Pending;
         }
-        // The task ended before calling started().
+        // The task ended without moving: before calling started(), or after calling it in a
+        // cancelled scope.
         *this.done = true;
         let target = &shared.target;
         target.pending_starts.set(target.pending_starts.get() - 1);
@@ -253,10 +281,14 @@ impl<V, F> Future for Start<V, F> {
         }
         let error = temp.errors.borrow_mut().drain(..).next();
         let cancelled = temp.cancelled.borrow_mut().take();
-        Poll::Ready(Err(error.or(cancelled).unwrap_or_else(|| {
+        if let Some(error) = error.or(cancelled) {
+            return Poll::Ready(Err(error));
+        }
+        // `started()` inside a cancelled scope left the task here; it ended cleanly.
+        Poll::Ready(shared.value.borrow_mut().take().ok_or_else(|| {
             Error::usage(
                 "the task passed to start() returned without calling task_status.started()",
             )
-        })))
+        }))
     }
 }

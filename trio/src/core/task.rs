@@ -7,13 +7,15 @@
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
+use std::panic::Location;
 use std::rc::{Rc, Weak};
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 
 use super::cancel::ScopeState;
 use super::nursery::NurseryInner;
 use super::parking::ParkingLot;
 use super::storage::LocalMap;
+use crate::error::Error;
 
 pub(crate) use super::task_future::TaskFuture;
 
@@ -43,7 +45,13 @@ impl TaskKey {
 pub(crate) struct TaskInner {
     pub(crate) id: u64,
     pub(crate) key: TaskKey,
+    /// The name given at spawn, or, when none was, the future's type name (`TaskInner::name`
+    /// turns that into a readable default).
     pub(crate) name: RefCell<Cow<'static, str>>,
+    /// Whether `name` is the future's type name rather than a name given at spawn.
+    pub(crate) default_name: Cell<bool>,
+    /// Where the task was spawned (`start_soon`'s caller).
+    pub(crate) spawn_site: Cell<&'static Location<'static>>,
     pub(crate) future: RefCell<Option<TaskFuture>>,
     pub(crate) waker: Waker,
     /// In the run queue (or in the batch being run) already.
@@ -63,6 +71,11 @@ pub(crate) struct TaskInner {
     /// How many times the task has been polled: a schedule point happened between two reads
     /// that differ.
     pub(crate) polls: Cell<u64>,
+    /// How many cancel points the task has passed (checked for cancellation at).
+    pub(crate) cancel_points: Cell<u64>,
+    /// The poll in which a cancel point found the task cancelled and yielded before raising
+    /// (`TaskInner::entry_cancel_point`); `u64::MAX` when none.
+    pub(crate) cancel_yielded_in: Cell<u64>,
     /// Outermost `#[trio::wchan]` frame the task was blocked in, and the frame depth now.
     pub(crate) wchan: Cell<Option<&'static str>>,
     pub(crate) wchan_depth: Cell<u32>,
@@ -74,6 +87,13 @@ pub(crate) struct TaskInner {
     /// with (a combinator such as `FuturesUnordered` gives each child its own): cancellation
     /// must wake those too, or the combinator never re-polls the blocked child.
     pub(crate) cancel_wakers: RefCell<Vec<Waker>>,
+    /// The lazy frame of a timeout (`timeout.rs`): infinite when there is none; the frame's
+    /// deadline while its body runs its first poll without a node in the cancel tree; NaN
+    /// once the frame's node was entered and waits in `lazy_scope` to be collected.
+    pub(crate) lazy_deadline: Cell<f64>,
+    /// The node of a lazy frame that something in its body needed (`timeout.rs`), for the
+    /// timeout to collect when its body's poll returns.
+    pub(crate) lazy_scope: RefCell<Option<Rc<ScopeState>>>,
 }
 
 /// How many foreign wakers a task keeps before waking them all and starting over. Entries
@@ -98,6 +118,8 @@ impl TaskInner {
             id: _,
             key: _,
             name,
+            default_name: _,
+            spawn_site: _,
             future,
             waker: _,
             scheduled: _,
@@ -108,12 +130,16 @@ impl TaskInner {
             child_nurseries,
             locals,
             polls: _,
+            cancel_points: _,
+            cancel_yielded_in: _,
             wchan: _,
             wchan_depth: _,
             system: _,
             finished: _,
             lot_breakers,
             cancel_wakers,
+            lazy_deadline: _,
+            lazy_scope: _,
         } = self;
         cancel_wakers.get_mut().clear();
         *name.get_mut() = Cow::Borrowed("");
@@ -133,7 +159,7 @@ impl TaskInner {
         &mut self,
         id: u64,
         key: TaskKey,
-        name: Cow<'static, str>,
+        label: TaskLabel,
         future: TaskFuture,
         status: Rc<ScopeState>,
         parent: Rc<NurseryInner>,
@@ -145,6 +171,8 @@ impl TaskInner {
             id: t_id,
             key: t_key,
             name: t_name,
+            default_name,
+            spawn_site,
             future: t_future,
             waker: _,
             scheduled,
@@ -155,19 +183,27 @@ impl TaskInner {
             child_nurseries,
             locals: t_locals,
             polls,
+            cancel_points,
+            cancel_yielded_in,
             wchan,
             wchan_depth,
             system: t_system,
             finished,
             lot_breakers,
             cancel_wakers,
+            lazy_deadline,
+            lazy_scope,
         } = self;
         debug_assert!(cancel_wakers.get_mut().is_empty());
+        debug_assert!(lazy_scope.get_mut().is_none());
+        lazy_deadline.set(f64::INFINITY);
         debug_assert!(child_nurseries.get_mut().is_empty());
         debug_assert!(lot_breakers.get_mut().is_empty());
         *t_id = id;
         *t_key = key;
-        *t_name.get_mut() = name;
+        *t_name.get_mut() = label.name;
+        default_name.set(label.is_type_name);
+        spawn_site.set(label.site);
         *t_future.get_mut() = Some(future);
         scheduled.set(false);
         *current_status.get_mut() = status;
@@ -176,6 +212,8 @@ impl TaskInner {
         index_in_parent.set(index);
         *t_locals.get_mut() = locals;
         polls.set(0);
+        cancel_points.set(0);
+        cancel_yielded_in.set(u64::MAX);
         wchan.set(None);
         wchan_depth.set(0);
         *t_system = system;
@@ -183,7 +221,77 @@ impl TaskInner {
     }
 }
 
+/// What a task is called, as `spawn` records it.
+pub(crate) struct TaskLabel {
+    pub(crate) name: Cow<'static, str>,
+    /// `name` is the future's type name (no name was given).
+    pub(crate) is_type_name: bool,
+    pub(crate) site: &'static Location<'static>,
+}
+
+impl TaskLabel {
+    /// A name given by the caller.
+    pub(crate) fn given(name: Cow<'static, str>, site: &'static Location<'static>) -> Self {
+        TaskLabel {
+            name,
+            is_type_name: false,
+            site,
+        }
+    }
+
+    /// No name given: the task's name derives from its future's type `F`.
+    pub(crate) fn of_type<F>(site: &'static Location<'static>) -> Self {
+        TaskLabel {
+            name: Cow::Borrowed(std::any::type_name::<F>()),
+            is_type_name: true,
+            site,
+        }
+    }
+}
+
+/// A readable default name from a future's type name, as Trio names a task after its
+/// function: the async fn the future came from (`fetch` for `start_soon(fetch(url))`,
+/// `Server::handle` for a method), a hand-written future's type, or, for an async block
+/// inside an async fn (whose type says nothing a reader could use), the spawn site.
+pub(crate) fn default_task_name(type_name: &str, site: &Location<'_>) -> String {
+    let mut path = String::with_capacity(type_name.len());
+    let mut depth = 0usize;
+    for c in type_name.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => path.push(c),
+            _ => {}
+        }
+    }
+    let segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
+    let closures = segments
+        .iter()
+        .rev()
+        .take_while(|s| **s == "{{closure}}")
+        .count();
+    let named = &segments[..segments.len() - closures];
+    match (closures, named) {
+        (0 | 1, [.., owner, function]) if owner.starts_with(char::is_uppercase) => {
+            format!("{owner}::{function}")
+        }
+        (0 | 1, [.., function]) => (*function).to_string(),
+        _ => format!("{}:{}", site.file(), site.line()),
+    }
+}
+
 impl TaskInner {
+    /// The task's name: the one it was given, or a default from its future (see
+    /// [`default_task_name`]).
+    pub(crate) fn display_name(&self) -> String {
+        let name = self.name.borrow();
+        if self.default_name.get() {
+            default_task_name(&name, self.spawn_site.get())
+        } else {
+            name.to_string()
+        }
+    }
+
     /// Whether `waker` wakes this task through its own waker (not a combinator's).
     ///
     /// A task polled by `step` is given its own waker by reference, so comparing addresses
@@ -192,6 +300,44 @@ impl TaskInner {
     #[inline(always)]
     pub(crate) fn is_own_waker(&self, waker: &Waker) -> bool {
         std::ptr::eq(waker, &self.waker) || waker.will_wake(&self.waker)
+    }
+
+    /// Counts a cancel point of this task.
+    #[inline(always)]
+    pub(crate) fn count_cancel_point(&self) {
+        self.cancel_points.set(self.cancel_points.get() + 1);
+    }
+
+    /// The cancel point an operation makes on entry, before it tries anything: `Ok` when the
+    /// task is not cancelled. When it is, Trio's rule holds: a checkpoint that raises
+    /// `Cancelled` has yielded first. So the first time, the task is rescheduled and this
+    /// returns `Pending` (the caller returns `Pending` too, and starts over on its next poll);
+    /// in the very next poll it returns the `Cancelled`. A loop that catches `Cancelled` and
+    /// tries again thus yields on every turn instead of starving the other tasks.
+    #[inline]
+    pub(crate) fn entry_cancel_point(&self, cx: &Context<'_>) -> Poll<Result<(), Error>> {
+        self.count_cancel_point();
+        if !self.current_status.borrow().is_cancelled() {
+            return Poll::Ready(Ok(()));
+        }
+        self.cancelled_entry(cx)
+    }
+
+    /// The cancelled half of [`entry_cancel_point`](Self::entry_cancel_point), for callers
+    /// that checked the flag themselves.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn cancelled_entry(&self, cx: &Context<'_>) -> Poll<Result<(), Error>> {
+        let polls = self.polls.get();
+        if self.cancel_yielded_in.get() == polls.wrapping_sub(1) {
+            self.cancel_yielded_in.set(u64::MAX);
+            return Poll::Ready(Err(Error::new(
+                self.current_status.borrow().cancelled_error(),
+            )));
+        }
+        self.cancel_yielded_in.set(polls);
+        super::run::schedule_point(cx);
+        Poll::Pending
     }
 
     /// Called by a blocking operation about to return `Pending` with `waker`: if that is not
@@ -320,9 +466,10 @@ impl Task {
         self.inner.id
     }
 
-    /// The task's name: the one it was given, or a default naming its parent.
+    /// The task's name: the one it was given, or a default from what it runs (the async
+    /// fn's name, as Trio's; for an async block, the place it was spawned).
     pub fn name(&self) -> String {
-        self.inner.name.borrow().to_string()
+        self.inner.display_name()
     }
 
     /// Whether this is a system task (spawned with `spawn_system_task`, or the init task).
@@ -330,7 +477,8 @@ impl Task {
         self.inner.system
     }
 
-    /// The nursery the task is a child of; `None` for the root (init) task.
+    /// The nursery the task is a child of (or was, once it has finished); `None` for the
+    /// root (init) task.
     pub fn parent_nursery(&self) -> Option<crate::Nursery> {
         self.inner
             .parent
@@ -362,6 +510,14 @@ impl Task {
         self.inner.polls.get()
     }
 
+    /// How many cancel points the task has passed: every checkpoint and every blocking trio
+    /// operation checks for cancellation on entry and counts one. Two readings that differ
+    /// have a cancel point between them (what Trio's `assert_checkpoints` looks at, with
+    /// [`schedule_points`](Self::schedule_points)).
+    pub fn cancel_points(&self) -> u64 {
+        self.inner.cancel_points.get()
+    }
+
     /// Whether the task has finished (its handle outlived it).
     pub fn is_finished(&self) -> bool {
         self.inner.finished.get()
@@ -386,7 +542,7 @@ impl std::fmt::Debug for Task {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Task")
             .field("id", &self.inner.id)
-            .field("name", &*self.inner.name.borrow())
+            .field("name", &self.inner.display_name())
             .finish()
     }
 }

@@ -216,8 +216,10 @@ impl SignalReceiver {
 
     /// Waits until the self-pipe has bytes, then drains it; fails if cancelled or closed.
     fn poll_pipe(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-            return Poll::Ready(Err(e));
+        // In a cancelled scope: `Pending` once (rescheduled), then the `Cancelled`.
+        match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
         }
         let registration = self.shared.registration.borrow();
         let Some(registration) = registration.as_ref() else {

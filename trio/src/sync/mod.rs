@@ -15,9 +15,15 @@
 //!   the queue) or completed (it returns `Ok` even though its scope was cancelled meanwhile).
 //!   When a future that was handed something is dropped before it could return it, the
 //!   hand-off passes on to the next waiter.
-//! - **Handles.** Every primitive is a cheap handle (`Clone`): clones share one primitive, so
-//!   tasks can each hold one (task futures are `'static`). Guards ([`LockGuard`],
-//!   [`SemaphoreGuard`], [`CapacityLimiterGuard`]) release on drop.
+//! - **Handles.** Every primitive is a cheap handle: `clone` gives another handle to the same
+//!   primitive (never a new one), so tasks can each hold one (task futures are `'static`) and
+//!   no `Rc` is needed around any of them. This holds for everything here, for
+//!   [`ParkingLot`](crate::lowlevel::ParkingLot), and for the memory channels'
+//!   [`MemorySendChannel`](crate::MemorySendChannel) and
+//!   [`MemoryReceiveChannel`](crate::MemoryReceiveChannel), whose clones add Trio's rule
+//!   that each handle is closed on its own (the channel ends when every send handle is
+//!   closed). Guards ([`LockGuard`], [`SemaphoreGuard`], [`CapacityLimiterGuard`]) are not
+//!   handles: each is one ownership, released on drop.
 
 mod capacity_limiter;
 mod condition;

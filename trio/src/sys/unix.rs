@@ -3,6 +3,23 @@
 use std::io;
 use std::os::fd::RawFd;
 
+/// Seconds on the monotonic clock (`CLOCK_MONOTONIC`), as a float.
+///
+/// One `clock_gettime` (a vDSO call, no syscall) and a conversion: cheaper than
+/// `Instant::elapsed`, whose checked `Duration` arithmetic costs more than the read itself,
+/// and the run's clock is read on every entry into a scope with a relative deadline.
+#[inline]
+pub(crate) fn monotonic_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for clock_gettime to fill in; CLOCK_MONOTONIC exists
+    // on every supported platform, so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
 /// Reads and discards everything in a non-blocking fd (a self-pipe), stopping at EAGAIN.
 pub(crate) fn drain_pipe(fd: RawFd) {
     let mut buf = [0u8; 64];
@@ -76,17 +93,6 @@ pub(crate) fn handler_is_installed(
         return false;
     }
     current.sa_sigaction == handler as libc::sighandler_t
-}
-
-/// Puts back the default disposition of `signal` and raises it, from inside a handler for it:
-/// the signal is blocked while its handler runs, so the default action (for SIGINT, death by
-/// the signal) happens when the handler returns. Async-signal-safe (`signal` and `raise` are).
-pub(crate) fn reraise_with_default_disposition(signal: libc::c_int) {
-    // SAFETY: both calls are async-signal-safe and take plain integers.
-    unsafe {
-        libc::signal(signal, libc::SIG_DFL);
-        libc::raise(signal);
-    }
 }
 
 /// Sends `signal` to the calling thread; it is delivered (to the disposition in force) before

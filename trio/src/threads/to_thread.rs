@@ -67,7 +67,7 @@ use super::cache::{self, Job};
 use super::from_thread::run_outside_host;
 use super::link::{Call, HostGuard, Outcome, Request};
 use crate::lowlevel::{
-    ExternalWait, RunVar, checkpoint_if_cancelled, current_trio_token, sleep_forever,
+    ExternalWait, RunVar, SleepForever, checkpoint_if_cancelled, current_trio_token, sleep_forever,
 };
 use crate::sync::{Borrower, CapacityLimiter};
 use crate::{CancelSource, Cancelled, Error, Result, WouldBlock};
@@ -241,6 +241,7 @@ impl Options {
             running: None,
             yielded: false,
             cancel_seen: false,
+            cancel: sleep_forever(),
         };
         let job = Box::new(ThreadJob {
             f: Some(f),
@@ -373,6 +374,8 @@ struct Wait<T> {
     yielded: bool,
     /// Whether a cancellation reached the task (it is then ignored, or abandons the call).
     cancel_seen: bool,
+    /// Polled while waiting: registers this waker for the task's cancellation, and reports it.
+    cancel: SleepForever,
 }
 
 impl<T: Send + 'static> Future for Wait<T> {
@@ -428,7 +431,7 @@ impl<T: Send + 'static> Future for Wait<T> {
             }
             if !this.cancel_seen {
                 // Registers this waker for the task's cancellation, or reports it.
-                if let Poll::Ready(Err(error)) = Pin::new(&mut sleep_forever()).poll(cx) {
+                if let Poll::Ready(Err(error)) = Pin::new(&mut this.cancel).poll(cx) {
                     this.cancel_seen = true;
                     let Some(cancelled) = error.as_cancelled().cloned() else {
                         this.abandon(None);

@@ -27,7 +27,7 @@ where
     T: 'static,
 {
     trio::RunConfig::new()
-        .clock(MockClock::new().with_autojump_threshold(0.0))
+        .clock(MockClock::new().with_autojump_threshold(0).unwrap())
         .fail_on_deadlock(true)
         .ctrl_c(false)
         .run(main)

@@ -24,7 +24,7 @@ mod spawn;
 use std::any::Any;
 use std::cell::RefCell;
 use std::future::Future;
-use std::panic::resume_unwind;
+use std::panic::{Location, resume_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,7 +40,7 @@ use crate::core::entry::EntryShared;
 use crate::core::io::reactor::Reactor;
 use crate::core::ki::CtrlC;
 use crate::core::nursery::{NurseryInner, NurseryRun, Outcome};
-use crate::core::task::TaskFuture;
+use crate::core::task::{TaskFuture, TaskLabel};
 use crate::error::{CancelSource, Error, KeyboardInterrupt, Result, TrioInternalError};
 use instruments::Instruments;
 use runner::RunnerParts;
@@ -135,13 +135,11 @@ where
     }
     runner.instruments.after_run();
     runner.entry.close();
-    if let Some(ctrl_c) = ctrl_c {
-        ctrl_c.uninstall(&runner.reactor);
-    }
+    let ki_in_teardown = ctrl_c.is_some_and(|ctrl_c| ctrl_c.uninstall(&runner.reactor));
     let main_outcome = runner.main_outcome.borrow_mut().take();
     let init_outcome = runner.init_outcome.borrow_mut().take();
     let internal = runner.internal_error.borrow_mut().take();
-    let ki = runner.ki_received.get();
+    let ki = runner.ki_received.get() || ki_in_teardown;
     runner.init_task_rc.borrow_mut().take();
     drop(guard);
     drop(runner);
@@ -176,9 +174,11 @@ fn run_result<T>(
     match main_outcome {
         Some(Outcome::Ok) => match value {
             Some(value) if !ki => Ok(value),
-            _ => Err(Error::new(KeyboardInterrupt)),
+            _ => Err(Error::new(KeyboardInterrupt::new())),
         },
-        Some(Outcome::Err(e)) if ki && e.is_cancelled() => Err(Error::new(KeyboardInterrupt)),
+        // After Ctrl-C, the main task's error (cleanup that failed) travels inside the
+        // KeyboardInterrupt, so neither is lost.
+        Some(Outcome::Err(e)) if ki => Err(Error::new(KeyboardInterrupt::carrying(e))),
         Some(Outcome::Err(e)) => Err(e),
         Some(Outcome::Panic(payload)) => resume_unwind(payload),
         None => Err(Error::new(TrioInternalError {
@@ -200,7 +200,7 @@ where
     let init = runner.spawn(
         &root_holder,
         TaskFuture::new(init_future),
-        "<init>".into(),
+        TaskLabel::given("<init>".into(), Location::caller()),
         true,
     )?;
     root_holder.remove_child(&init);
@@ -222,7 +222,7 @@ where
     let main_task = runner.spawn(
         &system,
         TaskFuture::new(main_future),
-        "<main>".into(),
+        TaskLabel::given("<main>".into(), Location::caller()),
         false,
     )?;
     runner.main_task.set(Some(main_task.key));

@@ -208,7 +208,7 @@ impl Runner {
     }
 
     pub(crate) fn current_task_name(&self) -> Option<String> {
-        self.with_polled_task(|t| t.name.borrow().to_string())
+        self.with_polled_task(|t| t.display_name())
     }
 
     /// The run's clock.

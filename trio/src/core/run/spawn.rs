@@ -7,13 +7,12 @@
 //! dropped without running again. Either way the task's parking-lot breakers fire and the
 //! instruments hear of the exit.
 
-use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::runner::Runner;
 use crate::core::nursery::{NurseryInner, Outcome};
-use crate::core::task::{Task, TaskFuture, TaskInner};
+use crate::core::task::{Task, TaskFuture, TaskInner, TaskLabel};
 use crate::error::{Error, Result};
 
 impl Runner {
@@ -22,7 +21,7 @@ impl Runner {
         &self,
         nursery: &Rc<NurseryInner>,
         future: TaskFuture,
-        name: Cow<'static, str>,
+        label: TaskLabel,
         system: bool,
     ) -> Result<Rc<TaskInner>> {
         if nursery.closed.get() {
@@ -49,7 +48,7 @@ impl Runner {
                 inner.occupy(
                     id,
                     key,
-                    name,
+                    label,
                     future,
                     status.clone(),
                     nursery.clone(),
@@ -62,7 +61,9 @@ impl Runner {
             None => Rc::new(TaskInner {
                 id,
                 key,
-                name: RefCell::new(name),
+                name: RefCell::new(label.name),
+                default_name: Cell::new(label.is_type_name),
+                spawn_site: Cell::new(label.site),
                 future: RefCell::new(Some(future)),
                 waker: self.wakers.borrow_mut().make(key),
                 scheduled: Cell::new(false),
@@ -73,12 +74,16 @@ impl Runner {
                 child_nurseries: RefCell::new(Vec::new()),
                 locals: RefCell::new(locals),
                 polls: Cell::new(0),
+                cancel_points: Cell::new(0),
+                cancel_yielded_in: Cell::new(u64::MAX),
                 wchan: Cell::new(None),
                 wchan_depth: Cell::new(0),
                 system,
                 finished: Cell::new(false),
                 lot_breakers: RefCell::new(Vec::new()),
                 cancel_wakers: RefCell::new(Vec::new()),
+                lazy_deadline: Cell::new(f64::INFINITY),
+                lazy_scope: RefCell::new(None),
             }),
         };
         tasks.insert(task.clone());
@@ -109,7 +114,6 @@ impl Runner {
     pub(crate) fn discard_task(&self, task: &Rc<TaskInner>) -> Option<TaskFuture> {
         self.tasks.borrow_mut().remove(task.key);
         task.finished.set(true);
-        task.parent.borrow_mut().take();
         break_lots_of(task);
         if self.instruments.active() {
             self.instruments
@@ -131,7 +135,8 @@ impl Runner {
     fn finish_task(&self, task: &Rc<TaskInner>, outcome: Outcome) {
         task.finished.set(true);
         self.tasks.borrow_mut().remove(task.key);
-        let parent = task.parent.borrow_mut().take();
+        // The task keeps its link to the nursery (Trio keeps upward links after exit).
+        let parent = task.parent.borrow().clone();
         if let Some(nursery) = &parent {
             nursery.remove_child(task);
         }
@@ -150,7 +155,7 @@ impl Runner {
             self.init_done.set(true);
             self.loop_attention.set(true);
         } else if let Some(nursery) = &parent {
-            nursery.child_finished(self, outcome);
+            nursery.child_finished(outcome, task);
         }
         if let Some(nursery) = &parent {
             nursery.wake_parent_if_done(self);

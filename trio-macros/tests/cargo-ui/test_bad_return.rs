@@ -2,5 +2,3 @@
 async fn t() -> Option<()> {
     None
 }
-
-fn main() {}

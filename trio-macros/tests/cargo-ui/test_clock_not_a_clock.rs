@@ -1,0 +1,2 @@
+#[trio::test(clock = std::time::Instant::now())]
+async fn t() {}

@@ -1,0 +1,6 @@
+struct AppError;
+
+#[trio::test]
+async fn t() -> Result<(), AppError> {
+    Ok(())
+}

@@ -1,0 +1,6 @@
+struct AppError;
+
+#[trio::main]
+async fn main() -> Result<(), AppError> {
+    Ok(())
+}

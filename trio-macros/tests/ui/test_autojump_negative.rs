@@ -1,0 +1,4 @@
+#[trio::test(autojump = -1.0)]
+async fn t() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[trio::test(autojump = f64::NAN)]
+async fn t() {}
+
+fn main() {}

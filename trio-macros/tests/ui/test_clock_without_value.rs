@@ -1,0 +1,4 @@
+#[trio::test(clock)]
+async fn t() {}
+
+fn main() {}

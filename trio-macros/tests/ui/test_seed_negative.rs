@@ -1,0 +1,4 @@
+#[trio::test(seed = -1)]
+async fn t() {}
+
+fn main() {}

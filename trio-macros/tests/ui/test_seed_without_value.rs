@@ -1,0 +1,4 @@
+#[trio::test(seed)]
+async fn t() {}
+
+fn main() {}
