@@ -169,6 +169,16 @@ impl ScopeState {
         self.effectively_cancelled.get()
     }
 
+    /// The task that entered the scope (task dumps hang a scope under its owner).
+    pub(crate) fn owner(&self) -> Option<TaskKey> {
+        self.owner.get()
+    }
+
+    /// The nodes entered under this one, for task dumps.
+    pub(crate) fn child_nodes(&self) -> Vec<Rc<ScopeState>> {
+        self.children.borrow().clone()
+    }
+
     pub(crate) fn parent(&self) -> Option<Rc<ScopeState>> {
         self.parent.borrow().clone()
     }

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::blocked::BlockedOn;
 use super::run::{Runner, not_in_run};
 use crate::error::{Error, Result};
 
@@ -155,6 +156,9 @@ impl Future for SleepForever {
             let cancelled = status.is_cancelled().then(|| status.cancelled_error());
             if cancelled.is_none() {
                 task.register_cancel_waker(cx.waker());
+                // For task dumps: `sleep` is this inside a scope with a deadline.
+                let deadline = status.deadline().min(task.lazy_deadline.get());
+                task.note_blocked(BlockedOn::Sleep { deadline });
             }
             cancelled
         });

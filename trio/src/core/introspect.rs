@@ -1,6 +1,6 @@
 //! The small entry points of `trio::lowlevel` that ask the run about itself: the current
 //! task and root task, the run's token, clock, seed and statistics, system tasks,
-//! instruments, and task dumps.
+//! instruments.
 
 use std::future::Future;
 use std::panic::Location;
@@ -132,10 +132,4 @@ pub fn remove_instrument(instrument: &Rc<dyn Instrument>) -> Result<()> {
         )),
         None => Err(not_in_run("remove_instrument")),
     }
-}
-
-/// A dump of the current run's task tree (names, states, wait channels). Fails outside a run.
-/// Not a checkpoint.
-pub fn task_dump() -> Result<String> {
-    Runner::with_current(super::dump::task_tree).ok_or_else(|| not_in_run("task_dump"))
 }

@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 
 use super::usage;
 use crate::lowlevel::{
-    CancelShieldedCheckpoint, Park, ParkingLot, Task, add_parking_lot_breaker,
+    CancelShieldedCheckpoint, DescribeWait, Park, ParkingLot, Task, add_parking_lot_breaker,
     cancel_shielded_checkpoint, checkpoint_if_cancelled, current_task, remove_parking_lot_breaker,
 };
 use crate::{BrokenResourceError, Error, Result, WouldBlock};
@@ -192,7 +192,7 @@ impl Acquire<'_> {
 
 impl LockCore {
     fn new() -> Rc<Self> {
-        Rc::new(LockCore {
+        let core = Rc::new(LockCore {
             state: RefCell::new(LockState {
                 owner: None,
                 held: Held::Free,
@@ -200,8 +200,25 @@ impl LockCore {
                 broken_by: None,
                 watched: false,
             }),
-            lot: ParkingLot::new(),
-        })
+            lot: ParkingLot::with_label("Lock::acquire"),
+        });
+        core.lot.set_describer(Rc::downgrade(&core) as _);
+        core
+    }
+
+    /// "held by task 3 "writer"; 2 waiting": what a task dump says of the lock.
+    pub(super) fn describe(&self) -> String {
+        let owner = match self.state.try_borrow() {
+            Ok(st) => match (&st.owner, st.held) {
+                (Some(owner), Held::Pending) => {
+                    format!("handed to task {} {:?}", owner.id(), owner.name())
+                }
+                (Some(owner), _) => format!("held by task {} {:?}", owner.id(), owner.name()),
+                (None, _) => "free".to_string(),
+            },
+            Err(_) => "being changed".to_string(),
+        };
+        format!("{owner}; {} waiting", self.lot.len())
     }
 
     /// Fails if the lock is broken (breaking it first if its explicit owner has exited) or if
@@ -384,6 +401,12 @@ impl LockCore {
             owner: st.owner.clone(),
             tasks_waiting: self.lot.len(),
         }
+    }
+}
+
+impl DescribeWait for LockCore {
+    fn describe_wait(&self) -> String {
+        self.describe()
     }
 }
 

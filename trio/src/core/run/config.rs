@@ -94,6 +94,7 @@ impl RunConfig {
     }
 
     /// Runs `main` to completion with this configuration. See [`run`](crate::run).
+    #[track_caller]
     pub fn run<F, T>(self, main: F) -> Result<T>
     where
         F: Future<Output = Result<T>> + 'static,

@@ -19,6 +19,7 @@ mod pools;
 mod run_loop;
 mod run_queue;
 mod runner;
+mod snapshot;
 mod spawn;
 
 use std::any::Any;
@@ -34,6 +35,7 @@ pub use config::RunConfig;
 pub(crate) use runner::{Runner, not_in_run, schedule_point};
 pub(crate) use spawn::drop_quietly;
 
+use crate::core::blocked::BlockedOn;
 use crate::core::cancel::{CancelReason, ScopeState};
 use crate::core::clock::SystemClock;
 use crate::core::entry::EntryShared;
@@ -64,6 +66,7 @@ static NEXT_RUN_ID: AtomicU64 = AtomicU64::new(1);
 /// # Ok(())
 /// # }
 /// ```
+#[track_caller]
 pub fn run<F, T>(main: F) -> Result<T>
 where
     F: Future<Output = Result<T>> + 'static,
@@ -93,6 +96,9 @@ fn random_seed() -> u64 {
     h.finish()
 }
 
+/// `#[track_caller]` down to `start_tasks`: the main task's spawn site (in task dumps) is
+/// where the run was started.
+#[track_caller]
 fn run_with<F, T>(config: RunConfig, main: F) -> Result<T>
 where
     F: Future<Output = Result<T>> + 'static,
@@ -188,6 +194,7 @@ fn run_result<T>(
 }
 
 /// Creates the init task (which runs the system nursery) and the main task.
+#[track_caller]
 fn start_tasks<F, T>(runner: &Runner, main: F, result: Rc<RefCell<Option<T>>>) -> Result<()>
 where
     F: Future<Output = Result<T>> + 'static,
@@ -245,6 +252,8 @@ impl Future for InitBody {
                 });
                 true
             } else {
+                // For task dumps: init waits for its nursery's children (the main task).
+                runner.with_polled_task(|t| t.note_blocked(BlockedOn::Children));
                 false
             }
         });

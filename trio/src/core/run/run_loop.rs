@@ -101,7 +101,7 @@ impl Runner {
                         && !self.entry.may_receive()
                     {
                         return Err(Error::new(DeadlockError {
-                            dump: crate::core::dump::task_tree(self),
+                            dump: self.dump_text(),
                         }));
                     }
                 }

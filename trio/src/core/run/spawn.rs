@@ -11,6 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::runner::Runner;
+use crate::core::blocked::BlockedOn;
 use crate::core::nursery::{NurseryInner, Outcome};
 use crate::core::task::{Task, TaskFuture, TaskInner, TaskLabel};
 use crate::error::{Error, Result};
@@ -75,8 +76,9 @@ impl Runner {
                 locals: RefCell::new(locals),
                 polls: Cell::new(0),
                 cancel_points: Cell::new(0),
-                wchan: Cell::new(None),
-                wchan_depth: Cell::new(0),
+                blocked_on: Cell::new(BlockedOn::Unknown),
+                blocked_at: Cell::new(u64::MAX),
+                wchans: RefCell::new(None),
                 system,
                 finished: Cell::new(false),
                 lot_breakers: RefCell::new(Vec::new()),
