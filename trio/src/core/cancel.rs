@@ -308,6 +308,14 @@ impl ScopeState {
             return;
         }
         self.cancel_called.set(true);
+        #[cfg(feature = "tracing")]
+        tracing::info!(
+            target: "trio::cancel",
+            source = ?reason.source,
+            reason = reason.reason.as_deref().unwrap_or(""),
+            failed_task = reason.task.as_deref().unwrap_or(""),
+            "cancel scope cancelled"
+        );
         *self.reason.borrow_mut() = Some(reason);
         if self.phase.get() == Phase::Entered {
             // Outside a run there is nothing to wake; the state is computed at entry.

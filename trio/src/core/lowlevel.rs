@@ -25,6 +25,7 @@ pub use super::local::{RunVar, TaskLocal};
 pub use super::parking::{
     Park, ParkingLot, ParkingLotStatistics, add_parking_lot_breaker, remove_parking_lot_breaker,
 };
+pub use super::run::debug_hooks::SlowStep;
 pub use super::run::instruments::Instrument;
 pub use super::task::Task;
 pub use super::timeout::Timeout;

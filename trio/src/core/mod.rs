@@ -25,6 +25,7 @@ pub(crate) mod clock;
 pub(crate) mod deadlines;
 pub(crate) mod dump;
 pub(crate) mod dump_data;
+pub(crate) mod dump_signal;
 pub(crate) mod entry;
 pub(crate) mod idle;
 pub(crate) mod introspect;

@@ -218,12 +218,16 @@ impl NurseryInner {
             }
             Outcome::Err(e) => {
                 let reason = format!("{who} failed: {e}");
+                #[cfg(feature = "tracing")]
+                tracing::warn!(target: "trio::nursery", failed = %who, error = %e, "a task in a nursery failed");
                 self.errors.borrow_mut().push(e);
                 self.origins.borrow_mut().push(who);
                 self.cancel_for_failure(reason, name);
             }
             Outcome::Panic(payload) => {
                 let reason = format!("{who} panicked: {}", panic_message(&*payload));
+                #[cfg(feature = "tracing")]
+                tracing::error!(target: "trio::nursery", failed = %who, panic = %panic_message(&*payload), "a task in a nursery panicked");
                 self.panic.borrow_mut().get_or_insert(payload);
                 self.cancel_for_failure(reason, name);
             }

@@ -13,6 +13,7 @@
 //! ends, init cancels the system nursery, waits for the system tasks, and the run ends.
 
 mod config;
+pub(crate) mod debug_hooks;
 mod idle_waiters;
 pub(crate) mod instruments;
 mod pools;
@@ -38,12 +39,14 @@ pub(crate) use spawn::drop_quietly;
 use crate::core::blocked::BlockedOn;
 use crate::core::cancel::{CancelReason, ScopeState};
 use crate::core::clock::SystemClock;
+use crate::core::dump_signal::DumpSignal;
 use crate::core::entry::EntryShared;
 use crate::core::io::reactor::Reactor;
 use crate::core::ki::CtrlC;
 use crate::core::nursery::{NurseryInner, NurseryRun, Outcome};
 use crate::core::task::{TaskFuture, TaskLabel};
 use crate::error::{CancelSource, Error, KeyboardInterrupt, Result, TrioInternalError};
+use debug_hooks::DebugHooks;
 use instruments::Instruments;
 use runner::RunnerParts;
 
@@ -99,17 +102,21 @@ fn random_seed() -> u64 {
 /// `#[track_caller]` down to `start_tasks`: the main task's spawn site (in task dumps) is
 /// where the run was started.
 #[track_caller]
-fn run_with<F, T>(config: RunConfig, main: F) -> Result<T>
+fn run_with<F, T>(mut config: RunConfig, main: F) -> Result<T>
 where
     F: Future<Output = Result<T>> + 'static,
     T: 'static,
 {
+    if let Some(invalid) = config.invalid.take() {
+        return Err(invalid);
+    }
     if Runner::with_current(|_| ()).is_some() {
         return Err(Error::usage(
             "trio::run was called inside a running trio run; nested runs are not allowed",
         ));
     }
     let run_id = NEXT_RUN_ID.fetch_add(1, Ordering::Relaxed);
+    let debug = DebugHooks::new(config.slow_steps);
     let reactor = Reactor::new().map_err(Error::new)?;
     let entry = Arc::new(EntryShared::new(reactor.make_waker()?));
     let root_scope = ScopeState::new();
@@ -120,11 +127,15 @@ where
         clock: config.clock.unwrap_or_else(|| Rc::new(SystemClock::new())),
         reactor,
         entry,
-        instruments: Instruments::new(config.instruments),
+        instruments: Instruments::new(config.instruments, debug.any()),
+        debug,
         root_scope,
         system_nursery: NurseryInner::new(),
     });
     let guard = Runner::set_current(&runner);
+    let dump_signal = config
+        .dump_signal
+        .and_then(|signal| DumpSignal::install(&runner.reactor, signal));
     let ctrl_c = if config.ctrl_c {
         CtrlC::install(&runner.reactor)
     } else {
@@ -134,14 +145,22 @@ where
     runner.clock.start_clock();
     runner.instruments.before_run();
     let result: Rc<RefCell<Option<T>>> = Rc::new(RefCell::new(None));
-    let loop_result = start_tasks(&runner, main, result.clone())
-        .and_then(|()| runner.run_loop(ctrl_c.as_ref(), config.fail_on_deadlock));
+    let loop_result = start_tasks(&runner, main, result.clone()).and_then(|()| {
+        runner.run_loop(
+            ctrl_c.as_ref(),
+            dump_signal.as_ref(),
+            config.fail_on_deadlock,
+        )
+    });
     if loop_result.is_err() {
         runner.drop_all_tasks();
     }
     runner.instruments.after_run();
     runner.entry.close();
     let ki_in_teardown = ctrl_c.is_some_and(|ctrl_c| ctrl_c.uninstall(&runner.reactor));
+    if let Some(dump_signal) = dump_signal {
+        dump_signal.uninstall(&runner.reactor);
+    }
     let main_outcome = runner.main_outcome.borrow_mut().take();
     let init_outcome = runner.init_outcome.borrow_mut().take();
     let internal = runner.internal_error.borrow_mut().take();

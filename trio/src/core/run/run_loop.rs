@@ -24,6 +24,7 @@ use std::task::Context;
 use super::runner::Runner;
 use super::spawn::drop_quietly;
 use crate::core::cancel::CancelReason;
+use crate::core::dump_signal::DumpSignal;
 use crate::core::entry::Entry;
 use crate::core::ki::CtrlC;
 use crate::core::nursery::Outcome;
@@ -43,7 +44,12 @@ enum Idle {
 
 impl Runner {
     /// The main loop; returns when the init task has finished, or with a deadlock.
-    pub(super) fn run_loop(&self, ctrl_c: Option<&CtrlC>, fail_on_deadlock: bool) -> Result<()> {
+    pub(super) fn run_loop(
+        &self,
+        ctrl_c: Option<&CtrlC>,
+        dump_signal: Option<&DumpSignal>,
+        fail_on_deadlock: bool,
+    ) -> Result<()> {
         // The batch being run is the loop's own (swapped with the run queue), not a cell of
         // the runner.
         let mut batch = Vec::new();
@@ -56,6 +62,9 @@ impl Runner {
             }
             if !self.ki_received.get() && ctrl_c.is_some_and(CtrlC::is_pending) {
                 self.on_ctrl_c();
+            }
+            if dump_signal.is_some_and(DumpSignal::take_pending) {
+                self.print_dump_on_signal();
             }
             let runnable = !self.runq.is_empty();
             let mut idle_primed = None;
@@ -252,6 +261,7 @@ impl Runner {
         if let Some(handle) = &handle {
             self.instruments.before_task_step(handle);
         }
+        let watch = INSTRUMENTED.then(|| self.debug.before_step(&task));
         self.current.set(Some(std::ptr::NonNull::from(&task)));
         let mut cx = Context::from_waker(&task.waker);
         let mut ready = None;
@@ -261,6 +271,9 @@ impl Runner {
         self.current.set(None);
         if let Some(handle) = handle {
             self.instruments.after_task_step(&handle);
+        }
+        if let Some(watch) = watch {
+            self.debug.after_step(watch, &task);
         }
         if task.finished.get() {
             // Discarded during its own poll (see `discard_task`): only the future is left.
@@ -303,6 +316,18 @@ impl Runner {
                 ));
             }
         }
+    }
+
+    /// The dump-on-signal option: the task tree to stderr, in one write.
+    #[cold]
+    fn print_dump_on_signal(&self) {
+        use std::io::Write;
+        let text = format!(
+            "trio: task dump on signal (process {})\n{}",
+            std::process::id(),
+            self.dump_text()
+        );
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 
     /// The first Ctrl-C cancels everything.

@@ -21,6 +21,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 
+use super::debug_hooks::DebugHooks;
 use super::idle_waiters::IdleWaiters;
 use super::instruments::Instruments;
 use super::pools::Pools;
@@ -71,6 +72,8 @@ pub(crate) struct Runner {
     pub(super) reactor: Reactor,
     pub(super) entry: Arc<EntryShared>,
     pub(super) instruments: Instruments,
+    /// Slow-step detection and tracing (`debug_hooks.rs`), on the instrumented paths.
+    pub(super) debug: DebugHooks,
     rng: Cell<u64>,
     /// Random bits not used yet, above a sentinel 1 bit (`coin_flip`).
     coin_bits: Cell<u64>,
@@ -106,6 +109,7 @@ pub(super) struct RunnerParts {
     pub(super) reactor: Reactor,
     pub(super) entry: Arc<EntryShared>,
     pub(super) instruments: Instruments,
+    pub(super) debug: DebugHooks,
     pub(super) root_scope: Rc<ScopeState>,
     pub(super) system_nursery: Rc<NurseryInner>,
 }
@@ -128,6 +132,7 @@ impl Runner {
             reactor,
             entry,
             instruments,
+            debug,
             root_scope,
             system_nursery,
         } = parts;
@@ -142,6 +147,7 @@ impl Runner {
             reactor,
             entry,
             instruments,
+            debug,
             rng: Cell::new(seed | 1),
             coin_bits: Cell::new(1),
             seed,

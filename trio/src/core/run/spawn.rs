@@ -99,6 +99,8 @@ impl Runner {
             children.push(task.clone());
         }
         if self.instruments.active() {
+            let parent = nursery.parent_task.get().and_then(|key| self.task(key));
+            self.debug.task_spawned(&task, parent.as_deref());
             self.instruments
                 .task_spawned(&Task::from_inner(task.clone()));
             self.schedule(key);
@@ -119,6 +121,7 @@ impl Runner {
         if self.instruments.active() {
             self.instruments
                 .task_exited(&Task::from_inner(task.clone()));
+            self.debug.task_exited(task);
         }
         // A task discarded from inside its own poll (its nursery dropped by itself, through
         // shared ownership) has its future borrowed by `step`, which drops it after the poll.
@@ -145,6 +148,7 @@ impl Runner {
         if self.instruments.active() {
             self.instruments
                 .task_exited(&Task::from_inner(task.clone()));
+            self.debug.task_exited(task);
         }
         if Some(task.key) == self.main_task.get() {
             *self.main_outcome.borrow_mut() = Some(outcome);
