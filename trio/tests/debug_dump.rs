@@ -156,7 +156,7 @@ fn a_deadlock_dump_says_what_each_task_waits_for() {
         let _held = lock.lock().await?;
         let sem = Semaphore::with_max(0, 2)?;
         let limiter = CapacityLimiter::new(1);
-        let _token = limiter.acquire().await?;
+        limiter.acquire().await?;
         let (tx, _rx) = open_memory_channel::<u32>(0);
         let (_tx2, rx2) = open_memory_channel::<u32>(1);
         let condition = Condition::new();
@@ -197,8 +197,8 @@ fn a_deadlock_dump_says_what_each_task_waits_for() {
         r#"task 3 "event" "#,
         r#": blocked in Event::wait"#,
         r#": blocked in Lock::acquire (held by task 1 "<main>"; 1 waiting)"#,
-        r#": blocked in MemorySendChannel::send (buffer 0/0; 1 send and 1 receive handles open; 1 tasks waiting to send, 0 to receive)"#,
-        r#": blocked in MemoryReceiveChannel::receive (buffer 0/1; 1 send and 1 receive handles open; 0 tasks waiting to send, 1 to receive)"#,
+        r#": blocked in MemorySendChannel::send (buffer 0/0; waiting: 1 to send, 0 to receive; open handles: 1 send, 1 receive)"#,
+        r#": blocked in MemoryReceiveChannel::receive (buffer 0/1; waiting: 0 to send, 1 to receive; open handles: 1 send, 1 receive)"#,
         r#": blocked in Semaphore::acquire (value 0 (max 2); 1 waiting)"#,
         r#": blocked in Condition::wait (1 waiting; lock free; 0 waiting)"#,
         r#": blocked in CapacityLimiter::acquire (1 of 1 tokens borrowed by task "<main>"; 1 waiting)"#,

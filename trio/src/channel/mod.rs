@@ -92,7 +92,7 @@ fn statistics<T>(state: &State<T>) -> MemoryChannelStatistics {
 }
 
 impl<T> DescribeWait for RefCell<State<T>> {
-    /// "buffer 0/1; 1 send and 1 receive handle open; 1 task waiting to send, 0 to receive".
+    /// "buffer 0/1; waiting: 1 to send, 0 to receive; open handles: 1 send, 1 receive".
     fn describe_wait(&self) -> String {
         let Ok(state) = self.try_borrow() else {
             return "channel state being changed".to_string();
@@ -104,13 +104,13 @@ impl<T> DescribeWait for RefCell<State<T>> {
             s.max_buffer_size.to_string()
         };
         format!(
-            "buffer {}/{max}; {} send and {} receive handles open; {} tasks waiting to send, {} \
-             to receive",
+            "buffer {}/{max}; waiting: {} to send, {} to receive; open handles: {} send, {} \
+             receive",
             s.current_buffer_used,
-            s.open_send_channels,
-            s.open_receive_channels,
             s.tasks_waiting_send,
-            s.tasks_waiting_receive
+            s.tasks_waiting_receive,
+            s.open_send_channels,
+            s.open_receive_channels
         )
     }
 }

@@ -162,7 +162,7 @@ impl DebugHooks {
             Some(report) => report(&step),
             None => eprintln!("{step}"),
         }
-        drop(watch);
+        // `watch` (the task's span, entered) lasts until here: the report is inside it.
     }
 }
 
