@@ -127,9 +127,8 @@ pub fn open_memory_channel<T: 'static>(
         let st = state.borrow();
         st.senders.set_label("MemorySendChannel::send");
         st.receivers.set_label("MemoryReceiveChannel::receive");
-        let describer = Rc::downgrade(&state);
-        st.senders.set_describer(describer.clone() as _);
-        st.receivers.set_describer(describer as _);
+        st.senders.set_describer(&state);
+        st.receivers.set_describer(&state);
     }
     let tx = MemorySendChannel {
         state: state.clone(),

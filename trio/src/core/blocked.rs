@@ -28,7 +28,7 @@
 use std::cell::Cell;
 use std::os::fd::RawFd;
 use std::ptr::NonNull;
-use std::rc::Weak;
+use std::rc::{Rc, Weak};
 
 use super::parking::ParkingLot;
 
@@ -58,7 +58,7 @@ use super::parking::ParkingLot;
 /// # fn main() -> trio::Result<()> {
 /// trio::run(async {
 ///     let gate = Rc::new(Gate { passes: Cell::new(3), lot: ParkingLot::with_label("Gate::pass") });
-///     gate.lot.set_describer(Rc::downgrade(&gate));
+///     gate.lot.set_describer(&gate);
 ///     trio::open_nursery(|nursery| async move {
 ///         let waiter = gate.clone();
 ///         nursery.start_soon_named("visitor", async move { waiter.lot.park().await })?;
@@ -129,10 +129,13 @@ impl<D> ParkingLot<D> {
     }
 
     /// Gives the lot a describer: task dumps call it for a line about the primitive's state
-    /// after the label (see [`DescribeWait`]). The lot holds it weakly; once it is gone the
-    /// dump shows the label alone.
-    pub fn set_describer(&self, describer: Weak<dyn DescribeWait>) {
-        self.inner.info.describer.set(Some(describer));
+    /// after the label (see [`DescribeWait`]). Usually the primitive's own shared state, which
+    /// owns the lot: the lot holds it weakly (no cycle), and once it is gone the dump shows
+    /// the label alone.
+    pub fn set_describer<T: DescribeWait + 'static>(&self, describer: &Rc<T>) {
+        let weak: Weak<T> = Rc::downgrade(describer);
+        let weak: Weak<dyn DescribeWait> = weak;
+        self.inner.info.describer.set(Some(weak));
     }
 
     /// The lot's describer's line now, if it has one (what a task dump shows).

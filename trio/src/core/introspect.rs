@@ -85,6 +85,11 @@ pub fn current_seed() -> Result<u64> {
 }
 
 /// Numbers about the current run, as Trio's `current_statistics()`.
+///
+/// Trio's fields (its `io_statistics` as one count of tasks waiting for fd readiness). Figures
+/// of work running on other threads join them with the thread pool (`trio::to_thread`); the
+/// struct is `#[non_exhaustive]` for that. Task dumps ([`task_dump`](crate::lowlevel::task_dump))
+/// say what each task waits for.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RunStatistics {

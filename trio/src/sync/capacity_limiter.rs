@@ -285,7 +285,7 @@ impl CapacityLimiter {
             }),
             lot: ParkingLot::with_label("CapacityLimiter::acquire"),
         });
-        core.lot.set_describer(Rc::downgrade(&core) as _);
+        core.lot.set_describer(&core);
         CapacityLimiter { core }
     }
 

@@ -112,7 +112,7 @@ impl Condition {
             lock,
             lot: ParkingLot::with_label("Condition::wait"),
         });
-        inner.lot.set_describer(Rc::downgrade(&inner) as _);
+        inner.lot.set_describer(&inner);
         Condition { inner }
     }
 

@@ -202,7 +202,7 @@ impl LockCore {
             }),
             lot: ParkingLot::with_label("Lock::acquire"),
         });
-        core.lot.set_describer(Rc::downgrade(&core) as _);
+        core.lot.set_describer(&core);
         core
     }
 

@@ -159,7 +159,7 @@ impl Semaphore {
             max,
             lot: ParkingLot::with_label("Semaphore::acquire"),
         });
-        core.lot.set_describer(Rc::downgrade(&core) as _);
+        core.lot.set_describer(&core);
         Semaphore { core }
     }
 
