@@ -20,12 +20,15 @@ use std::time::Duration;
 
 #[path = "workloads/core_cases.rs"]
 mod core_cases;
+#[path = "workloads/debug_cases.rs"]
+mod debug_cases;
 #[path = "workloads/rt.rs"]
 mod rt;
 #[path = "workloads/sync_cases.rs"]
 mod sync_cases;
 
 use core_cases::*;
+use debug_cases::trio_dump_10k;
 use rt::Tokio;
 use sync_cases::*;
 
