@@ -133,9 +133,12 @@ where
         system_nursery: NurseryInner::new(),
     });
     let guard = Runner::set_current(&runner);
-    let dump_signal = config
+    *runner.dump_signal.borrow_mut() = config
         .dump_signal
         .and_then(|signal| DumpSignal::install(&runner.reactor, signal));
+    runner
+        .has_dump_signal
+        .set(runner.dump_signal.borrow().is_some());
     let ctrl_c = if config.ctrl_c {
         CtrlC::install(&runner.reactor)
     } else {
@@ -145,19 +148,15 @@ where
     runner.clock.start_clock();
     runner.instruments.before_run();
     let result: Rc<RefCell<Option<T>>> = Rc::new(RefCell::new(None));
-    let loop_result = start_tasks(&runner, main, result.clone()).and_then(|()| {
-        runner.run_loop(
-            ctrl_c.as_ref(),
-            dump_signal.as_ref(),
-            config.fail_on_deadlock,
-        )
-    });
+    let loop_result = start_tasks(&runner, main, result.clone())
+        .and_then(|()| runner.run_loop(ctrl_c.as_ref(), config.fail_on_deadlock));
     if loop_result.is_err() {
         runner.drop_all_tasks();
     }
     runner.instruments.after_run();
     runner.entry.close();
     let ki_in_teardown = ctrl_c.is_some_and(|ctrl_c| ctrl_c.uninstall(&runner.reactor));
+    let dump_signal = runner.dump_signal.borrow_mut().take();
     if let Some(dump_signal) = dump_signal {
         dump_signal.uninstall(&runner.reactor);
     }

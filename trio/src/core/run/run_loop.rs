@@ -44,12 +44,7 @@ enum Idle {
 
 impl Runner {
     /// The main loop; returns when the init task has finished, or with a deadlock.
-    pub(super) fn run_loop(
-        &self,
-        ctrl_c: Option<&CtrlC>,
-        dump_signal: Option<&DumpSignal>,
-        fail_on_deadlock: bool,
-    ) -> Result<()> {
+    pub(super) fn run_loop(&self, ctrl_c: Option<&CtrlC>, fail_on_deadlock: bool) -> Result<()> {
         // The batch being run is the loop's own (swapped with the run queue), not a cell of
         // the runner.
         let mut batch = Vec::new();
@@ -63,8 +58,8 @@ impl Runner {
             if !self.ki_received.get() && ctrl_c.is_some_and(CtrlC::is_pending) {
                 self.on_ctrl_c();
             }
-            if dump_signal.is_some_and(DumpSignal::take_pending) {
-                self.print_dump_on_signal();
+            if self.has_dump_signal.get() {
+                self.check_dump_signal();
             }
             let runnable = !self.runq.is_empty();
             let mut idle_primed = None;
@@ -318,10 +313,18 @@ impl Runner {
         }
     }
 
-    /// The dump-on-signal option: the task tree to stderr, in one write.
-    #[cold]
-    fn print_dump_on_signal(&self) {
+    /// The dump-on-signal option: if the signal came, the task tree to stderr, in one write.
+    #[inline(never)]
+    fn check_dump_signal(&self) {
         use std::io::Write;
+        if !self
+            .dump_signal
+            .borrow()
+            .as_ref()
+            .is_some_and(DumpSignal::take_pending)
+        {
+            return;
+        }
         let text = format!(
             "trio: task dump on signal (process {})\n{}",
             std::process::id(),

@@ -29,6 +29,7 @@ use super::run_queue::RunQueue;
 use crate::core::cancel::{CancelReason, ScopeState};
 use crate::core::clock::Clock;
 use crate::core::deadlines::Deadlines;
+use crate::core::dump_signal::DumpSignal;
 use crate::core::entry::EntryShared;
 use crate::core::io::reactor::Reactor;
 use crate::core::nursery::{NurseryInner, Outcome};
@@ -74,6 +75,10 @@ pub(crate) struct Runner {
     pub(super) instruments: Instruments,
     /// Slow-step detection and tracing (`debug_hooks.rs`), on the instrumented paths.
     pub(super) debug: DebugHooks,
+    /// The dump-on-signal handler, if the run has one (`dump_signal.rs`), and whether it
+    /// does (tested without a borrow on the loop's slow path).
+    pub(super) dump_signal: RefCell<Option<DumpSignal>>,
+    pub(super) has_dump_signal: Cell<bool>,
     rng: Cell<u64>,
     /// Random bits not used yet, above a sentinel 1 bit (`coin_flip`).
     coin_bits: Cell<u64>,
@@ -148,6 +153,8 @@ impl Runner {
             entry,
             instruments,
             debug,
+            dump_signal: RefCell::new(None),
+            has_dump_signal: Cell::new(false),
             rng: Cell::new(seed | 1),
             coin_bits: Cell::new(1),
             seed,
