@@ -146,12 +146,12 @@ fn sleeps_and_timeouts() {
         immediate!(trio::fail_after(1, checkpoint()));
         immediate!(trio::fail_at(trio::current_time()? + 1.0, checkpoint()));
         immediate!(trio::move_on_after(0, checkpoint()));
-        // Known violation (core): `sleep_forever` in a scope cancelled already fails at once,
-        // without the schedule point Trio's would make; the timeout turns that into `Ok`.
-        known_violation!(
-            trio::move_on_at(trio::current_time()? - 1.0, sleep_forever()),
-            without "a schedule point"
-        );
+        // A deadline passed already: `sleep_forever` yields before it raises (Trio's rule),
+        // so the timeout that absorbs the `Cancelled` is a checkpoint all the same.
+        immediate!(trio::move_on_at(
+            trio::current_time()? - 1.0,
+            sleep_forever()
+        ));
         blocking!(=> trio::move_on_after(1, sleep_forever()), then {});
         blocking!(=> trio::move_on_at(trio::current_time()? + 1.0, sleep_forever()), then {});
         Ok(())
@@ -162,34 +162,30 @@ fn sleeps_and_timeouts() {
 fn nurseries_and_scopes() {
     run(async {
         immediate!(trio::open_nursery(|_| checkpoint()));
-        // Known violations (core): waiting for the children is a schedule point but counts no
-        // cancel point (Trio's wait in `__aexit__` counts one), and a nursery with nothing to
-        // wait for is a schedule point only (in Trio it is not even that).
-        known_violation!(
-            trio::open_nursery(|n| async move { n.start_soon(async { Ok(()) }) }),
-            without "a cancel point"
-        );
-        known_violation!(trio::open_nursery(|_| async { Ok(()) }), without "a cancel point");
+        // Waiting for the children is a cancel point (Trio's wait in `__aexit__` counts one).
+        immediate!(trio::open_nursery(|n| async move {
+            n.start_soon(async { Ok(()) })
+        }));
         let event = Event::new();
         blocking!(event => trio::open_nursery(|n| async move {
             n.start_soon(async move { event.wait().await })
-        }), then { event.set(); }, without "a cancel point");
+        }), then { event.set(); });
+        // Documented exception, as in Trio: a nursery with nothing to wait for and a body that
+        // made no checkpoint is a schedule point only (Trio's is a cancel-shielded checkpoint).
+        known_violation!(trio::open_nursery(|_| async { Ok(()) }), without "a cancel point");
         // `start` checkpoints only as its nursery does (the task's own points are its own).
         immediate!(trio::open_nursery(|n| async move {
             n.start(|status: trio::TaskStatus<u32>| async move { status.started(7) })
                 .await?;
             checkpoint().await
         }));
-        // Known violation (core): `Nursery::start` waits for `started` without counting a
-        // cancel point (Trio's waits in its inner nursery, which counts one).
+        // `Nursery::start` waits for `started`: a cancel point, as Trio's inner nursery is.
         trio::open_nursery(|n| async move {
-            let start = n.start(|status: trio::TaskStatus<u32>| async move { status.started(7) });
-            known_violation!(start, without "a cancel point");
-            let start = n.start(|status: trio::TaskStatus<()>| async move {
+            immediate!(n.start(|status: trio::TaskStatus<u32>| async move { status.started(7) }));
+            immediate!(n.start(|status: trio::TaskStatus<()>| async move {
                 checkpoint().await?;
                 status.started(())
-            });
-            known_violation!(start, without "a cancel point");
+            }));
             Ok(())
         })
         .await?;
@@ -209,13 +205,11 @@ fn lowlevel() {
         blocking!(lot => lot.park(), then { lot.unpark_one(); });
         let data_lot = ParkingLot::<u32>::new();
         blocking!(data_lot => data_lot.park_with(1), then { data_lot.unpark_one(); });
-        // Known violation (core), the root of the timeout's in `sleeps_and_timeouts`: a
-        // blocking primitive in a scope cancelled already fails at once, without the schedule
-        // point Trio's makes, and the scope absorbing that `Cancelled` returns `Ok` with no
-        // schedule point at all.
+        // A blocking primitive in a scope cancelled already yields before it raises, so the
+        // scope absorbing that `Cancelled` is a checkpoint too.
         let cancelled = CancelScope::new();
         cancelled.cancel();
-        known_violation!(cancelled.run(lot.park()), without "a schedule point");
+        immediate!(cancelled.run(lot.park()));
         let (mut writer, reader) = std::os::unix::net::UnixStream::pair().expect("socketpair");
         immediate!(wait_writable(writer.as_raw_fd()));
         let fd = reader.as_raw_fd();

@@ -311,9 +311,14 @@ impl<T> Op<T> {
         let mut fields = this.as_mut().project();
         match *fields.stage {
             Stage::Start => {
-                if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-                    *fields.stage = Stage::Done;
-                    return Poll::Ready(Err(e));
+                match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        *fields.stage = Stage::Done;
+                        return Poll::Ready(Err(e));
+                    }
+                    // Cancelled: the cancel point yields before it raises.
+                    Poll::Pending => return Poll::Pending,
                 }
                 let mut st = state.borrow_mut();
                 match st.try_receive(handle) {

@@ -317,9 +317,17 @@ impl<T> SendFuture<'_, T> {
                 let Some(value) = fields.value.take() else {
                     unreachable!("a send holds its value until it starts")
                 };
-                if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-                    *fields.stage = Stage::Done;
-                    return Poll::Ready(Err(SendError::new(value, e)));
+                match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        *fields.stage = Stage::Done;
+                        return Poll::Ready(Err(SendError::new(value, e)));
+                    }
+                    // Cancelled: the cancel point yields before it raises.
+                    Poll::Pending => {
+                        *fields.value = Some(value);
+                        return Poll::Pending;
+                    }
                 }
                 let mut state = fields.chan.state.borrow_mut();
                 match state.try_send(&fields.chan.handle, value) {

@@ -67,7 +67,7 @@ impl std::fmt::Debug for WaitAllTasksBlocked {
 impl Future for WaitAllTasksBlocked {
     type Output = Result<()>;
 
-    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         match std::mem::replace(&mut self.stage, IdleStage::Done) {
             IdleStage::Done => Poll::Ready(Err(Error::usage(
                 "wait_all_tasks_blocked polled after it finished",
@@ -82,20 +82,25 @@ impl Future for WaitAllTasksBlocked {
                     Err(e) => return Poll::Ready(Err(e)),
                 };
                 let started = Runner::with_current_task(|runner, task| {
-                    task.count_cancel_point();
-                    let status = task.current_status.borrow().clone();
-                    if status.is_cancelled() {
-                        return Err(Error::new(status.cancelled_error()));
+                    match task.entry_cancel_point(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => return Err(e),
+                        // Cancelled: yield first; the next poll starts over and raises.
+                        Poll::Pending => return Ok(None),
                     }
                     let flag = Rc::new(Cell::new(false));
                     let slot = runner.add_idle_waiter(cushion, task.key, flag.clone());
                     task.note_blocked(BlockedOn::AllTasksBlocked);
-                    Ok((slot, flag))
+                    Ok(Some((slot, flag)))
                 });
                 match started {
                     None => Poll::Ready(Err(not_in_run("wait_all_tasks_blocked"))),
                     Some(Err(e)) => Poll::Ready(Err(e)),
-                    Some(Ok((slot, flag))) => {
+                    Some(Ok(None)) => {
+                        self.stage = IdleStage::Start;
+                        Poll::Pending
+                    }
+                    Some(Ok(Some((slot, flag)))) => {
                         self.stage = IdleStage::Waiting(slot, flag);
                         Poll::Pending
                     }

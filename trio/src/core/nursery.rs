@@ -619,6 +619,9 @@ where
                 }
             }
             if !nursery.can_finish() {
+                // Waiting for the children is a cancel point (Trio's wait in `__aexit__`
+                // counts one), though cancellation only cancels the nursery's scope here.
+                task.count_cancel_point();
                 nursery.note_waiter(task, cx.waker());
                 if nursery.body_done.get() {
                     task.note_blocked(BlockedOn::Children);

@@ -695,12 +695,11 @@ impl<D> Park<D> {
     unsafe fn queue(&self, cx: &Context<'_>) -> Poll<Result<()>> {
         let node = &self.node;
         let queued = Runner::with_current_task(|_, task| {
-            task.count_cancel_point();
-            {
-                let status = task.current_status.borrow();
-                if status.is_cancelled() {
-                    return Err(Error::new(status.cancelled_error()));
-                }
+            match task.entry_cancel_point(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Err(e),
+                // Cancelled: yield first (the stage stays `New`; the next poll raises).
+                Poll::Pending => return Ok(false),
             }
             let mut lot = self.lot.borrow_mut();
             if let Some(reason) = &lot.broken {
@@ -717,13 +716,14 @@ impl<D> Park<D> {
             unsafe { lot.queue.push_back(self.node_ptr()) };
             // For task dumps (`blocked.rs`): two stores.
             task.note_blocked(BlockedOn::Lot(NonNull::from(&self.lot.info)));
-            Ok(())
+            Ok(true)
         });
         match queued {
-            Some(Ok(())) => {
+            Some(Ok(true)) => {
                 self.stage.set(ParkStage::Queued);
                 Poll::Pending
             }
+            Some(Ok(false)) => Poll::Pending,
             Some(Err(e)) => {
                 self.stage.set(ParkStage::Done);
                 Poll::Ready(Err(e))

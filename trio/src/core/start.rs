@@ -238,6 +238,9 @@ impl<V, F> Future for Start<V, F> {
                 *shared.task.borrow_mut() = Rc::downgrade(&task);
                 *this.task = Some(task);
                 temp.note_waiter(caller, cx.waker());
+                // Waiting for `started` is a cancel point, as the wait in Trio's inner
+                // nursery is.
+                caller.count_cancel_point();
                 caller.note_blocked(BlockedOn::Start);
                 Ok(())
             });
@@ -268,6 +271,7 @@ impl<V, F> Future for Start<V, F> {
         }
         if !task.finished.get() {
             Runner::with_current_task(|_, caller| {
+                caller.count_cancel_point();
                 temp.note_waiter(caller, cx.waker());
                 caller.note_blocked(BlockedOn::Start);
             });

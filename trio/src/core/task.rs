@@ -10,13 +10,14 @@ use std::cell::{Cell, RefCell};
 use std::panic::Location;
 use std::ptr::NonNull;
 use std::rc::{Rc, Weak};
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 
 use super::blocked::{BlockedOn, LotInfo};
 use super::cancel::ScopeState;
 use super::nursery::NurseryInner;
 use super::parking::ParkingLot;
 use super::storage::LocalMap;
+use crate::error::Error;
 
 pub(crate) use super::task_future::TaskFuture;
 
@@ -74,6 +75,9 @@ pub(crate) struct TaskInner {
     pub(crate) polls: Cell<u64>,
     /// How many cancel points the task has passed (checked for cancellation at).
     pub(crate) cancel_points: Cell<u64>,
+    /// The poll in which a cancel point found the task cancelled and yielded before raising
+    /// (`TaskInner::entry_cancel_point`); `u64::MAX` when none.
+    pub(crate) cancel_yielded_in: Cell<u64>,
     /// What the task last blocked on, and its poll count then: a dump trusts the record only
     /// while the counts match and the task is not runnable (`blocked.rs`).
     pub(crate) blocked_on: Cell<BlockedOn>,
@@ -132,6 +136,7 @@ impl TaskInner {
             locals,
             polls: _,
             cancel_points: _,
+            cancel_yielded_in: _,
             blocked_on: _,
             blocked_at: _,
             wchans,
@@ -188,6 +193,7 @@ impl TaskInner {
             locals: t_locals,
             polls,
             cancel_points,
+            cancel_yielded_in,
             blocked_on,
             blocked_at,
             wchans: _,
@@ -217,6 +223,7 @@ impl TaskInner {
         *t_locals.get_mut() = locals;
         polls.set(0);
         cancel_points.set(0);
+        cancel_yielded_in.set(u64::MAX);
         blocked_on.set(BlockedOn::Unknown);
         blocked_at.set(u64::MAX);
         *t_system = system;
@@ -374,6 +381,38 @@ impl TaskInner {
     #[inline(always)]
     pub(crate) fn count_cancel_point(&self) {
         self.cancel_points.set(self.cancel_points.get() + 1);
+    }
+
+    /// The cancel point an operation makes on entry, before it tries anything: `Ok` when the
+    /// task is not cancelled. When it is, Trio's rule holds: a checkpoint that raises
+    /// `Cancelled` has yielded first. So the first time, the task is rescheduled and this
+    /// returns `Pending` (the caller returns `Pending` too, and starts over on its next poll);
+    /// in the very next poll it returns the `Cancelled`. A loop that catches `Cancelled` and
+    /// tries again thus yields on every turn instead of starving the other tasks.
+    #[inline]
+    pub(crate) fn entry_cancel_point(&self, cx: &Context<'_>) -> Poll<Result<(), Error>> {
+        self.count_cancel_point();
+        if !self.current_status.borrow().is_cancelled() {
+            return Poll::Ready(Ok(()));
+        }
+        self.cancelled_entry(cx)
+    }
+
+    /// The cancelled half of [`entry_cancel_point`](Self::entry_cancel_point), for callers
+    /// that checked the flag themselves.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn cancelled_entry(&self, cx: &Context<'_>) -> Poll<Result<(), Error>> {
+        let polls = self.polls.get();
+        if self.cancel_yielded_in.get() == polls.wrapping_sub(1) {
+            self.cancel_yielded_in.set(u64::MAX);
+            return Poll::Ready(Err(Error::new(
+                self.current_status.borrow().cancelled_error(),
+            )));
+        }
+        self.cancel_yielded_in.set(polls);
+        super::run::schedule_point(cx);
+        Poll::Pending
     }
 
     /// Called by a blocking operation about to return `Pending` with `waker`: if that is not

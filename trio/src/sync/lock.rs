@@ -144,9 +144,14 @@ impl Acquire<'_> {
         let mut this = self.project();
         match *this.stage {
             AcquireStage::Start => {
-                if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-                    *this.stage = AcquireStage::Done;
-                    return Poll::Ready(Err(e));
+                match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        *this.stage = AcquireStage::Done;
+                        return Poll::Ready(Err(e));
+                    }
+                    // Cancelled: the cancel point yields before it raises.
+                    Poll::Pending => return Poll::Pending,
                 }
                 let taken = current_task().and_then(|me| this.core.try_take(&me, *this.kind));
                 match taken {

@@ -56,12 +56,11 @@ impl WaitIo {
     fn start(&self, cx: &Context<'_>) -> Result<Stage> {
         let (fd, dir) = (self.fd, self.dir);
         Runner::with_current_task(|runner, task| {
-            task.count_cancel_point();
-            {
-                let status = task.current_status.borrow();
-                if status.is_cancelled() {
-                    return Err(Error::new(status.cancelled_error()));
-                }
+            match task.entry_cancel_point(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Err(e),
+                // Cancelled: yield first; the next poll starts over and raises.
+                Poll::Pending => return Ok(Stage::Start),
             }
             let reactor = runner.reactor();
             let key = match reactor.key_of(fd) {

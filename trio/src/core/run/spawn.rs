@@ -76,6 +76,7 @@ impl Runner {
                 locals: RefCell::new(locals),
                 polls: Cell::new(0),
                 cancel_points: Cell::new(0),
+                cancel_yielded_in: Cell::new(u64::MAX),
                 blocked_on: Cell::new(BlockedOn::Unknown),
                 blocked_at: Cell::new(u64::MAX),
                 wchans: RefCell::new(None),
