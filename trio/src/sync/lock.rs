@@ -95,8 +95,8 @@ pin_project_lite::pin_project! {
     /// Dropped half-way, it undoes itself: it releases a lock taken on the fast path, or
     /// passes on a lock that was handed to it while it waited.
     ///
-    /// Performance: written out by hand rather than as an `async fn` with a drop guard, so
-    /// the uncontended acquire is two small polls (benches/callgrind.rs, lock).
+    /// Written out by hand rather than as an `async fn` with a drop guard, so
+    /// the uncontended acquire is two small polls.
     pub(super) struct Acquire<'a> {
         core: &'a Rc<LockCore>,
         kind: Kind,
@@ -121,7 +121,7 @@ pin_project_lite::pin_project! {
 impl Future for Acquire<'_> {
     type Output = Result<Held>;
 
-    /// Performance: the poll that ends the schedule point (the usual second poll) is inlined
+    /// The poll that ends the schedule point (the usual second poll) is inlined
     /// into the caller; the rest is one call.
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Held>> {
@@ -231,7 +231,7 @@ impl LockCore {
     fn check(&self, me: &Task) -> Result<()> {
         let dead = {
             let st = self.state.borrow();
-            // Performance: tested before anything is cloned (benches/callgrind.rs, lock).
+            // Tested before anything is cloned.
             if st.broken_by.is_some() || self.lot.is_broken() {
                 drop(st);
                 return Err(self.broken_now());
