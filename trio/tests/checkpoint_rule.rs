@@ -329,6 +329,8 @@ fn channels() {
 }
 
 #[test]
+// Idle workers stay cached after the test (as in Trio), which Miri reports as a leak.
+#[cfg_attr(miri, ignore = "the worker-thread cache outlives the test")]
 fn threads_and_signals() {
     run(async {
         // The call waits for its worker thread (not for another task).

@@ -246,9 +246,9 @@ enum Stage {
 pin_project_lite::pin_project! {
     /// One receive operation, for [`ReceiveFuture`], [`RecvFuture`] and the `Stream` impl.
     ///
-    /// Performance: flat fields and a `Copy` stage rather than an enum holding the value and
+    /// Flat fields and a `Copy` stage rather than an enum holding the value and
     /// the `Park`: a transition writes one field instead of moving (and drop-checking) the
-    /// whole state (benches/callgrind.rs, pingpong).
+    /// whole state.
     struct Op<T> {
         stage: Stage,
         // The value got without waiting, during `Yield`.
@@ -270,9 +270,8 @@ impl<T> Op<T> {
         }
     }
 
-    /// Performance: the poll that ends a receive's schedule point (the usual second poll) is
-    /// inlined into the caller, as is the start (`poll_start_or_parked`); waiting is one call
-    /// (benches/callgrind.rs, pingpong).
+    /// The poll that ends a receive's schedule point (the usual second poll) is
+    /// inlined into the caller, as is the start (`poll_start_or_parked`); waiting is one call.
     #[inline(always)]
     fn poll(
         self: Pin<&mut Self>,
@@ -295,11 +294,10 @@ impl<T> Op<T> {
         this.poll_start_or_parked(state, handle, cx)
     }
 
-    /// Performance: the start (a cancel point, then a receive that does not wait) is inlined
+    /// The start (a cancel point, then a receive that does not wait) is inlined
     /// into the caller, whose prologue has saved the registers already; waiting is one call
-    /// (benches/callgrind.rs, pingpong). It stays a function of its own although it is always
-    /// inlined: merged into `poll` as one match on the stage, the round trip took 30–45 Ir more
-    /// (pingpong1 1084 -> 1116..1129, pingpong0 1318 -> 1350..1360).
+    /// It stays a function of its own although it is always inlined: merged into `poll` as
+    /// one match on the stage, the round trip costs more.
     #[inline(always)]
     fn poll_start_or_parked(
         self: Pin<&mut Self>,
@@ -365,9 +363,9 @@ impl<T> Op<T> {
             Poll::Ready(parked) => parked,
         };
         let waiter = park.take_data();
-        // Performance: the finished park (woken, its data taken) stays until the future is
+        // The finished park (woken, its data taken) stays until the future is
         // dropped, right after, rather than being dropped here and an empty one then
-        // (benches/callgrind.rs, pingpong0: 1346 -> 1318 Ir, and ~5 % in time).
+        // (docs/benchmarks.md).
         *this.stage = Stage::Done;
         Poll::Ready(match (parked, waiter.map(|w| w.slot)) {
             (_, Some(RecvSlot::Got(value))) => {
@@ -392,7 +390,7 @@ impl<T> Op<T> {
     /// it while it waited) goes to the next receiver or back to the buffer's front.
     #[inline(always)]
     fn abandon(self: Pin<&mut Self>, state: &RefCell<State<T>>) {
-        // Performance: a receive that completed (the usual drop) has nothing to undo.
+        // A receive that completed (the usual drop) has nothing to undo.
         if self.stage == Stage::Done {
             return;
         }
@@ -477,7 +475,7 @@ pin_project_lite::pin_project! {
 impl<T> Future for RecvFuture<'_, T> {
     type Output = Result<Option<T>>;
 
-    /// Performance: `receive`'s poll and a re-wrap, inlined; the end and the errors take a cold
+    /// `receive`'s poll and a re-wrap, inlined; the end and the errors take a cold
     /// path. The end's schedule point is a field of its own rather than the op's `Yield` stage
     /// without a value, which would make the op's yield a possible error on the hot path.
     #[inline(always)]

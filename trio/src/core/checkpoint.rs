@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::blocked::BlockedOn;
 use super::run::{Runner, not_in_run};
 use crate::error::{Error, Result};
 
@@ -190,6 +191,11 @@ impl Future for SleepForever {
                 }
             }
             task.register_cancel_waker(cx.waker());
+            // For task dumps: `sleep` is this inside a scope with a deadline.
+            let deadline = task.current_status.borrow().deadline();
+            task.note_blocked(BlockedOn::Sleep {
+                deadline: deadline.min(task.lazy_deadline.get()),
+            });
             Ok(true)
         });
         match polled {

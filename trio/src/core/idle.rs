@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::blocked::BlockedOn;
 use super::clock::IntoSeconds;
 use super::run::{Runner, not_in_run};
 use crate::error::{Error, Result};
@@ -89,6 +90,7 @@ impl Future for WaitAllTasksBlocked {
                     }
                     let flag = Rc::new(Cell::new(false));
                     let slot = runner.add_idle_waiter(cushion, task.key, flag.clone());
+                    task.note_blocked(BlockedOn::AllTasksBlocked);
                     Ok(Some((slot, flag)))
                 });
                 match started {
@@ -114,6 +116,7 @@ impl Future for WaitAllTasksBlocked {
                         runner.remove_idle_waiter(slot);
                         Some(status.cancelled_error())
                     } else {
+                        task.note_blocked(BlockedOn::AllTasksBlocked);
                         None
                     }
                 })

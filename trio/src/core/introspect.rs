@@ -1,6 +1,6 @@
 //! The small entry points of `trio::lowlevel` that ask the run about itself: the current
 //! task and root task, the run's token, clock, seed and statistics, system tasks,
-//! instruments, and task dumps.
+//! instruments.
 
 use std::future::Future;
 use std::panic::Location;
@@ -85,6 +85,11 @@ pub fn current_seed() -> Result<u64> {
 }
 
 /// Numbers about the current run, as Trio's `current_statistics()`.
+///
+/// Trio's fields (its `io_statistics` as one count of tasks waiting for fd readiness). Figures
+/// of work running on other threads join them with the thread pool (`trio::to_thread`); the
+/// struct is `#[non_exhaustive]` for that. Task dumps ([`task_dump`](crate::lowlevel::task_dump))
+/// say what each task waits for.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RunStatistics {
@@ -136,10 +141,4 @@ pub fn remove_instrument(instrument: &Rc<dyn Instrument>) -> Result<()> {
         )),
         None => Err(not_in_run("remove_instrument")),
     }
-}
-
-/// A dump of the current run's task tree (names, states, wait channels). Fails outside a run.
-/// Not a checkpoint.
-pub fn task_dump() -> Result<String> {
-    Runner::with_current(super::dump::task_tree).ok_or_else(|| not_in_run("task_dump"))
 }

@@ -17,12 +17,15 @@
 //! [`lowlevel`] is the public face of this layer; the crate root re-exports the rest (run,
 //! nurseries, cancel scopes, clocks). Nothing above this layer names `crate::core`.
 
+pub(crate) mod blocked;
 pub(crate) mod cancel;
 pub(crate) mod cancel_scope;
 pub(crate) mod checkpoint;
 pub(crate) mod clock;
 pub(crate) mod deadlines;
 pub(crate) mod dump;
+pub(crate) mod dump_data;
+pub(crate) mod dump_signal;
 pub(crate) mod entry;
 pub(crate) mod external;
 pub(crate) mod idle;

@@ -8,9 +8,11 @@
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::panic::Location;
+use std::ptr::NonNull;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
+use super::blocked::{BlockedOn, LotInfo};
 use super::cancel::ScopeState;
 use super::nursery::NurseryInner;
 use super::parking::ParkingLot;
@@ -76,9 +78,12 @@ pub(crate) struct TaskInner {
     /// The poll in which a cancel point found the task cancelled and yielded before raising
     /// (`TaskInner::entry_cancel_point`); `u64::MAX` when none.
     pub(crate) cancel_yielded_in: Cell<u64>,
-    /// Outermost `#[trio::wchan]` frame the task was blocked in, and the frame depth now.
-    pub(crate) wchan: Cell<Option<&'static str>>,
-    pub(crate) wchan_depth: Cell<u32>,
+    /// What the task last blocked on, and its poll count then: a dump trusts the record only
+    /// while the counts match and the task is not runnable (`blocked.rs`).
+    pub(crate) blocked_on: Cell<BlockedOn>,
+    pub(crate) blocked_at: Cell<u64>,
+    /// The `#[trio::wchan]` frames, made on the first poll of a frame (most tasks have none).
+    pub(crate) wchans: RefCell<Option<Box<WchanFrames>>>,
     pub(crate) system: bool,
     pub(crate) finished: Cell<bool>,
     /// Parking lots to break when this task exits (`add_parking_lot_breaker`).
@@ -132,8 +137,9 @@ impl TaskInner {
             polls: _,
             cancel_points: _,
             cancel_yielded_in: _,
-            wchan: _,
-            wchan_depth: _,
+            blocked_on: _,
+            blocked_at: _,
+            wchans,
             system: _,
             finished: _,
             lot_breakers,
@@ -149,6 +155,9 @@ impl TaskInner {
         child_nurseries.get_mut().clear();
         *locals.get_mut() = None;
         lot_breakers.get_mut().clear();
+        if let Some(frames) = wchans.get_mut() {
+            frames.clear();
+        }
     }
 
     /// Fills a vacated task in place with a new task, as `Runner::spawn` builds one (its
@@ -185,8 +194,9 @@ impl TaskInner {
             polls,
             cancel_points,
             cancel_yielded_in,
-            wchan,
-            wchan_depth,
+            blocked_on,
+            blocked_at,
+            wchans: _,
             system: t_system,
             finished,
             lot_breakers,
@@ -214,10 +224,30 @@ impl TaskInner {
         polls.set(0);
         cancel_points.set(0);
         cancel_yielded_in.set(u64::MAX);
-        wchan.set(None);
-        wchan_depth.set(0);
+        blocked_on.set(BlockedOn::Unknown);
+        blocked_at.set(u64::MAX);
         *t_system = system;
         finished.set(false);
+    }
+}
+
+/// The `#[trio::wchan]` frames of a task (`dump.rs` pushes and pops them around each poll
+/// of a frame).
+#[derive(Default)]
+pub(crate) struct WchanFrames {
+    /// The frames being polled now, outermost first.
+    pub(crate) live: Vec<&'static str>,
+    /// The frames the task was in when a frame last returned `Pending`, outermost first.
+    pub(crate) blocked: Vec<&'static str>,
+    /// The task's poll count when `blocked` was taken.
+    pub(crate) blocked_at: u64,
+}
+
+impl WchanFrames {
+    fn clear(&mut self) {
+        self.live.clear();
+        self.blocked.clear();
+        self.blocked_at = u64::MAX;
     }
 }
 
@@ -300,6 +330,51 @@ impl TaskInner {
     #[inline(always)]
     pub(crate) fn is_own_waker(&self, waker: &Waker) -> bool {
         std::ptr::eq(waker, &self.waker) || waker.will_wake(&self.waker)
+    }
+
+    /// Records what the task is about to block on (for task dumps; `blocked.rs`).
+    #[inline(always)]
+    pub(crate) fn note_blocked(&self, on: BlockedOn) {
+        self.blocked_on.set(on);
+        self.blocked_at.set(self.polls.get());
+    }
+
+    /// Forgets a record of the lot `info` (its park is going away without a poll of the task).
+    #[inline]
+    pub(crate) fn forget_lot(&self, info: NonNull<LotInfo>) {
+        if matches!(self.blocked_on.get(), BlockedOn::Lot(p) if p == info) {
+            self.blocked_on.set(BlockedOn::Unknown);
+        }
+    }
+
+    /// Points a record of the lot `from` at the lot `to` (its park was moved by `repark`).
+    pub(crate) fn move_lot(&self, from: NonNull<LotInfo>, to: NonNull<LotInfo>) {
+        if matches!(self.blocked_on.get(), BlockedOn::Lot(p) if p == from) {
+            self.blocked_on.set(BlockedOn::Lot(to));
+        }
+    }
+
+    /// Forgets whatever the task recorded.
+    pub(crate) fn forget_blocked(&self) {
+        self.blocked_on.set(BlockedOn::Unknown);
+    }
+
+    /// What the task blocked on in its last poll, if it recorded it then. The caller knows
+    /// the task is neither running nor runnable (`blocked.rs`).
+    pub(crate) fn blocked_record(&self) -> BlockedOn {
+        if self.blocked_at.get() == self.polls.get() {
+            self.blocked_on.get()
+        } else {
+            BlockedOn::Unknown
+        }
+    }
+
+    /// The `#[trio::wchan]` frames the task blocked in during its last poll, outermost first.
+    pub(crate) fn blocked_wchans(&self) -> Vec<&'static str> {
+        match &*self.wchans.borrow() {
+            Some(frames) if frames.blocked_at == self.polls.get() => frames.blocked.clone(),
+            _ => Vec::new(),
+        }
     }
 
     /// Counts a cancel point of this task.
@@ -499,9 +574,31 @@ impl Task {
             .collect()
     }
 
-    /// The outermost `#[trio::wchan]` frame this task was last blocked in.
+    /// The outermost `#[trio::wchan]` frame this task is blocked in (`None` if it is not
+    /// blocked inside one, or not blocked).
     pub fn wchan(&self) -> Option<&'static str> {
-        self.inner.wchan.get()
+        self.inner.blocked_wchans().first().copied()
+    }
+
+    /// Every `#[trio::wchan]` frame this task is blocked in, outermost first (what task dumps
+    /// show as its wait channels).
+    pub fn wait_channels(&self) -> Vec<&'static str> {
+        self.inner.blocked_wchans()
+    }
+
+    /// Where the task was spawned: the caller of `start_soon`, `start_soon_named`, `start`
+    /// or `spawn_system_task`.
+    pub fn spawn_site(&self) -> &'static Location<'static> {
+        self.inner.spawn_site.get()
+    }
+
+    /// For a task started with [`Nursery::start`](crate::Nursery::start) that has not called
+    /// [`started`](crate::TaskStatus::started) yet: the nursery it will move to. `None`
+    /// otherwise (as Trio's `eventual_parent_nursery`).
+    pub fn eventual_parent_nursery(&self) -> Option<crate::Nursery> {
+        let parent = self.inner.parent.borrow().clone()?;
+        let target = parent.start_target.borrow().clone()?;
+        Some(crate::Nursery::from_inner(target))
     }
 
     /// How many times the run loop has polled the task: two readings that differ have a

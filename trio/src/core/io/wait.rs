@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::reactor::{Direction, IoKey, Readiness};
+use crate::core::blocked::BlockedOn;
 use crate::core::run::{Runner, not_in_run};
 use crate::error::{BusyResourceError, ClosedResourceError, Error, Result};
 
@@ -85,6 +86,10 @@ impl WaitIo {
             }
             runner.loop_needs_attention();
             task.register_cancel_waker(cx.waker());
+            task.note_blocked(BlockedOn::Io {
+                fd,
+                writable: matches!(dir, Direction::Write),
+            });
             Ok(Stage::Waiting(key))
         })
         .unwrap_or_else(|| Err(not_in_run("wait_readable/wait_writable")))
@@ -112,6 +117,10 @@ impl WaitIo {
                 return Poll::Ready(Err(Error::new(status.cancelled_error())));
             }
             task.register_cancel_waker(cx.waker());
+            task.note_blocked(BlockedOn::Io {
+                fd,
+                writable: matches!(dir, Direction::Write),
+            });
             Poll::Pending
         })
         .unwrap_or_else(|| Poll::Ready(Err(not_in_run("wait_readable/wait_writable"))))
