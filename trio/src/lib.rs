@@ -50,6 +50,7 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod private;
+pub mod socket;
 pub mod stream;
 pub mod sync;
 mod sys;
