@@ -449,11 +449,11 @@ impl Socket {
         }
     }
 
-    /// Ready when the socket is readable (or closed, or broken): data, a connection to
+    /// Ready when the socket is readable now (or closed, or broken): data, a connection to
     /// accept, or end-of-file. A custom socket is always ready.
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         match &self.repr {
-            Repr::Os(os) => os.poll_ready(cx, Dir::Read),
+            Repr::Os(os) => os.poll_ready_now(cx, Dir::Read),
             Repr::Custom(custom) => match custom.get() {
                 Ok(_) => Poll::Ready(Ok(())),
                 Err(e) => Poll::Ready(Err(e)),
@@ -461,10 +461,10 @@ impl Socket {
         }
     }
 
-    /// Ready when the socket is writable (or closed, or broken).
+    /// Ready when the socket is writable now (or closed, or broken).
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         match &self.repr {
-            Repr::Os(os) => os.poll_ready(cx, Dir::Write),
+            Repr::Os(os) => os.poll_ready_now(cx, Dir::Write),
             Repr::Custom(custom) => match custom.get() {
                 Ok(socket) => socket.poll_write_ready(cx),
                 Err(e) => Poll::Ready(Err(e)),

@@ -200,12 +200,15 @@ impl Socket {
                             return Poll::Ready(Ok(()));
                         }
                     }
-                    loop {
-                        ready!(os.poll_ready(cx, Dir::Write))?;
-                        if os.finish_connect(addr)? {
-                            return Poll::Ready(Ok(()));
-                        }
+                    ready!(os.poll_ready(cx, Dir::Write))?;
+                    if os.finish_connect(addr)? {
+                        return Poll::Ready(Ok(()));
                     }
+                    // Still in progress after a wake-up that was early. Poll again soon
+                    // rather than loop here: a socket registered before its connect may
+                    // have reported a hang-up that keeps it "writable".
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
                 }
                 Repr::Custom(custom) => custom.get()?.poll_connect(cx, addr),
             },

@@ -260,6 +260,22 @@ impl OsSocket {
         }
     }
 
+    /// Ready when `dir` is ready right now: the cached readiness, confirmed by a
+    /// zero-timeout `poll` (readiness may be stale when someone used the fd directly).
+    pub(crate) fn poll_ready_now(&self, cx: &mut Context<'_>, dir: Dir) -> Poll<Result<()>> {
+        loop {
+            match self.poll_ready(cx, dir) {
+                Poll::Ready(Ok(())) => {}
+                other => return other,
+            }
+            match crate::sys::net::ready_now(self.fd.get(), dir == Dir::Write) {
+                Ok(true) => return Poll::Ready(Ok(())),
+                Ok(false) => self.clear_ready(dir),
+                Err(e) => return Poll::Ready(Err(Error::new(e))),
+            }
+        }
+    }
+
     /// Forgets the readiness of `dir` (the last call used it up).
     #[inline]
     pub(crate) fn clear_ready(&self, dir: Dir) {

@@ -16,7 +16,7 @@ use std::rc::Rc;
 use socket2::{Domain, Protocol, Type};
 
 use crate::lowlevel::{RunVar, cancel_shielded_checkpoint, checkpoint_if_cancelled};
-use crate::sys::netdb::{self, GaiError, RawAddrInfo};
+use crate::sys::net::{self as netdb, GaiError, RawAddrInfo};
 use crate::{Error, Result, UsageError};
 
 /// `AI_PASSIVE`: addresses to bind to (a `None` host gives the wildcard addresses).

@@ -14,7 +14,7 @@ mod unix;
 pub(crate) use unix::*;
 
 #[cfg(unix)]
-pub(crate) mod netdb;
+pub(crate) mod net;
 
 #[cfg(target_os = "linux")]
 mod linux;

@@ -1,7 +1,8 @@
-//! `getaddrinfo` and `getnameinfo` (POSIX), behind a safe API.
+//! Network calls that socket2 does not wrap (POSIX): `getaddrinfo` and `getnameinfo`, and a
+//! zero-timeout `poll` that tells whether a socket is ready right now.
 //!
-//! Both block (a name lookup may take seconds): callers run them in a worker thread unless
-//! the flags make them numeric-only.
+//! The name lookups block (a lookup may take seconds): callers run them in a worker thread
+//! unless the flags make them numeric-only.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -166,4 +167,26 @@ pub(crate) fn getnameinfo(
 /// A C string of `s`, or `None` if it has a NUL byte.
 pub(crate) fn c_string(s: &str) -> Option<CString> {
     CString::new(s).ok()
+}
+
+/// Whether `fd` is ready for reading (`writing` false) or writing right now: `poll(2)` with a
+/// zero timeout. An error or hang-up counts as ready (the next call reports it).
+pub(crate) fn ready_now(fd: std::os::fd::RawFd, writing: bool) -> io::Result<bool> {
+    let events = if writing { libc::POLLOUT } else { libc::POLLIN };
+    let mut pollfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid `pollfd` on the stack, and its count.
+        let n = unsafe { libc::poll(&mut pollfd, 1, 0) };
+        if n >= 0 {
+            return Ok(n > 0 && pollfd.revents != 0);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
