@@ -20,12 +20,15 @@ use std::time::Duration;
 
 #[path = "workloads/core_cases.rs"]
 mod core_cases;
+#[path = "workloads/net_cases.rs"]
+mod net_cases;
 #[path = "workloads/rt.rs"]
 mod rt;
 #[path = "workloads/sync_cases.rs"]
 mod sync_cases;
 
 use core_cases::*;
+use net_cases::*;
 use rt::Tokio;
 use sync_cases::*;
 
@@ -60,6 +63,10 @@ const CASES: &[Case] = &[
     ("trio_lock", trio_lock_uncontended),
     ("trio_try_lock", trio_lock_try),
     ("tokio_lock", |n| tokio_lock_uncontended(&Tokio::new(), n)),
+    ("trio_poll_receive_hit", trio_poll_receive_hit),
+    ("tokio_poll_read_hit", tokio_poll_read_hit),
+    ("trio_poll_receive_cycle", trio_poll_receive_cycle),
+    ("tokio_poll_read_cycle", tokio_poll_read_cycle),
     ("trio_lock_contended", trio_lock_contended),
     ("tokio_lock_contended", |n| {
         tokio_lock_contended(&Tokio::new(), n)

@@ -99,6 +99,7 @@ pub(crate) enum Dir {
 }
 
 impl Dir {
+    #[inline]
     fn bit(self) -> u8 {
         match self {
             Dir::Read => 1,

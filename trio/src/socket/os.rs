@@ -41,6 +41,11 @@ pub(crate) struct OsSocket {
     ty: Type,
     /// `SOCK_STREAM`: a short read or write proves the buffer drained or filled.
     stream: bool,
+    /// Per direction (`Dir::bit`): the last call in that direction succeeded and nothing
+    /// since said the buffer drained or filled, so the next call tries the system call
+    /// without asking the reactor first (it would find the direction ready). A hint only:
+    /// a call that then would block clears it and waits as usual.
+    hot: Cell<u8>,
     /// Live [`Socket2Ref`]s.
     borrows: Cell<u32>,
     /// An fd closed while borrowed, waiting for the last borrow to end.
@@ -157,6 +162,7 @@ impl OsSocket {
             reg: OnceCell::new(),
             ty,
             stream: ty == Type::STREAM,
+            hot: Cell::new(0),
             borrows: Cell::new(0),
             deferred: Cell::new(-1),
         }
@@ -279,6 +285,7 @@ impl OsSocket {
     /// Forgets the readiness of `dir` (the last call used it up).
     #[inline]
     pub(crate) fn clear_ready(&self, dir: Dir) {
+        self.hot.set(self.hot.get() & !dir.bit());
         if let Some(reg) = self.reg.get() {
             match dir {
                 Dir::Read => reg.clear_read_ready(),
@@ -303,7 +310,7 @@ impl OsSocket {
         // SAFETY: `fd` is open and owned by `self`; `op` makes system calls on it and cannot
         // reach `self` to close it.
         let sys = unsafe { Sys::new(fd) };
-        let mut need_ready = !try_first;
+        let mut need_ready = !try_first && self.hot.get() & dir.bit() == 0;
         loop {
             if need_ready {
                 let reg = match self.registration(fd) {
@@ -317,7 +324,10 @@ impl OsSocket {
                 }
             }
             match op(&sys) {
-                Ok(value) => return Poll::Ready(Ok(value)),
+                Ok(value) => {
+                    self.hot.set(self.hot.get() | dir.bit());
+                    return Poll::Ready(Ok(value));
+                }
                 Err(e) if would_block(&e) => {
                     self.clear_ready(dir);
                     need_ready = true;
