@@ -5,7 +5,7 @@
 //! ```text
 //! cargo bench -p trio-benches --bench echo              # 1, 50, 1000 connections, 3 s each
 //! cargo bench -p trio-benches --bench echo -- hold 10000 # memory of 10,000 idle connections
-//! ECHO_SECONDS=5 ECHO_CONNS=50 cargo bench -p trio-benches --bench echo
+//! ECHO_SECONDS=5 ECHO_CONNS=50 ECHO_SERVERS=tokio,trio cargo bench -p trio-benches --bench echo
 //! ```
 //!
 //! Per server and connection count it prints requests/s, the p50 and p99 round trip, and the
@@ -312,8 +312,12 @@ fn main() {
                 "{:<6} {:>6} {:>12} {:>9} {:>9} {:>12}",
                 "server", "conns", "requests/s", "p50 us", "p99 us", "CPU us/req"
             );
+            // ECHO_SERVERS=tokio,trio swaps the order (to see whether going first matters).
+            let servers: Vec<String> = std::env::var("ECHO_SERVERS")
+                .map(|v| v.split(',').map(str::to_string).collect())
+                .unwrap_or_else(|_| vec!["trio".into(), "tokio".into()]);
             for &conns in &counts {
-                for kind in ["trio", "tokio"] {
+                for kind in servers.iter().map(String::as_str) {
                     let f = load(
                         kind,
                         conns,

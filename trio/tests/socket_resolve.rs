@@ -8,8 +8,8 @@ use std::rc::Rc;
 
 use common::{assert_err, run};
 use trio::socket::{
-    AI_PASSIVE, AddrInfo, AddrInfoHints, HostnameResolver, LocalBoxFuture, LookupError, NI_NUMERICHOST,
-    NI_NUMERICSERV, Type, getaddrinfo, getnameinfo, set_custom_hostname_resolver,
+    AI_PASSIVE, AddrInfo, AddrInfoHints, HostnameResolver, LocalBoxFuture, LookupError,
+    NI_NUMERICHOST, NI_NUMERICSERV, Type, getaddrinfo, getnameinfo, set_custom_hostname_resolver,
 };
 
 #[test]
@@ -33,8 +33,8 @@ fn a_name_resolves_in_a_worker() {
     run(async {
         let found = getaddrinfo(Some("localhost"), 80, AddrInfoHints::stream()).await?;
         assert!(found.iter().all(|a| a.addr.ip().is_loopback()), "{found:?}");
-        let (host, port) = getnameinfo("127.0.0.1:80".parse()?, NI_NUMERICHOST | NI_NUMERICSERV)
-            .await?;
+        let (host, port) =
+            getnameinfo("127.0.0.1:80".parse()?, NI_NUMERICHOST | NI_NUMERICSERV).await?;
         assert_eq!((host.as_str(), port.as_str()), ("127.0.0.1", "80"));
         Ok(())
     });
@@ -77,7 +77,10 @@ impl HostnameResolver for Fixed {
         Box::pin(async move {
             trio::lowlevel::checkpoint().await?;
             assert_eq!(host.as_deref(), Some("service.test"));
-            Ok(vec![AddrInfo::new(SocketAddr::from(([10, 1, 2, 3], port)), Type::STREAM)])
+            Ok(vec![AddrInfo::new(
+                SocketAddr::from(([10, 1, 2, 3], port)),
+                Type::STREAM,
+            )])
         })
     }
 
@@ -142,10 +145,17 @@ fn a_non_ascii_name_reaches_the_resolver_idna_encoded() {
             // UTS #46: mapped to lower case, then Punycode (IDNA 2008: ß stays ß).
             assert_eq!(host, Some("xn--bcher-kva.example"));
             Box::pin(async move {
-                Ok(vec![AddrInfo::new(SocketAddr::from(([10, 0, 0, 1], port)), Type::STREAM)])
+                Ok(vec![AddrInfo::new(
+                    SocketAddr::from(([10, 0, 0, 1], port)),
+                    Type::STREAM,
+                )])
             })
         }
-        fn getnameinfo(&self, _: SocketAddr, _: i32) -> LocalBoxFuture<trio::Result<(String, String)>> {
+        fn getnameinfo(
+            &self,
+            _: SocketAddr,
+            _: i32,
+        ) -> LocalBoxFuture<trio::Result<(String, String)>> {
             Box::pin(async { Ok((String::new(), String::new())) })
         }
     }
