@@ -39,19 +39,19 @@
 //!   after every wake-up before trying again. A cancelled `recv` has received nothing.
 //! - **One task per direction.** Two tasks receiving (or accepting) on one socket at once, or
 //!   two sending (or connecting), is a bug: the second gets
-//!   [`BusyResourceError`](crate::BusyResourceError). Sending in one task while receiving in
+//!   [`BusyResourceError`]. Sending in one task while receiving in
 //!   another is fine, which is why the methods take `&self`. The poll methods do not check:
 //!   their callers (hyper) expect the last waker to win.
 //! - **A cancelled `connect` closes the socket**: it is in an unknown state, and Trio would
 //!   rather you not use it.
 //! - **Closing** is sync and idempotent ([`close`](Socket::close), or drop); tasks waiting on
-//!   the socket get [`ClosedResourceError`](crate::ClosedResourceError), and later operations
+//!   the socket get [`ClosedResourceError`], and later operations
 //!   too.
 //!
 //! A `Socket` holds plain data (its fd, its registration's key, the run's id), so it is `Send`:
 //! it can be created on one thread and moved to another before its first use. Its first wait
 //! registers it with the run that does it; used from another run afterwards, it fails with a
-//! [`UsageError`](crate::UsageError) instead of touching a stranger's reactor.
+//! [`UsageError`] instead of touching a stranger's reactor.
 //!
 //! # Faking the network
 //! [`set_custom_socket_factory`] and [`set_custom_hostname_resolver`] replace, for the rest of
