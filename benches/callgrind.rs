@@ -20,6 +20,8 @@ use std::time::Duration;
 
 #[path = "workloads/core_cases.rs"]
 mod core_cases;
+#[path = "workloads/debug_cases.rs"]
+mod debug_cases;
 #[path = "workloads/net_cases.rs"]
 mod net_cases;
 #[path = "workloads/rt.rs"]
@@ -28,6 +30,7 @@ mod rt;
 mod sync_cases;
 
 use core_cases::*;
+use debug_cases::trio_dump_10k;
 use net_cases::*;
 use rt::Tokio;
 use sync_cases::*;
@@ -67,17 +70,30 @@ const CASES: &[Case] = &[
     ("tokio_poll_read_hit", tokio_poll_read_hit),
     ("trio_poll_receive_cycle", trio_poll_receive_cycle),
     ("tokio_poll_read_cycle", tokio_poll_read_cycle),
+    ("tokio_lock_yield", |n| {
+        tokio_lock_uncontended_yield(&Tokio::new(), n)
+    }),
     ("trio_lock_contended", trio_lock_contended),
     ("tokio_lock_contended", |n| {
         tokio_lock_contended(&Tokio::new(), n)
     }),
 ];
 
+/// Cases too slow to run at the script's sizes: run by name only, with a small count
+/// (`callgrind trio_dump_10k 5`; docs/benchmarks.md).
+const BY_NAME_ONLY: &[Case] = &[("trio_dump_10k", trio_dump_10k)];
+
 fn find(name: &str) -> Option<&'static Case> {
     CASES
         .iter()
+        .chain(BY_NAME_ONLY)
         .find(|(n, _)| *n == name)
-        .or_else(|| CASES.iter().find(|(n, _)| *n == format!("trio_{name}")))
+        .or_else(|| {
+            CASES
+                .iter()
+                .chain(BY_NAME_ONLY)
+                .find(|(n, _)| *n == format!("trio_{name}"))
+        })
 }
 
 fn run(case: &Case, iters: u64) {

@@ -47,6 +47,9 @@ fn locks(c: &mut Criterion) {
     g.bench_function("tokio_mutex", |b| {
         b.iter_custom(|iters| tokio_lock_uncontended(&tokio, iters))
     });
+    g.bench_function("tokio_lock_then_yield_now", |b| {
+        b.iter_custom(|iters| tokio_lock_uncontended_yield(&tokio, iters))
+    });
     g.finish();
 
     // One iteration is one acquire+release by one of two tasks.

@@ -169,6 +169,23 @@ pub fn tokio_lock_uncontended(rt: &Tokio, iters: u64) -> Duration {
     })
 }
 
+/// tokio: `Mutex::lock` + unlock + `yield_now()`: the same work as trio's `lock()`, whose
+/// acquire is a schedule point even when the lock is free (Trio's rule); tokio's `lock()`
+/// returns without yielding.
+pub fn tokio_lock_uncontended_yield(rt: &Tokio, iters: u64) -> Duration {
+    rt.run(async move {
+        let mutex = tokio::sync::Mutex::new(0u64);
+        let start = Instant::now();
+        for _ in 0..iters {
+            let mut guard = mutex.lock().await;
+            *guard += 1;
+            drop(black_box(guard));
+            tokio::task::yield_now().await;
+        }
+        start.elapsed()
+    })
+}
+
 /// trio: two tasks that each loop { lock, checkpoint while holding it, unlock }, so every
 /// acquire waits for the other task's hand-off. One iteration is one acquire+release.
 pub fn trio_lock_contended(iters: u64) -> Duration {

@@ -73,6 +73,7 @@ pub use crate::error::{
     DeadlockError, EndOfChannel, Error, ErrorGroup, KeyboardInterrupt, Result, RunFinishedError,
     TaskPanicked, TooSlowError, TrioInternalError, UsageError, WouldBlock,
 };
+pub use crate::lowlevel::Timeout;
 pub use crate::lowlevel::{SleepForever, sleep_forever};
 pub use crate::stream::{
     AsyncResource, AsyncResourceExt, ConflictDetector, HalfCloseableStream, HalfCloseableStreamExt,
@@ -84,7 +85,7 @@ pub use crate::sync::{
     SemaphoreGuard, StrictFIFOLock,
 };
 pub use crate::timeouts::{
-    current_effective_deadline, current_time, fail_after, fail_at, move_on_after, move_on_at,
-    sleep, sleep_until,
+    FailAfter, current_effective_deadline, current_time, fail_after, fail_at, move_on_after,
+    move_on_at, sleep, sleep_until,
 };
 pub use trio_macros::{checkpoint, main, test, wchan};

@@ -6,8 +6,10 @@
 //! negative durations are errors, not panics.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use crate::lowlevel::sleep_forever;
+use crate::lowlevel::{Timeout, sleep_forever};
 use crate::{CancelScope, Error, IntoSeconds, Result, TooSlowError, UsageError};
 
 /// Sleeps until `deadline` on the run's clock (see [`current_time`](crate::current_time)), in
@@ -61,13 +63,11 @@ pub async fn sleep(seconds: impl IntoSeconds) -> Result<()> {
 ///
 /// # Cancel safety
 /// As the body's.
-pub async fn move_on_after<F, T>(seconds: impl IntoSeconds, body: F) -> Result<Option<T>>
+pub fn move_on_after<F, T>(seconds: impl IntoSeconds, body: F) -> Timeout<F>
 where
     F: Future<Output = Result<T>>,
 {
-    CancelScope::with_relative_deadline(seconds)?
-        .into_run(body)
-        .await
+    Timeout::after(seconds, body)
 }
 
 /// Runs `body` until the absolute `deadline` (any [`IntoSeconds`] type): `Ok(None)` if the
@@ -78,11 +78,11 @@ where
 ///
 /// # Cancel safety
 /// As the body's.
-pub async fn move_on_at<F, T>(deadline: impl IntoSeconds, body: F) -> Result<Option<T>>
+pub fn move_on_at<F, T>(deadline: impl IntoSeconds, body: F) -> Timeout<F>
 where
     F: Future<Output = Result<T>>,
 {
-    CancelScope::with_deadline(deadline)?.into_run(body).await
+    Timeout::at(deadline, body)
 }
 
 /// Runs `body` with a timeout of `seconds` (see [`IntoSeconds`]), failing with
@@ -93,13 +93,13 @@ where
 ///
 /// # Cancel safety
 /// As the body's.
-pub async fn fail_after<F, T>(seconds: impl IntoSeconds, body: F) -> Result<T>
+pub fn fail_after<F, T>(seconds: impl IntoSeconds, body: F) -> FailAfter<F>
 where
     F: Future<Output = Result<T>>,
 {
-    move_on_after(seconds, body)
-        .await?
-        .ok_or_else(|| Error::new(TooSlowError))
+    FailAfter {
+        timeout: Timeout::after(seconds, body),
+    }
 }
 
 /// Runs `body` until the absolute `deadline` (any [`IntoSeconds`] type), failing with
@@ -110,13 +110,41 @@ where
 ///
 /// # Cancel safety
 /// As the body's.
-pub async fn fail_at<F, T>(deadline: impl IntoSeconds, body: F) -> Result<T>
+pub fn fail_at<F, T>(deadline: impl IntoSeconds, body: F) -> FailAfter<F>
 where
     F: Future<Output = Result<T>>,
 {
-    move_on_at(deadline, body)
-        .await?
-        .ok_or_else(|| Error::new(TooSlowError))
+    FailAfter {
+        timeout: Timeout::at(deadline, body),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`fail_after`] and [`fail_at`]: a [`Timeout`] whose expiry is a
+    /// [`TooSlowError`].
+    #[must_use = "a timeout does nothing unless awaited"]
+    #[derive(Debug)]
+    pub struct FailAfter<F> {
+        #[pin]
+        timeout: Timeout<F>,
+    }
+}
+
+impl<F, T> Future for FailAfter<F>
+where
+    F: Future<Output = Result<T>>,
+{
+    type Output = Result<T>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        match self.project().timeout.poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Some(value))) => Poll::Ready(Ok(value)),
+            Poll::Ready(Ok(None)) => Poll::Ready(Err(Error::new(TooSlowError))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        }
+    }
 }
 
 /// The current time on the run's clock, in seconds (see [`Clock`](crate::Clock)).

@@ -21,6 +21,7 @@ const DRIVERS: &[&str] = &[
     "core/clock",
     "core/storage",
     "core/task_future",
+    "core/dump_signal",
 ];
 
 /// Files of `trio/src/core` that are APIs (call into the run, are not called by it).

@@ -1,6 +1,6 @@
 //! The small entry points of `trio::lowlevel` that ask the run about itself: the current
 //! task and root task, the run's token, clock, seed and statistics, system tasks,
-//! instruments, and task dumps.
+//! instruments.
 
 use std::future::Future;
 use std::panic::Location;
@@ -69,8 +69,13 @@ pub fn current_clock() -> Result<Rc<dyn Clock>> {
 /// The earliest deadline that can cancel the code calling this (`-inf` if it is already
 /// cancelled, `+inf` if nothing can). Fails outside a task.
 pub fn current_effective_deadline() -> Result<f64> {
-    Runner::with_current_task(|_, task| task.current_status.borrow().clone().effective_deadline())
-        .ok_or_else(|| not_in_run("current_effective_deadline"))
+    Runner::with_current_task(|_, task| {
+        let deadline = task.current_status.borrow().clone().effective_deadline();
+        // A timeout whose body runs without a node yet (`timeout.rs`) counts too.
+        // (NaN and infinity mean no frame or an entered one; `min` ignores NaN.)
+        deadline.min(task.lazy_deadline.get())
+    })
+    .ok_or_else(|| not_in_run("current_effective_deadline"))
 }
 
 /// The seed of the run's scheduling order (pass it to `RunConfig::seed` or `TRIO_SEED` to
@@ -80,6 +85,11 @@ pub fn current_seed() -> Result<u64> {
 }
 
 /// Numbers about the current run, as Trio's `current_statistics()`.
+///
+/// Trio's fields (its `io_statistics` as one count of tasks waiting for fd readiness). Figures
+/// of work running on other threads join them with the thread pool (`trio::to_thread`); the
+/// struct is `#[non_exhaustive]` for that. Task dumps ([`task_dump`](crate::lowlevel::task_dump))
+/// say what each task waits for.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RunStatistics {
@@ -127,10 +137,4 @@ pub fn remove_instrument(instrument: &Rc<dyn Instrument>) -> Result<()> {
         )),
         None => Err(not_in_run("remove_instrument")),
     }
-}
-
-/// A dump of the current run's task tree (names, states, wait channels). Fails outside a run.
-/// Not a checkpoint.
-pub fn task_dump() -> Result<String> {
-    Runner::with_current(super::dump::task_tree).ok_or_else(|| not_in_run("task_dump"))
 }

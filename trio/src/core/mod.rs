@@ -17,11 +17,15 @@
 //! [`lowlevel`] is the public face of this layer; the crate root re-exports the rest (run,
 //! nurseries, cancel scopes, clocks). Nothing above this layer names `crate::core`.
 
+pub(crate) mod blocked;
 pub(crate) mod cancel;
+pub(crate) mod cancel_scope;
 pub(crate) mod checkpoint;
 pub(crate) mod clock;
 pub(crate) mod deadlines;
 pub(crate) mod dump;
+pub(crate) mod dump_data;
+pub(crate) mod dump_signal;
 pub(crate) mod entry;
 pub(crate) mod idle;
 pub(crate) mod introspect;
@@ -36,10 +40,11 @@ pub(crate) mod start;
 pub(crate) mod storage;
 pub(crate) mod task;
 pub(crate) mod task_future;
+pub(crate) mod timeout;
 pub(crate) mod wait_list;
 pub(crate) mod waker;
 
-pub use cancel::{CancelScope, ScopeRun};
+pub use cancel_scope::{CancelScope, ScopeRun};
 pub use clock::{Clock, IntoSeconds, SystemClock};
 pub use nursery::{Nursery, NurseryRun, open_nursery};
 pub use run::instruments::Instrument;

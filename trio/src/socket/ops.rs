@@ -86,14 +86,15 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
         match this.phase {
-            Phase::Start => {
+            // Claimed already when the cancel point below yielded first.
+            Phase::Start if !this.claimed => {
                 if let Err(e) = this.socket.claim(this.dir) {
                     this.phase = Phase::Done;
                     return Poll::Ready(Err(e));
                 }
                 this.claimed = true;
             }
-            Phase::Waiting => {}
+            Phase::Start | Phase::Waiting => {}
             Phase::Yielding => {
                 ready!(Pin::new(&mut this.yield_point).poll(cx));
                 let outcome = this.outcome.take();
@@ -101,8 +102,11 @@ where
             }
             Phase::Done => return Poll::Ready(Err(polled_after_completion())),
         }
-        if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-            return this.finish(Err(e));
+        match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return this.finish(Err(e)),
+            // Cancelled: the cancel point yields before it raises; the next poll raises.
+            Poll::Pending => return Poll::Pending,
         }
         let first = this.phase == Phase::Start;
         match (this.op)(this.socket, cx, first) {

@@ -7,7 +7,8 @@ use std::rc::Rc;
 
 use super::usage;
 use crate::lowlevel::{
-    Park, ParkingLot, Task, cancel_shielded_checkpoint, checkpoint_if_cancelled, current_task,
+    DescribeWait, Park, ParkingLot, Task, cancel_shielded_checkpoint, checkpoint_if_cancelled,
+    current_task,
 };
 use crate::{Error, Result, WouldBlock};
 
@@ -66,6 +67,29 @@ impl LimState {
 struct LimCore {
     state: RefCell<LimState>,
     lot: ParkingLot,
+}
+
+impl DescribeWait for LimCore {
+    /// "2 of 2 tokens borrowed (task "a", task "b"); 1 waiting".
+    fn describe_wait(&self) -> String {
+        let Ok(st) = self.state.try_borrow() else {
+            return format!("{} waiting", self.lot.len());
+        };
+        let mut borrowers: Vec<_> = st.borrowers.iter().collect();
+        borrowers.sort_by_key(|(_, seq)| **seq);
+        let names: Vec<String> = borrowers.iter().map(|(b, _)| b.to_string()).collect();
+        let by = if names.is_empty() {
+            String::new()
+        } else {
+            format!(" by {}", names.join(", "))
+        };
+        format!(
+            "{} of {} tokens borrowed{by}; {} waiting",
+            st.borrowers.len(),
+            st.total,
+            self.lot.len()
+        )
+    }
 }
 
 impl LimCore {
@@ -251,18 +275,18 @@ impl CapacityLimiter {
     /// A limiter with `total_tokens` tokens (0 is allowed: nobody gets one until the limit is
     /// raised).
     pub fn new(total_tokens: usize) -> Self {
-        CapacityLimiter {
-            core: Rc::new(LimCore {
-                state: RefCell::new(LimState {
-                    total: total_tokens,
-                    borrowers: HashMap::new(),
-                    next_seq: 0,
-                    pending: HashMap::new(),
-                    pending_borrowers: HashSet::new(),
-                }),
-                lot: ParkingLot::new(),
+        let core = Rc::new(LimCore {
+            state: RefCell::new(LimState {
+                total: total_tokens,
+                borrowers: HashMap::new(),
+                next_seq: 0,
+                pending: HashMap::new(),
+                pending_borrowers: HashSet::new(),
             }),
-        }
+            lot: ParkingLot::with_label("CapacityLimiter::acquire"),
+        });
+        core.lot.set_describer(&core);
+        CapacityLimiter { core }
     }
 
     /// The limit.

@@ -33,6 +33,8 @@ use mio::{Events, Interest, Poll as MioPoll, Token};
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
 /// The token of the Ctrl-C self-pipe.
 pub(crate) const CTRL_C_TOKEN: Token = Token(usize::MAX - 1);
+/// The token of the task-dump signal's self-pipe (`dump_signal.rs`).
+pub(crate) const DUMP_TOKEN: Token = Token(usize::MAX - 2);
 
 /// A direction of readiness.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -377,6 +379,8 @@ impl Reactor {
                 match event.token() {
                     WAKER_TOKEN => seen.entry = true,
                     CTRL_C_TOKEN => seen.ctrl_c = true,
+                    // The wake-up is all the pipe is for: the loop reads the signal's flag.
+                    DUMP_TOKEN => {}
                     token => {
                         let key = IoKey::from_token(token);
                         let Some(slot) = slots.get_mut(key.index as usize) else {

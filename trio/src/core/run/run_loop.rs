@@ -24,6 +24,7 @@ use std::task::Context;
 use super::runner::Runner;
 use super::spawn::drop_quietly;
 use crate::core::cancel::CancelReason;
+use crate::core::dump_signal::DumpSignal;
 use crate::core::entry::Entry;
 use crate::core::ki::CtrlC;
 use crate::core::nursery::Outcome;
@@ -56,6 +57,9 @@ impl Runner {
             }
             if !self.ki_received.get() && ctrl_c.is_some_and(CtrlC::is_pending) {
                 self.on_ctrl_c();
+            }
+            if self.has_dump_signal.get() {
+                self.check_dump_signal();
             }
             let runnable = !self.runq.is_empty();
             let mut idle_primed = None;
@@ -101,7 +105,7 @@ impl Runner {
                         && !self.entry.may_receive()
                     {
                         return Err(Error::new(DeadlockError {
-                            dump: crate::core::dump::task_tree(self),
+                            dump: self.dump_text(),
                         }));
                     }
                 }
@@ -252,6 +256,7 @@ impl Runner {
         if let Some(handle) = &handle {
             self.instruments.before_task_step(handle);
         }
+        let watch = INSTRUMENTED.then(|| self.debug.before_step(&task));
         self.current.set(Some(std::ptr::NonNull::from(&task)));
         let mut cx = Context::from_waker(&task.waker);
         let mut ready = None;
@@ -261,6 +266,9 @@ impl Runner {
         self.current.set(None);
         if let Some(handle) = handle {
             self.instruments.after_task_step(&handle);
+        }
+        if let Some(watch) = watch {
+            self.debug.after_step(watch, &task);
         }
         if task.finished.get() {
             // Discarded during its own poll (see `discard_task`): only the future is left.
@@ -303,6 +311,26 @@ impl Runner {
                 ));
             }
         }
+    }
+
+    /// The dump-on-signal option: if the signal came, the task tree to stderr, in one write.
+    #[inline(never)]
+    fn check_dump_signal(&self) {
+        use std::io::Write;
+        if !self
+            .dump_signal
+            .borrow()
+            .as_ref()
+            .is_some_and(DumpSignal::take_pending)
+        {
+            return;
+        }
+        let text = format!(
+            "trio: task dump on signal (process {})\n{}",
+            std::process::id(),
+            self.dump_text()
+        );
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 
     /// The first Ctrl-C cancels everything.

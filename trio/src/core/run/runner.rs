@@ -21,6 +21,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 
+use super::debug_hooks::DebugHooks;
 use super::idle_waiters::IdleWaiters;
 use super::instruments::Instruments;
 use super::pools::Pools;
@@ -28,6 +29,7 @@ use super::run_queue::RunQueue;
 use crate::core::cancel::{CancelReason, ScopeState};
 use crate::core::clock::Clock;
 use crate::core::deadlines::Deadlines;
+use crate::core::dump_signal::DumpSignal;
 use crate::core::entry::EntryShared;
 use crate::core::io::reactor::Reactor;
 use crate::core::nursery::{NurseryInner, Outcome};
@@ -71,6 +73,12 @@ pub(crate) struct Runner {
     pub(super) reactor: Reactor,
     pub(super) entry: Arc<EntryShared>,
     pub(super) instruments: Instruments,
+    /// Slow-step detection and tracing (`debug_hooks.rs`), on the instrumented paths.
+    pub(super) debug: DebugHooks,
+    /// The dump-on-signal handler, if the run has one (`dump_signal.rs`), and whether it
+    /// does (tested without a borrow on the loop's slow path).
+    pub(super) dump_signal: RefCell<Option<DumpSignal>>,
+    pub(super) has_dump_signal: Cell<bool>,
     rng: Cell<u64>,
     /// Random bits not used yet, above a sentinel 1 bit (`coin_flip`).
     coin_bits: Cell<u64>,
@@ -106,6 +114,7 @@ pub(super) struct RunnerParts {
     pub(super) reactor: Reactor,
     pub(super) entry: Arc<EntryShared>,
     pub(super) instruments: Instruments,
+    pub(super) debug: DebugHooks,
     pub(super) root_scope: Rc<ScopeState>,
     pub(super) system_nursery: Rc<NurseryInner>,
 }
@@ -128,6 +137,7 @@ impl Runner {
             reactor,
             entry,
             instruments,
+            debug,
             root_scope,
             system_nursery,
         } = parts;
@@ -142,6 +152,9 @@ impl Runner {
             reactor,
             entry,
             instruments,
+            debug,
+            dump_signal: RefCell::new(None),
+            has_dump_signal: Cell::new(false),
             rng: Cell::new(seed | 1),
             coin_bits: Cell::new(1),
             seed,

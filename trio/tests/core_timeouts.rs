@@ -1,0 +1,228 @@
+//! Timeouts (`move_on_after`, `move_on_at`, `fail_after`, `fail_at`) keep Trio's semantics
+//! whichever way their body runs: a body that finishes without blocking never puts the
+//! timeout's scope into the cancel tree (core/timeout.rs), and everything that could tell the
+//! difference is checked here.
+
+mod common;
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use common::{assert_err, run};
+use trio::lowlevel::{checkpoint, current_effective_deadline, wait_all_tasks_blocked};
+use trio::{CancelScope, TooSlowError, UsageError};
+use trio_test::MockClock;
+
+/// Runs `main` on a MockClock (no autojump) that the body can jump.
+fn run_with_clock<F, Fut>(main: F)
+where
+    F: FnOnce(MockClock) -> Fut,
+    Fut: std::future::Future<Output = trio::Result<()>> + 'static,
+{
+    let clock = MockClock::new();
+    let body = main(clock.clone());
+    trio::RunConfig::new()
+        .clock(clock)
+        .ctrl_c(false)
+        .fail_on_deadlock(true)
+        .run(body)
+        .expect("the run failed");
+}
+
+#[test]
+fn a_body_that_does_not_block_returns_its_value() {
+    run(async {
+        assert_eq!(trio::move_on_after(1.0, async { Ok(7) }).await?, Some(7));
+        assert_eq!(trio::fail_after(1.0, async { Ok(8) }).await?, 8);
+        let now = trio::current_time()?;
+        assert_eq!(trio::move_on_at(now + 1.0, async { Ok(9) }).await?, Some(9));
+        assert_eq!(trio::fail_at(now + 1.0, async { Ok(10) }).await?, 10);
+        Ok(())
+    });
+}
+
+#[test]
+fn the_deadline_is_seen_by_the_body_before_it_blocks() {
+    run(async {
+        let now = trio::current_time()?;
+        trio::move_on_after(5.0, async move {
+            assert_eq!(current_effective_deadline()?, now + 5.0);
+            // Nested, the earlier deadline wins.
+            trio::move_on_after(2.0, async move {
+                assert_eq!(current_effective_deadline()?, now + 2.0);
+                Ok(())
+            })
+            .await?;
+            trio::move_on_after(9.0, async move {
+                assert_eq!(current_effective_deadline()?, now + 5.0);
+                Ok(())
+            })
+            .await?;
+            Ok(())
+        })
+        .await?;
+        assert_eq!(current_effective_deadline()?, f64::INFINITY);
+        Ok(())
+    });
+}
+
+#[test]
+fn a_body_that_blocks_times_out() {
+    run(async {
+        let start = trio::current_time()?;
+        assert_eq!(trio::move_on_after(1.5, trio::sleep_forever()).await?, None);
+        assert_eq!(trio::current_time()? - start, 1.5);
+        assert_err::<TooSlowError, _>(trio::fail_after(2.0, trio::sleep(10.0)).await);
+        Ok(())
+    });
+}
+
+#[test]
+fn a_body_that_only_checkpoints_still_times_out() {
+    // The body never blocks, but its schedule points let the run loop see the deadline.
+    run_with_clock(|clock| async move {
+        let rounds = Rc::new(Cell::new(0));
+        let counted = rounds.clone();
+        let out = trio::move_on_after(1.0, async move {
+            loop {
+                counted.set(counted.get() + 1);
+                clock.jump(0.25)?;
+                checkpoint().await?;
+            }
+            #[allow(unreachable_code)]
+            Ok(())
+        })
+        .await?;
+        assert_eq!(out, None);
+        assert_eq!(
+            rounds.get(),
+            4,
+            "cancelled at the first checkpoint past the deadline"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_nursery_opened_in_the_body_hangs_under_the_timeout() {
+    run(async {
+        let cancelled = Rc::new(Cell::new(false));
+        let seen = cancelled.clone();
+        let out = trio::move_on_after(1.0, async move {
+            trio::open_nursery(|n| async move {
+                n.start_soon(async move {
+                    let r = trio::sleep(10.0).await;
+                    seen.set(r.as_ref().is_err_and(|e| e.is_cancelled()));
+                    r
+                })?;
+                Ok(())
+            })
+            .await
+        })
+        .await?;
+        assert_eq!(out, None);
+        assert!(cancelled.get(), "the child was cancelled by the timeout");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_scope_entered_after_the_deadline_passed_in_the_same_step_is_cancelled() {
+    // The clock moves past the deadline while the body runs without blocking; the nested
+    // scope then enters the timeout's scope, whose deadline has passed: it cancels at entry,
+    // and the timeout absorbs the Cancelled.
+    run_with_clock(|clock| async move {
+        let out = trio::move_on_after(1.0, async move {
+            clock.jump(2.0)?;
+            CancelScope::new().run(checkpoint()).await?;
+            Ok("not reached")
+        })
+        .await?;
+        assert_eq!(out, None);
+        Ok(())
+    });
+}
+
+#[test]
+fn an_enclosing_cancellation_is_not_absorbed() {
+    run(async {
+        let outer = CancelScope::new();
+        let out = outer
+            .run(async {
+                let r = trio::move_on_after(5.0, async {
+                    outer.cancel();
+                    checkpoint().await
+                })
+                .await;
+                assert!(r.as_ref().is_err_and(|e| e.is_cancelled()), "{r:?}");
+                r
+            })
+            .await?;
+        assert_eq!(out, None);
+        assert!(outer.cancelled_caught());
+        Ok(())
+    });
+}
+
+#[test]
+fn a_passed_or_zero_deadline_cancels_at_once() {
+    run(async {
+        let now = trio::current_time()?;
+        assert_eq!(trio::move_on_at(now, checkpoint()).await?, None);
+        assert_eq!(trio::move_on_after(0, checkpoint()).await?, None);
+        // A body with no cancel point finishes even so.
+        assert_eq!(trio::move_on_after(0, async { Ok(1) }).await?, Some(1));
+        Ok(())
+    });
+}
+
+#[test]
+fn bad_arguments_are_errors_at_the_first_poll() {
+    run(async {
+        let e = assert_err::<UsageError, _>(trio::move_on_after(-1.0, async { Ok(()) }).await);
+        assert!(e.to_string().contains("non-negative"), "{e}");
+        assert_err::<UsageError, _>(trio::move_on_after(f64::NAN, async { Ok(()) }).await);
+        assert_err::<UsageError, _>(trio::fail_at(f64::NAN, async { Ok(()) }).await);
+        Ok(())
+    });
+}
+
+#[test]
+fn timeouts_in_a_join_do_not_mix_their_deadlines() {
+    // Two timeouts polled by one task, each blocking: each gets its own scope.
+    run(async {
+        let start = trio::current_time()?;
+        let a = trio::move_on_after(1.0, trio::sleep(5.0));
+        let b = trio::move_on_after(3.0, async {
+            trio::sleep(2.0).await?;
+            Ok(2)
+        });
+        let mut a = std::pin::pin!(a);
+        let mut b = std::pin::pin!(b);
+        let (mut ra, mut rb) = (None, None);
+        std::future::poll_fn(|cx| {
+            use std::future::Future;
+            if ra.is_none()
+                && let std::task::Poll::Ready(r) = a.as_mut().poll(cx)
+            {
+                ra = Some(r);
+            }
+            if rb.is_none()
+                && let std::task::Poll::Ready(r) = b.as_mut().poll(cx)
+            {
+                rb = Some(r);
+            }
+            if ra.is_some() && rb.is_some() {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        assert_eq!(ra.expect("a finished")?, None);
+        assert_eq!(rb.expect("b finished")?, Some(2));
+        assert_eq!(trio::current_time()? - start, 2.0);
+        wait_all_tasks_blocked().await?;
+        Ok(())
+    });
+}
