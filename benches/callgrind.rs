@@ -22,6 +22,8 @@ use std::time::Duration;
 mod core_cases;
 #[path = "workloads/debug_cases.rs"]
 mod debug_cases;
+#[path = "workloads/net_cases.rs"]
+mod net_cases;
 #[path = "workloads/rt.rs"]
 mod rt;
 #[path = "workloads/sync_cases.rs"]
@@ -31,6 +33,7 @@ mod threads_cases;
 
 use core_cases::*;
 use debug_cases::trio_dump_10k;
+use net_cases::*;
 use rt::Tokio;
 use sync_cases::*;
 use threads_cases::*;
@@ -66,6 +69,10 @@ const CASES: &[Case] = &[
     ("trio_lock", trio_lock_uncontended),
     ("trio_try_lock", trio_lock_try),
     ("tokio_lock", |n| tokio_lock_uncontended(&Tokio::new(), n)),
+    ("trio_poll_receive_hit", trio_poll_receive_hit),
+    ("tokio_poll_read_hit", tokio_poll_read_hit),
+    ("trio_poll_receive_cycle", trio_poll_receive_cycle),
+    ("tokio_poll_read_cycle", tokio_poll_read_cycle),
     ("tokio_lock_yield", |n| {
         tokio_lock_uncontended_yield(&Tokio::new(), n)
     }),

@@ -34,7 +34,8 @@
 //!
 //! The layers, bottom up (imports only go down): [`lowlevel`] (the run loop, tasks, cancel
 //! status, `ParkingLot`, reactor), then timeouts and the rest of the API built on it, up to
-//! the byte streams of [`stream`] (Trio's `trio.abc` interfaces).
+//! the byte streams of [`stream`] (Trio's `trio.abc` interfaces), the sockets of [`socket`]
+//! and the networking of [`net`] (`open_tcp_stream`, `serve_tcp`, `SocketStream`).
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -49,8 +50,10 @@ pub mod __private {
     //! Macro support; not a public API.
     pub use crate::private::*;
 }
+pub mod net;
 mod private;
 mod signal;
+pub mod socket;
 pub mod stream;
 pub mod sync;
 mod sys;

@@ -414,6 +414,91 @@ fn checkpoint_attribute() {
 
 /// The deliberate halves and combinators: each is documented as what it is.
 #[test]
+fn sockets() {
+    use std::io::IoSlice;
+    use std::net::SocketAddr;
+    use trio::socket::{
+        AddrInfoHints, Domain, MsgHdr, MsgHdrMut, NI_NUMERICHOST, NI_NUMERICSERV, SockAddr, Socket,
+        Type, getaddrinfo, getnameinfo,
+    };
+    run(async {
+        // Stream sockets: each receive once with data there, once waiting for it.
+        let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None)?;
+        let (a, b) = (Rc::new(a), Rc::new(b));
+        immediate!(a.send(b"x"));
+        immediate!(b.recv(10));
+        blocking!(b => b.recv(10), then { a.send(b"y").await?; });
+        immediate!(a.send_vectored(&[IoSlice::new(b"z")]));
+        immediate!(b.recv_into(&mut [0u8; 4]));
+        blocking!(b => b.recv_into(&mut [0u8; 4]), then { a.send(b"w").await?; });
+        // Datagrams.
+        let local: SockAddr = "127.0.0.1:0".parse::<SocketAddr>()?.into();
+        let (u, v) = (
+            Rc::new(Socket::new(Domain::IPV4, Type::DGRAM, None)?),
+            Rc::new(Socket::new(Domain::IPV4, Type::DGRAM, None)?),
+        );
+        u.bind(&local)?;
+        v.bind(&local)?;
+        let v_addr = Rc::new(v.local_addr()?);
+        immediate!(u.send_to(b"1", &v_addr));
+        immediate!(v.recv_from(10));
+        blocking!(v => v.recv_from(10), then { u.send_to(b"2", &v_addr).await?; });
+        immediate!(u.send_to(b"3", &v_addr));
+        immediate!(v.recv_from_into(&mut [0u8; 4]));
+        blocking!(v => v.recv_from_into(&mut [0u8; 4]), then { u.send_to(b"4", &v_addr).await?; });
+        let (d, e) = Socket::pair(Domain::UNIX, Type::DGRAM, None)?;
+        let bufs = [IoSlice::new(b"m")];
+        immediate!(d.sendmsg(&MsgHdr::new().with_buffers(&bufs), 0));
+        let mut storage = [std::mem::MaybeUninit::<u8>::uninit(); 8];
+        let mut slices = [socket2::MaybeUninitSlice::new(&mut storage)];
+        immediate!(e.recvmsg(&mut MsgHdrMut::new().with_buffers(&mut slices), 0));
+        // Connect and accept.
+        let listener = Rc::new(Socket::new(Domain::IPV4, Type::STREAM, None)?);
+        listener.bind(&local)?;
+        listener.listen(8)?;
+        let addr = listener.local_addr()?;
+        let client = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        immediate!(client.connect(&addr));
+        immediate!(listener.accept());
+        let port = addr.as_socket().expect("an IP address").port();
+        blocking!(listener => listener.accept(), then {
+            std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        });
+        // Name resolution: numbers in this thread, names (and getnameinfo) in a worker.
+        immediate!(getaddrinfo(Some("127.0.0.1"), 80, AddrInfoHints::stream()));
+        immediate!(getaddrinfo(Some("localhost"), 80, AddrInfoHints::stream()));
+        let flags = NI_NUMERICHOST | NI_NUMERICSERV;
+        immediate!(getnameinfo("127.0.0.1:80".parse()?, flags));
+        Ok(())
+    });
+}
+
+#[test]
+fn networking() {
+    use trio::net::{
+        ConnectOptions, open_tcp_listeners, open_tcp_listeners_with, open_tcp_stream,
+        open_tcp_stream_with, open_unix_listener, open_unix_socket,
+    };
+    run(async {
+        let listeners = immediate!(open_tcp_listeners(0, Some("127.0.0.1")));
+        immediate!(open_tcp_listeners_with(0, Some("127.0.0.1"), Some(16)));
+        let port = listeners[0].local_addr()?.port();
+        immediate!(open_tcp_stream("127.0.0.1", port));
+        immediate!(open_tcp_stream_with(
+            "127.0.0.1",
+            port,
+            &ConnectOptions::new()
+        ));
+        let path = std::env::temp_dir().join(format!("trio-rule-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let _unix_listener = open_unix_listener(&path)?;
+        immediate!(open_unix_socket(&path));
+        std::fs::remove_file(&path)?;
+        Ok(())
+    });
+}
+
+#[test]
 fn the_documented_exceptions() {
     run(async {
         // The two halves of a checkpoint: each is one half, and both together a checkpoint.
@@ -442,6 +527,22 @@ fn the_documented_exceptions() {
         let scope = CancelScope::new();
         scope.cancel();
         assert!(scope.run(sleep_forever()).await?.is_none());
+        // Nor do the servers: cancelled, they end with `Cancelled` (absorbed by their scope).
+        let echo = |_stream: trio::net::SocketStream| async { Ok(()) };
+        let scope = CancelScope::new();
+        scope.cancel();
+        let options = trio::net::ServeOptions::new().host("127.0.0.1");
+        assert!(
+            scope
+                .run(trio::net::serve_tcp(echo, 0, options))
+                .await?
+                .is_none()
+        );
+        let listeners = trio::net::open_tcp_listeners(0, Some("127.0.0.1")).await?;
+        let scope = CancelScope::new();
+        scope.cancel();
+        let serve = trio::net::serve_listeners(echo, listeners, trio::net::ServeOptions::new());
+        assert!(scope.run(serve).await?.is_none());
         Ok(())
     });
 }

@@ -77,6 +77,10 @@ impl IoKey {
 #[derive(Default)]
 struct Half {
     ready: bool,
+    /// The direction is closed for good (the peer shut down, or the fd failed): readiness
+    /// stays set through `clear_ready`, since no further edge will come and every call now
+    /// returns at once (end-of-file, an error).
+    closed: bool,
     waker: Option<Waker>,
     exclusive: bool,
 }
@@ -309,9 +313,11 @@ impl Reactor {
         }
     }
 
-    /// Clears the readiness of `dir`: the fd said "would block", the edge is used up.
+    /// Clears the readiness of `dir`: the fd said "would block" (or a short read or write
+    /// proved the buffer drained or full), the edge is used up. A closed direction stays
+    /// ready.
     pub(crate) fn clear_ready(&self, key: IoKey, dir: Direction) {
-        self.with_half(key, dir, |half| half.ready = false);
+        self.with_half(key, dir, |half| half.ready = half.closed);
     }
 
     /// Whether `dir` is ready (an event came and was not cleared or taken).
@@ -384,12 +390,18 @@ impl Reactor {
                             continue;
                         }
                         let error = event.is_error();
-                        let read = event.is_readable() || event.is_read_closed() || error;
-                        let write = event.is_writable() || event.is_write_closed() || error;
-                        for (dir, ready) in [(Direction::Read, read), (Direction::Write, write)] {
+                        let read_closed = event.is_read_closed() || error;
+                        let write_closed = event.is_write_closed() || error;
+                        let read = event.is_readable() || read_closed;
+                        let write = event.is_writable() || write_closed;
+                        for (dir, ready, closed) in [
+                            (Direction::Read, read, read_closed),
+                            (Direction::Write, write, write_closed),
+                        ] {
                             if ready {
                                 let half = &mut slot.halves[dir as usize];
                                 half.ready = true;
+                                half.closed |= closed;
                                 to_wake.extend(half.waker.take());
                             }
                         }
