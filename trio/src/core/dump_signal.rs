@@ -22,8 +22,12 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 static PIPE: OnceLock<Option<(RawFd, RawFd)>> = OnceLock::new();
 
-extern "C" fn on_signal(_signal: libc::c_int) {
+extern "C" fn on_signal(signal: libc::c_int) {
     if !ACTIVE.load(Ordering::SeqCst) {
+        // Installed but stale: put back by someone who saved it while a run was active (a
+        // signal receiver closed after its run ended). Outside a run the signal has its
+        // default effect.
+        let _ = signal_hook::low_level::emulate_default_handler(signal);
         return;
     }
     PENDING.store(true, Ordering::SeqCst);
@@ -82,7 +86,11 @@ impl DumpSignal {
 
     /// Restores the signal's previous disposition.
     pub(crate) fn uninstall(self, reactor: &Reactor) {
-        sys::restore_signal_disposition(self.signal, &self.previous);
+        // Something that replaced the handler meanwhile (a signal receiver still open)
+        // restores it itself when it closes.
+        if sys::handler_is_installed(self.signal, on_signal) {
+            sys::restore_signal_disposition(self.signal, &self.previous);
+        }
         reactor.deregister_raw(self.read_fd);
         sys::drain_pipe(self.read_fd);
         PENDING.store(false, Ordering::SeqCst);
