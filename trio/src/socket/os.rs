@@ -12,9 +12,10 @@
 //! only while the direction is known to be ready, and clears the readiness when the call says
 //! "would block" or when a stream socket gives a short read or write (on epoll and kqueue that
 //! proves the kernel buffer drained or filled; the next edge sets it again). The Trio-layer
-//! futures pass `try_first`, which makes the first attempt without consulting readiness, as
-//! Trio does: so an error (no `listen` before `accept`) is reported at once instead of after a
-//! wait that may never end. The fd is registered lazily, at its first wait.
+//! futures pass `try_first`, which makes the first attempt without consulting readiness while
+//! the fd is not registered yet (it is registered lazily, at its first wait), as Trio does: so
+//! an error (no `listen` before `accept`) is reported at once instead of after a wait that may
+//! never end. Once registered, the reactor's readiness decides, as for poll-level callers.
 
 use std::cell::{Cell, OnceCell};
 use std::io::{self, IoSlice};
@@ -310,7 +311,12 @@ impl OsSocket {
         // SAFETY: `fd` is open and owned by `self`; `op` makes system calls on it and cannot
         // reach `self` to close it.
         let sys = unsafe { Sys::new(fd) };
-        let mut need_ready = !try_first && self.hot.get() & dir.bit() == 0;
+        // `try_first` matters only while the reactor knows nothing of the fd: once it is
+        // registered, its readiness says whether the call could succeed, and a direction that a
+        // short read, a short write or "would block" proved drained waits for the next edge
+        // without a system call that would only say "would block" again.
+        let mut need_ready =
+            self.hot.get() & dir.bit() == 0 && (!try_first || self.reg.get().is_some());
         loop {
             if need_ready {
                 let reg = match self.registration(fd) {
