@@ -20,14 +20,23 @@ use std::time::Duration;
 
 #[path = "workloads/core_cases.rs"]
 mod core_cases;
+#[path = "workloads/debug_cases.rs"]
+mod debug_cases;
+#[path = "workloads/net_cases.rs"]
+mod net_cases;
 #[path = "workloads/rt.rs"]
 mod rt;
 #[path = "workloads/sync_cases.rs"]
 mod sync_cases;
+#[path = "workloads/threads_cases.rs"]
+mod threads_cases;
 
 use core_cases::*;
+use debug_cases::trio_dump_10k;
+use net_cases::*;
 use rt::Tokio;
 use sync_cases::*;
+use threads_cases::*;
 
 type Case = (&'static str, fn(u64) -> Duration);
 
@@ -60,6 +69,10 @@ const CASES: &[Case] = &[
     ("trio_lock", trio_lock_uncontended),
     ("trio_try_lock", trio_lock_try),
     ("tokio_lock", |n| tokio_lock_uncontended(&Tokio::new(), n)),
+    ("trio_poll_receive_hit", trio_poll_receive_hit),
+    ("tokio_poll_read_hit", tokio_poll_read_hit),
+    ("trio_poll_receive_cycle", trio_poll_receive_cycle),
+    ("tokio_poll_read_cycle", tokio_poll_read_cycle),
     ("tokio_lock_yield", |n| {
         tokio_lock_uncontended_yield(&Tokio::new(), n)
     }),
@@ -67,13 +80,36 @@ const CASES: &[Case] = &[
     ("tokio_lock_contended", |n| {
         tokio_lock_contended(&Tokio::new(), n)
     }),
+    ("trio_to_thread", trio_to_thread),
+    ("tokio_spawn_blocking", |n| {
+        tokio_spawn_blocking(&Tokio::new(), n)
+    }),
+    // One operation is a burst of 10 000 calls (threads_cases::BURST).
+    ("trio_to_thread_burst", trio_to_thread_burst),
+    ("tokio_spawn_blocking_burst", |n| {
+        tokio_spawn_blocking_burst(&Tokio::with_max_blocking_threads(40), n)
+    }),
+    ("trio_from_thread", trio_from_thread),
+    ("tokio_from_blocking", |n| {
+        tokio_from_blocking(&Tokio::new(), n)
+    }),
 ];
+
+/// Cases too slow to run at the script's sizes: run by name only, with a small count
+/// (`callgrind trio_dump_10k 5`; docs/benchmarks.md).
+const BY_NAME_ONLY: &[Case] = &[("trio_dump_10k", trio_dump_10k)];
 
 fn find(name: &str) -> Option<&'static Case> {
     CASES
         .iter()
+        .chain(BY_NAME_ONLY)
         .find(|(n, _)| *n == name)
-        .or_else(|| CASES.iter().find(|(n, _)| *n == format!("trio_{name}")))
+        .or_else(|| {
+            CASES
+                .iter()
+                .chain(BY_NAME_ONLY)
+                .find(|(n, _)| *n == format!("trio_{name}"))
+        })
 }
 
 fn run(case: &Case, iters: u64) {
@@ -89,7 +125,17 @@ fn main() {
         .filter(|a| !a.starts_with("--") || a == "--list")
         .collect();
     match args.first().map(String::as_str) {
-        None => CASES.iter().for_each(|case| run(case, 10_000)),
+        // A burst case's operation is 10 000 calls: one is enough for a smoke test.
+        None => CASES.iter().for_each(|case| {
+            run(
+                case,
+                if case.0.ends_with("_burst") {
+                    1
+                } else {
+                    10_000
+                },
+            )
+        }),
         Some("--list") => CASES.iter().for_each(|(name, _)| println!("{name}")),
         Some(name) => {
             let Some(case) = find(name) else {

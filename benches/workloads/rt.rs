@@ -28,8 +28,15 @@ pub struct Tokio {
 
 impl Tokio {
     pub fn new() -> Self {
+        Self::with_max_blocking_threads(512)
+    }
+
+    /// As [`Tokio::new`], with at most `n` threads in the blocking pool (tokio's default is
+    /// 512); the thread cases compare it with trio's default limiter of 40.
+    pub fn with_max_blocking_threads(n: usize) -> Self {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
+            .max_blocking_threads(n)
             .build()
             .expect("tokio runtime");
         Tokio {

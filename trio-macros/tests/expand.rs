@@ -249,7 +249,7 @@ async fn inner_wait(go: Rc<trio::sync::Event>) -> trio::Result<()> {
 }
 
 #[trio::test]
-async fn wchan_names_the_outermost_frame_in_dumps() -> trio::Result<()> {
+async fn wchan_frames_show_in_dumps_outermost_first() -> trio::Result<()> {
     let go = Rc::new(trio::sync::Event::new());
     trio::open_nursery(|nursery| {
         let go = go.clone();
@@ -258,12 +258,20 @@ async fn wchan_names_the_outermost_frame_in_dumps() -> trio::Result<()> {
             wait_all_tasks_blocked().await?;
             let dump = task_dump()?;
             assert!(
-                dump.contains("blocked in waiting for the go signal"),
-                "dump:\n{dump}"
+                dump.contains(": blocked in Event::wait\n"),
+                "the primitive it is parked in: {dump}"
             );
             assert!(
-                !dump.contains("inner_wait"),
-                "only the outermost frame: {dump}"
+                dump.contains(
+                    "\n          wait channels: waiting for the go signal > inner_wait\n"
+                ),
+                "every frame, outermost first: {dump}"
+            );
+            let waiter = &nursery.child_tasks()[0];
+            assert_eq!(waiter.wchan(), Some("waiting for the go signal"));
+            assert_eq!(
+                waiter.wait_channels(),
+                ["waiting for the go signal", "inner_wait"]
             );
             go.set();
             Ok(())
@@ -281,7 +289,10 @@ async fn wchan_default_label_is_the_function_name() -> trio::Result<()> {
             nursery.start_soon_named("waiter", inner_wait(go.clone()))?;
             wait_all_tasks_blocked().await?;
             let dump = task_dump()?;
-            assert!(dump.contains("blocked in inner_wait"), "dump:\n{dump}");
+            assert!(
+                dump.contains("wait channels: inner_wait\n"),
+                "dump:\n{dump}"
+            );
             go.set();
             Ok(())
         }

@@ -34,7 +34,8 @@
 //!
 //! The layers, bottom up (imports only go down): [`lowlevel`] (the run loop, tasks, cancel
 //! status, `ParkingLot`, reactor), then timeouts and the rest of the API built on it, up to
-//! the byte streams of [`stream`] (Trio's `trio.abc` interfaces).
+//! the byte streams of [`stream`] (Trio's `trio.abc` interfaces), the sockets of [`socket`]
+//! and the networking of [`net`] (`open_tcp_stream`, `serve_tcp`, `SocketStream`).
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -49,14 +50,19 @@ pub mod __private {
     //! Macro support; not a public API.
     pub use crate::private::*;
 }
+pub mod net;
 mod private;
 pub mod process;
+mod signal;
+pub mod socket;
 pub mod stream;
 pub mod sync;
 mod sys;
+mod threads;
 mod timeouts;
 
 pub use crate::core::lowlevel;
+pub use crate::threads::{from_thread, to_thread};
 
 pub use crate::channel::{
     MemoryChannelStatistics, MemoryReceiveChannel, MemorySendChannel, SendError,
@@ -74,6 +80,7 @@ pub use crate::error::{
 pub use crate::lowlevel::Timeout;
 pub use crate::lowlevel::{SleepForever, sleep_forever};
 pub use crate::process::{Process, open_process, run_process};
+pub use crate::signal::{SignalReceiver, open_signal_receiver};
 pub use crate::stream::{
     AsyncResource, AsyncResourceExt, ConflictDetector, HalfCloseableStream, HalfCloseableStreamExt,
     Listener, ListenerExt, ReceiveBuf, ReceiveStream, ReceiveStreamExt, SendStream, SendStreamExt,

@@ -499,3 +499,52 @@ fn cancel_called_is_true_as_soon_as_the_deadline_has_passed() {
         })
         .unwrap();
 }
+
+#[test]
+fn a_cancelled_operation_yields_before_it_raises() {
+    // Trio's rule: a checkpoint that raises Cancelled has yielded first. So a loop that
+    // catches Cancelled and tries again lets the other tasks run on every turn.
+    run(async {
+        let progress = Rc::new(Cell::new(0u32));
+        let counted = progress.clone();
+        trio::open_nursery(|n| async move {
+            n.start_soon(async move {
+                loop {
+                    counted.set(counted.get() + 1);
+                    checkpoint().await?;
+                }
+            })?;
+            let scope = CancelScope::new();
+            scope.cancel();
+            let lot = trio::lowlevel::ParkingLot::new();
+            let lock = trio::Lock::new();
+            let (tx, rx) = trio::open_memory_channel::<u32>(1);
+            scope
+                .run(async {
+                    let task = trio::lowlevel::current_task()?;
+                    for _ in 0..3 {
+                        let before = (progress.get(), task.schedule_points());
+                        assert!(lot.park().await.unwrap_err().is_cancelled());
+                        assert!(lock.acquire().await.unwrap_err().is_cancelled());
+                        assert!(tx.send(1).await.unwrap_err().is_cancelled());
+                        assert!(rx.receive().await.unwrap_err().is_cancelled());
+                        assert!(trio::sleep_forever().await.unwrap_err().is_cancelled());
+                        assert!(
+                            trio::lowlevel::checkpoint_if_cancelled()
+                                .await
+                                .unwrap_err()
+                                .is_cancelled()
+                        );
+                        assert_eq!(task.schedule_points(), before.1 + 6, "each raise yielded");
+                        // The other task ran in (at least) every batch but the last.
+                        assert!(progress.get() >= before.0 + 5);
+                    }
+                    Ok(())
+                })
+                .await?;
+            n.cancel_scope().cancel();
+            Ok(())
+        })
+        .await
+    });
+}

@@ -21,11 +21,13 @@ const DRIVERS: &[&str] = &[
     "core/clock",
     "core/storage",
     "core/task_future",
+    "core/dump_signal",
 ];
 
 /// Files of `trio/src/core` that are APIs (call into the run, are not called by it).
 const APIS: &[&str] = &[
     "core/checkpoint",
+    "core/external",
     "core/idle",
     "core/introspect",
     "core/local",

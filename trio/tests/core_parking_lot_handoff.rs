@@ -66,94 +66,123 @@ async fn park_shared_waiter(
     Ok(shared)
 }
 
-#[test]
-fn a_callback_that_drops_the_waiter_it_was_handed_is_safe() {
+/// What a scenario's body gets: the nursery the waiters run in, their lot, and their parks
+/// (in queue order).
+struct Waiters {
+    nursery: trio::Nursery,
+    lot: ParkingLot<String>,
+    parks: Vec<SharedPark>,
+}
+
+/// Parks one waiter task per `(name, data)` in a new lot, in that order, runs `body`, and
+/// returns how each wait ended, in the order the waits ended. The body must end every wait
+/// (wake, drop or cancel it).
+fn with_waiters<F, B>(waiters: &'static [(&'static str, &'static str)], body: F) -> Vec<String>
+where
+    F: FnOnce(Waiters) -> B + 'static,
+    B: Future<Output = trio::Result<()>>,
+{
     let log = Log::default();
     let seen = log.clone();
     run(async move {
         let lot = ParkingLot::<String>::new();
-        trio::open_nursery(|n| async move {
-            let a = park_shared_waiter(&n, &lot, "a", "a-in", &log).await?;
-            let b = park_shared_waiter(&n, &lot, "b", "b-in", &log).await?;
-            assert_eq!(lot.len(), 2);
-            // The callback frees a's park (and its queued waiter) while working on its data.
-            let got = lot.unpark_one_with(|data| {
-                a.borrow_mut().take();
-                data.push_str(" (seen)");
-                data.clone()
-            });
-            assert_eq!(
-                got.as_deref(),
-                Some("a-in (seen)"),
-                "the callback still ran"
-            );
-            assert_eq!(lot.len(), 1, "b is still queued");
-            // a's task was not woken (its waiter is gone): cancel it out of its wait.
-            wait_all_tasks_blocked().await?;
-            assert_eq!(
-                lot.unpark_one_with(|data| data.push_str(" + out")),
-                Some(())
-            );
-            wait_all_tasks_blocked().await?;
-            drop(b);
-            n.cancel_scope().cancel();
-            Ok(())
+        trio::open_nursery(|nursery| async move {
+            let mut parks = Vec::new();
+            for (name, data) in waiters {
+                parks.push(park_shared_waiter(&nursery, &lot, name, data, &log).await?);
+            }
+            body(Waiters {
+                nursery,
+                lot,
+                parks,
+            })
+            .await
         })
         .await
     });
-    let mut seen = seen.get();
-    seen.sort();
-    assert_eq!(seen, ["a lost its park", "b woke with b-in + out"]);
+    seen.get()
+}
+
+/// `with_waiters`, its log sorted (for waits that end in the same batch).
+fn sorted(mut log: Vec<String>) -> Vec<String> {
+    log.sort();
+    log
+}
+
+#[test]
+fn a_callback_that_drops_the_waiter_it_was_handed_is_safe() {
+    let seen = with_waiters(&[("a", "a-in"), ("b", "b-in")], |w| async move {
+        let Waiters {
+            nursery,
+            lot,
+            parks,
+        } = w;
+        let (a, b) = (parks[0].clone(), parks[1].clone());
+        assert_eq!(lot.len(), 2);
+        // The callback frees a's park (and its queued waiter) while working on its data.
+        let got = lot.unpark_one_with(|data| {
+            a.borrow_mut().take();
+            data.push_str(" (seen)");
+            data.clone()
+        });
+        assert_eq!(
+            got.as_deref(),
+            Some("a-in (seen)"),
+            "the callback still ran"
+        );
+        assert_eq!(lot.len(), 1, "b is still queued");
+        // a's task was not woken (its waiter is gone): cancel it out of its wait.
+        wait_all_tasks_blocked().await?;
+        assert_eq!(
+            lot.unpark_one_with(|data| data.push_str(" + out")),
+            Some(())
+        );
+        wait_all_tasks_blocked().await?;
+        drop((b, parks));
+        nursery.cancel_scope().cancel();
+        Ok(())
+    });
+    assert_eq!(sorted(seen), ["a lost its park", "b woke with b-in + out"]);
 }
 
 #[test]
 fn a_panicking_callback_still_wakes_its_waiter_and_keeps_the_others() {
-    let log = Log::default();
-    let seen = log.clone();
-    run(async move {
-        let lot = ParkingLot::<String>::new();
-        trio::open_nursery(|n| async move {
-            let mut parks = Vec::new();
-            for name in ["a", "b", "c", "d"] {
-                parks.push(park_shared_waiter(&n, &lot, name, name, &log).await?);
-            }
-            // unpark_one_with: the waiter is woken with the data as the callback left it.
-            let panicked = catch_unwind(AssertUnwindSafe(|| {
-                lot.unpark_one_with(|data| {
-                    data.push_str(" (half done)");
+    let waiters = &[("a", "a"), ("b", "b"), ("c", "c"), ("d", "d")];
+    let seen = with_waiters(waiters, |Waiters { lot, .. }| async move {
+        // unpark_one_with: the waiter is woken with the data as the callback left it.
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            lot.unpark_one_with(|data| {
+                data.push_str(" (half done)");
+                panic!("callback failed");
+            })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(lot.len(), 3);
+        wait_all_tasks_blocked().await?;
+        // unpark_all_where: the waiters not woken yet go back, in order, at the front.
+        let mut calls = 0;
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            lot.unpark_all_where(|data| {
+                calls += 1;
+                if data == "c" {
                     panic!("callback failed");
-                })
-            }));
-            assert!(panicked.is_err());
-            assert_eq!(lot.len(), 3);
+                }
+                data == "b"
+            })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(calls, 2, "b chosen, then c panicked");
+        let left: Vec<String> = lot.parked_tasks().iter().map(|t| t.name()).collect();
+        assert_eq!(left, ["c", "d"], "put back in order");
+        wait_all_tasks_blocked().await?;
+        for _ in 0..2 {
+            assert!(lot.unpark_one().is_some());
             wait_all_tasks_blocked().await?;
-            // unpark_all_where: the waiters not woken yet go back, in order, at the front.
-            let mut calls = 0;
-            let panicked = catch_unwind(AssertUnwindSafe(|| {
-                lot.unpark_all_where(|data| {
-                    calls += 1;
-                    if data == "c" {
-                        panic!("callback failed");
-                    }
-                    data == "b"
-                })
-            }));
-            assert!(panicked.is_err());
-            assert_eq!(calls, 2, "b chosen, then c panicked");
-            let left: Vec<String> = lot.parked_tasks().iter().map(|t| t.name()).collect();
-            assert_eq!(left, ["c", "d"], "put back in order");
-            wait_all_tasks_blocked().await?;
-            for _ in 0..2 {
-                assert!(lot.unpark_one().is_some());
-                wait_all_tasks_blocked().await?;
-            }
-            drop(parks);
-            Ok(())
-        })
-        .await
+        }
+        Ok(())
     });
     assert_eq!(
-        seen.get(),
+        seen,
         [
             "a woke with a (half done)",
             "b woke with b",
@@ -165,105 +194,81 @@ fn a_panicking_callback_still_wakes_its_waiter_and_keeps_the_others() {
 
 #[test]
 fn unpark_all_where_skips_a_waiter_its_callback_dropped() {
-    let log = Log::default();
-    let seen = log.clone();
-    run(async move {
-        let lot = ParkingLot::<String>::new();
-        trio::open_nursery(|n| async move {
-            let mut parks = Vec::new();
-            for name in ["a", "b", "c"] {
-                parks.push(park_shared_waiter(&n, &lot, name, name, &log).await?);
+    let waiters = &[("a", "a"), ("b", "b"), ("c", "c")];
+    let seen = with_waiters(waiters, |w| async move {
+        let b = w.parks[1].clone();
+        let lot = w.lot.clone();
+        let mut visited = Vec::new();
+        let woken = w.lot.unpark_all_where(|data| {
+            visited.push(data.clone());
+            if data == "a" {
+                // Drops b's park while it waits to be sorted: it is uncounted and skipped.
+                b.borrow_mut().take();
+                assert_eq!(lot.len(), 2);
             }
-            let b = parks[1].clone();
-            let mut visited = Vec::new();
-            let woken = lot.unpark_all_where(|data| {
-                visited.push(data.clone());
-                if data == "a" {
-                    // Drops b's park while it waits to be sorted: it is uncounted and skipped.
-                    b.borrow_mut().take();
-                    assert_eq!(lot.len(), 2);
-                }
-                true
-            });
-            assert_eq!(visited, ["a", "c"]);
-            assert_eq!(woken, 2);
-            assert!(lot.is_empty());
-            wait_all_tasks_blocked().await?;
-            n.cancel_scope().cancel();
-            Ok(())
-        })
-        .await
+            true
+        });
+        assert_eq!(visited, ["a", "c"]);
+        assert_eq!(woken, 2);
+        assert!(w.lot.is_empty());
+        wait_all_tasks_blocked().await?;
+        w.nursery.cancel_scope().cancel();
+        Ok(())
     });
-    let mut seen = seen.get();
-    seen.sort();
-    assert_eq!(seen, ["a woke with a", "b lost its park", "c woke with c"]);
+    assert_eq!(
+        sorted(seen),
+        ["a woke with a", "b lost its park", "c woke with c"]
+    );
 }
 
 #[test]
 fn a_reparked_waiter_outlives_the_handle_of_its_new_lot() {
-    let log = Log::default();
-    let seen = log.clone();
-    run(async move {
-        let from = ParkingLot::<String>::new();
-        trio::open_nursery(|n| async move {
-            let stays = park_shared_waiter(&n, &from, "stays", "s", &log).await?;
-            let dropped = park_shared_waiter(&n, &from, "dropped", "d", &log).await?;
-            let to = ParkingLot::<String>::new();
-            from.repark_all(&to);
-            assert_eq!((from.len(), to.len()), (0, 2));
-            // Only the waiters keep `to` alive now.
-            drop(to);
-            // One leaves by being dropped, the other by cancellation: both unlink from `to`.
-            dropped.borrow_mut().take();
-            wait_all_tasks_blocked().await?;
-            n.cancel_scope().cancel();
-            drop(stays);
-            Ok(())
-        })
-        .await
+    let waiters = &[("stays", "s"), ("dropped", "d")];
+    let seen = with_waiters(waiters, |w| async move {
+        let to = ParkingLot::<String>::new();
+        w.lot.repark_all(&to);
+        assert_eq!((w.lot.len(), to.len()), (0, 2));
+        // Only the waiters keep `to` alive now.
+        drop(to);
+        // One leaves by being dropped, the other by cancellation: both unlink from `to`.
+        w.parks[1].borrow_mut().take();
+        wait_all_tasks_blocked().await?;
+        w.nursery.cancel_scope().cancel();
+        Ok(())
     });
-    let mut seen = seen.get();
-    seen.sort();
-    assert_eq!(seen, ["dropped lost its park", "stays cancelled"]);
+    assert_eq!(sorted(seen), ["dropped lost its park", "stays cancelled"]);
 }
 
 #[test]
 fn unpark_one_replacing_swaps_the_oldest_waiters_data() {
-    let log = Log::default();
-    let seen = log.clone();
-    run(async move {
-        let lot = ParkingLot::<String>::new();
+    let waiters = &[("a", "a-in"), ("b", "b-in"), ("c", "c-in")];
+    let seen = with_waiters(waiters, |w| async move {
+        let nobody = ParkingLot::<String>::new();
         assert_eq!(
-            lot.unpark_one_replacing("nobody".to_string()),
+            nobody.unpark_one_replacing("nobody".to_string()),
             Err("nobody".to_string()),
             "with nobody parked, the data comes back"
         );
-        trio::open_nursery(|n| async move {
-            let a = park_shared_waiter(&n, &lot, "a", "a-in", &log).await?;
-            let b = park_shared_waiter(&n, &lot, "b", "b-in", &log).await?;
-            let c = park_shared_waiter(&n, &lot, "c", "c-in", &log).await?;
-            // Oldest first; the waiter wakes with the new data, the old comes back.
-            assert_eq!(
-                lot.unpark_one_replacing("a-out".to_string()),
-                Ok(Some("a-in".to_string()))
-            );
-            assert_eq!(lot.len(), 2);
-            // b's data was taken while it waited: it still wakes, with the new data.
-            let taken = b.borrow().as_ref().and_then(|park| park.take_data());
-            assert_eq!(taken.as_deref(), Some("b-in"));
-            assert_eq!(lot.unpark_one_replacing("b-out".to_string()), Ok(None));
-            wait_all_tasks_blocked().await?;
-            assert_eq!(lot.len(), 1, "c still waits");
-            n.cancel_scope().cancel();
-            drop((a, c));
-            Ok(())
-        })
-        .await
+        // Oldest first; the waiter wakes with the new data, the old comes back.
+        assert_eq!(
+            w.lot.unpark_one_replacing("a-out".to_string()),
+            Ok(Some("a-in".to_string()))
+        );
+        assert_eq!(w.lot.len(), 2);
+        // b's data was taken while it waited: it still wakes, with the new data.
+        let taken = w.parks[1]
+            .borrow()
+            .as_ref()
+            .and_then(|park| park.take_data());
+        assert_eq!(taken.as_deref(), Some("b-in"));
+        assert_eq!(w.lot.unpark_one_replacing("b-out".to_string()), Ok(None));
+        wait_all_tasks_blocked().await?;
+        assert_eq!(w.lot.len(), 1, "c still waits");
+        w.nursery.cancel_scope().cancel();
+        Ok(())
     });
-    let mut seen = seen.get();
-    seen.sort();
     assert_eq!(
-        seen,
+        sorted(seen),
         ["a woke with a-out", "b woke with b-out", "c cancelled"]
     );
 }

@@ -36,6 +36,7 @@ use trio::lowlevel::{current_task, wait_all_tasks_blocked};
 use trio::stream::prelude::*;
 use trio::{ClosedResourceError, Error, Result, aclose_forcefully, open_nursery};
 
+use crate::checkpoints::Points;
 use one_way::{both, expect_busy};
 
 /// Checks a one-way stream implementation (Trio's `check_one_way_stream`): `stream_maker`
@@ -164,17 +165,12 @@ where
 /// way (Trio's `assert_checkpoints`, which also looks at successes only).
 async fn checkpointed<T>(what: &str, fut: impl Future<Output = Result<T>>) -> Result<T> {
     let task = current_task()?;
-    let (cancel_points, schedule_points) = (task.cancel_points(), task.schedule_points());
+    let before = Points::of(&task);
     let out = fut.await;
     if out.is_ok() {
-        assert!(
-            task.cancel_points() != cancel_points,
-            "{what} succeeded without a cancel point"
-        );
-        assert!(
-            task.schedule_points() != schedule_points,
-            "{what} succeeded without a schedule point"
-        );
+        if let Some(missing) = before.missing_since(Points::of(&task)) {
+            panic!("{what} succeeded without {missing}");
+        }
     }
     out
 }

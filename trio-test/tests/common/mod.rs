@@ -74,3 +74,27 @@ impl Log {
         std::mem::take(&mut *self.0.borrow_mut())
     }
 }
+
+/// Awaits `fut`, which must panic; returns the panic's message.
+pub async fn panics<F: Future>(fut: F) -> String {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx: &mut Context<'_>| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Ready(_)) => panic!("expected a panic, the future returned"),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(panic_message(payload)),
+        }
+    })
+    .await
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+    }
+}

@@ -58,6 +58,7 @@ use std::rc::Rc;
 pub use receive::{MemoryReceiveChannel, ReceiveFuture, RecvFuture};
 pub use send::{MemorySendChannel, SendError, SendFuture};
 
+use crate::lowlevel::DescribeWait;
 use state::{HandleCore, State};
 
 /// Statistics of a memory channel, the same from every handle.
@@ -90,13 +91,45 @@ fn statistics<T>(state: &State<T>) -> MemoryChannelStatistics {
     }
 }
 
+impl<T> DescribeWait for RefCell<State<T>> {
+    /// "buffer 0/1; waiting: 1 to send, 0 to receive; open handles: 1 send, 1 receive".
+    fn describe_wait(&self) -> String {
+        let Ok(state) = self.try_borrow() else {
+            return "channel state being changed".to_string();
+        };
+        let s = statistics(&state);
+        let max = if s.max_buffer_size == usize::MAX {
+            "unbounded".to_string()
+        } else {
+            s.max_buffer_size.to_string()
+        };
+        format!(
+            "buffer {}/{max}; waiting: {} to send, {} to receive; open handles: {} send, {} \
+             receive",
+            s.current_buffer_used,
+            s.tasks_waiting_send,
+            s.tasks_waiting_receive,
+            s.open_send_channels,
+            s.open_receive_channels
+        )
+    }
+}
+
 /// Opens a memory channel whose buffer holds `max_buffer` values (0: rendezvous).
 ///
 /// Returns the sending and the receiving handle. See the [module docs](self) for the rules.
-pub fn open_memory_channel<T>(
+pub fn open_memory_channel<T: 'static>(
     max_buffer: usize,
 ) -> (MemorySendChannel<T>, MemoryReceiveChannel<T>) {
     let state = Rc::new(RefCell::new(State::new(max_buffer)));
+    {
+        // Task dumps show a blocked send or receive with the channel's statistics.
+        let st = state.borrow();
+        st.senders.set_label("MemorySendChannel::send");
+        st.receivers.set_label("MemoryReceiveChannel::receive");
+        st.senders.set_describer(&state);
+        st.receivers.set_describer(&state);
+    }
     let tx = MemorySendChannel {
         state: state.clone(),
         handle: Rc::new(HandleCore::default()),
@@ -108,6 +141,7 @@ pub fn open_memory_channel<T>(
 /// Opens a memory channel with an unbounded buffer: `send` never waits (Trio's
 /// `open_memory_channel(math.inf)`). Prefer a bound when the producer can outrun the
 /// consumer: the bound is what pushes back.
-pub fn open_unbounded_memory_channel<T>() -> (MemorySendChannel<T>, MemoryReceiveChannel<T>) {
+pub fn open_unbounded_memory_channel<T: 'static>() -> (MemorySendChannel<T>, MemoryReceiveChannel<T>)
+{
     open_memory_channel(usize::MAX)
 }

@@ -11,7 +11,7 @@ use super::{MemoryChannelStatistics, statistics};
 use crate::lowlevel::{
     CancelShieldedCheckpoint, Park, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
 };
-use crate::{ClosedResourceError, EndOfChannel, Error, Result, WouldBlock};
+use crate::{ClosedResourceError, Error, Result, WouldBlock};
 
 /// The receiving half of a memory channel (see [`open_memory_channel`](super::open_memory_channel)).
 ///
@@ -22,15 +22,18 @@ use crate::{ClosedResourceError, EndOfChannel, Error, Result, WouldBlock};
 ///
 /// Read it with [`recv`](Self::recv) in a loop, `while let Some(v) = rx.recv().await? { ... }`
 /// (`Ok(None)`: every sender is closed and the buffer is drained), or with Trio's
-/// [`receive`](Self::receive), for which the end is an error ([`EndOfChannel`]). It is also a
-/// [`Stream`](futures_core::Stream) of `Result<T>` that ends there: each item is a checkpoint,
-/// like `recv`.
+/// [`receive`](Self::receive), for which the end is an error
+/// ([`EndOfChannel`](crate::EndOfChannel)). It is also a [`Stream`](futures_core::Stream) of
+/// `Result<T>` that ends there: each item, and the end, is a checkpoint, like `recv`.
 pub struct MemoryReceiveChannel<T> {
     pub(super) state: Rc<RefCell<State<T>>>,
     pub(super) handle: Rc<HandleCore>,
     /// The receive in progress for `Stream::poll_next`, boxed so that the handle stays
     /// `Unpin` while the receive's waiter is pinned; kept for the next item once made.
     stream: Option<Pin<Box<Op<T>>>>,
+    /// The schedule point before the stream's end when it was found without waiting: the end
+    /// of a stream is a normal return, a full checkpoint as `recv`'s `Ok(None)` is.
+    stream_ending: Option<CancelShieldedCheckpoint>,
 }
 
 impl<T> MemoryReceiveChannel<T> {
@@ -39,13 +42,15 @@ impl<T> MemoryReceiveChannel<T> {
             state,
             handle,
             stream: None,
+            stream_ending: None,
         }
     }
 
     /// Receives a value if one is ready: from the buffer, or from the oldest blocked sender.
-    /// Fails with [`WouldBlock`] if none is, [`EndOfChannel`] once every sender is closed and
-    /// the buffer is empty, and [`ClosedResourceError`] if this handle is closed (ask with
-    /// [`Error::is_would_block`], [`Error::is_end_of_channel`], [`Error::is_closed`]).
+    /// Fails with [`WouldBlock`] if none is, [`EndOfChannel`](crate::EndOfChannel) once every
+    /// sender is closed and the buffer is empty, and [`ClosedResourceError`] if this handle is
+    /// closed (ask with [`Error::is_would_block`], [`Error::is_end_of_channel`],
+    /// [`Error::is_closed`]).
     /// Not a checkpoint.
     pub fn try_receive(&self) -> Result<T> {
         let received = self.state.borrow_mut().try_receive(&self.handle);
@@ -94,8 +99,8 @@ impl<T> MemoryReceiveChannel<T> {
     }
 
     /// Receives the next value, waiting for one (Trio's `receive`): as [`recv`](Self::recv),
-    /// but the end of the channel is the error [`EndOfChannel`], for when the end is not
-    /// expected (`rx.receive().await?` passes it up). The errors are those of
+    /// but the end of the channel is the error [`EndOfChannel`](crate::EndOfChannel), for when
+    /// the end is not expected (`rx.receive().await?` passes it up). The errors are those of
     /// [`try_receive`](Self::try_receive), except that an empty open channel means waiting.
     ///
     /// # Checkpoint
@@ -199,8 +204,16 @@ impl<T> futures_core::Stream for MemoryReceiveChannel<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
         let this = self.get_mut();
+        if let Some(ending) = &mut this.stream_ending {
+            if Pin::new(ending).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.stream_ending = None;
+            return Poll::Ready(None);
+        }
         let op = this.stream.get_or_insert_with(|| Box::pin(Op::new()));
         let polled = op.as_mut().poll(&this.state, &this.handle, cx);
+        let waited = op.as_ref().waited();
         if polled.is_ready() {
             // A finished receive holds nothing: start the next item's receive afresh.
             op.set(Op::new());
@@ -208,8 +221,13 @@ impl<T> futures_core::Stream for MemoryReceiveChannel<T> {
         match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(value)) => Poll::Ready(Some(Ok(value))),
-            Poll::Ready(Err(e)) if e.is::<EndOfChannel>() => Poll::Ready(None),
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Err(e)) => {
+                match end_or_error::<T>(e, waited, &mut this.stream_ending, cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Ok(_)) => Poll::Ready(None),
+                    Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+                }
+            }
         }
     }
 }
@@ -228,9 +246,9 @@ enum Stage {
 pin_project_lite::pin_project! {
     /// One receive operation, for [`ReceiveFuture`], [`RecvFuture`] and the `Stream` impl.
     ///
-    /// Performance: flat fields and a `Copy` stage rather than an enum holding the value and
+    /// Flat fields and a `Copy` stage rather than an enum holding the value and
     /// the `Park`: a transition writes one field instead of moving (and drop-checking) the
-    /// whole state (benches/callgrind.rs, pingpong).
+    /// whole state.
     struct Op<T> {
         stage: Stage,
         // The value got without waiting, during `Yield`.
@@ -252,9 +270,8 @@ impl<T> Op<T> {
         }
     }
 
-    /// Performance: the poll that ends a receive's schedule point (the usual second poll) is
-    /// inlined into the caller, as is the start (`poll_start_or_parked`); waiting is one call
-    /// (benches/callgrind.rs, pingpong).
+    /// The poll that ends a receive's schedule point (the usual second poll) is
+    /// inlined into the caller, as is the start (`poll_start_or_parked`); waiting is one call.
     #[inline(always)]
     fn poll(
         self: Pin<&mut Self>,
@@ -277,11 +294,10 @@ impl<T> Op<T> {
         this.poll_start_or_parked(state, handle, cx)
     }
 
-    /// Performance: the start (a cancel point, then a receive that does not wait) is inlined
+    /// The start (a cancel point, then a receive that does not wait) is inlined
     /// into the caller, whose prologue has saved the registers already; waiting is one call
-    /// (benches/callgrind.rs, pingpong). It stays a function of its own although it is always
-    /// inlined: merged into `poll` as one match on the stage, the round trip took 30–45 Ir more
-    /// (pingpong1 1084 -> 1116..1129, pingpong0 1318 -> 1350..1360).
+    /// It stays a function of its own although it is always inlined: merged into `poll` as
+    /// one match on the stage, the round trip costs more.
     #[inline(always)]
     fn poll_start_or_parked(
         self: Pin<&mut Self>,
@@ -293,9 +309,14 @@ impl<T> Op<T> {
         let mut fields = this.as_mut().project();
         match *fields.stage {
             Stage::Start => {
-                if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-                    *fields.stage = Stage::Done;
-                    return Poll::Ready(Err(e));
+                match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        *fields.stage = Stage::Done;
+                        return Poll::Ready(Err(e));
+                    }
+                    // Cancelled: the cancel point yields before it raises.
+                    Poll::Pending => return Poll::Pending,
                 }
                 let mut st = state.borrow_mut();
                 match st.try_receive(handle) {
@@ -342,9 +363,9 @@ impl<T> Op<T> {
             Poll::Ready(parked) => parked,
         };
         let waiter = park.take_data();
-        // Performance: the finished park (woken, its data taken) stays until the future is
+        // The finished park (woken, its data taken) stays until the future is
         // dropped, right after, rather than being dropped here and an empty one then
-        // (benches/callgrind.rs, pingpong0: 1346 -> 1318 Ir, and ~5 % in time).
+        // (docs/benchmarks.md).
         *this.stage = Stage::Done;
         Poll::Ready(match (parked, waiter.map(|w| w.slot)) {
             (_, Some(RecvSlot::Got(value))) => {
@@ -369,7 +390,7 @@ impl<T> Op<T> {
     /// it while it waited) goes to the next receiver or back to the buffer's front.
     #[inline(always)]
     fn abandon(self: Pin<&mut Self>, state: &RefCell<State<T>>) {
-        // Performance: a receive that completed (the usual drop) has nothing to undo.
+        // A receive that completed (the usual drop) has nothing to undo.
         if self.stage == Stage::Done {
             return;
         }
@@ -454,7 +475,7 @@ pin_project_lite::pin_project! {
 impl<T> Future for RecvFuture<'_, T> {
     type Output = Result<Option<T>>;
 
-    /// Performance: `receive`'s poll and a re-wrap, inlined; the end and the errors take a cold
+    /// `receive`'s poll and a re-wrap, inlined; the end and the errors take a cold
     /// path. The end's schedule point is a field of its own rather than the op's `Yield` stage
     /// without a value, which would make the op's yield a possible error on the hot path.
     #[inline(always)]

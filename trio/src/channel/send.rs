@@ -258,9 +258,9 @@ enum Stage {
 pin_project_lite::pin_project! {
     /// The future of [`MemorySendChannel::send`].
     ///
-    /// Performance: flat fields and a `Copy` stage rather than an enum holding the value and
+    /// Flat fields and a `Copy` stage rather than an enum holding the value and
     /// the `Park`: a transition writes one field instead of moving (and drop-checking) the
-    /// whole state (benches/callgrind.rs, pingpong).
+    /// whole state.
     ///
     /// Dropping it while it waits drops its `Park`, which leaves the queue and drops the value
     /// that was not sent (after every borrow of the channel has ended: its `Drop` may use the
@@ -281,9 +281,8 @@ pin_project_lite::pin_project! {
 impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
-    /// Performance: the poll that ends a send's schedule point (the usual second poll) is
-    /// inlined into the caller, as is the start (`poll_start_or_parked`); waiting is one call
-    /// (benches/callgrind.rs, pingpong).
+    /// The poll that ends a send's schedule point (the usual second poll) is
+    /// inlined into the caller, as is the start (`poll_start_or_parked`); waiting is one call.
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self;
@@ -300,11 +299,10 @@ impl<T> Future for SendFuture<'_, T> {
 }
 
 impl<T> SendFuture<'_, T> {
-    /// Performance: the start (a cancel point, then a send that does not wait) is inlined
+    /// The start (a cancel point, then a send that does not wait) is inlined
     /// into the caller, whose prologue has saved the registers already; waiting is one call
-    /// (benches/callgrind.rs, pingpong). It stays a function of its own although it is always
-    /// inlined: merged into `poll` as one match on the stage, the round trip took 30–45 Ir more
-    /// (pingpong1 1084 -> 1116..1129, pingpong0 1318 -> 1350..1360).
+    /// It stays a function of its own although it is always inlined: merged into `poll` as
+    /// one match on the stage, the round trip costs more.
     #[inline(always)]
     fn poll_start_or_parked(
         self: Pin<&mut Self>,
@@ -317,9 +315,17 @@ impl<T> SendFuture<'_, T> {
                 let Some(value) = fields.value.take() else {
                     unreachable!("a send holds its value until it starts")
                 };
-                if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-                    *fields.stage = Stage::Done;
-                    return Poll::Ready(Err(SendError::new(value, e)));
+                match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        *fields.stage = Stage::Done;
+                        return Poll::Ready(Err(SendError::new(value, e)));
+                    }
+                    // Cancelled: the cancel point yields before it raises.
+                    Poll::Pending => {
+                        *fields.value = Some(value);
+                        return Poll::Pending;
+                    }
                 }
                 let mut state = fields.chan.state.borrow_mut();
                 match state.try_send(&fields.chan.handle, value) {
@@ -361,9 +367,9 @@ impl<T> SendFuture<'_, T> {
             Poll::Ready(parked) => parked,
         };
         let waiter = park.take_data();
-        // Performance: the finished park (woken, its data taken) stays until the future is
+        // The finished park (woken, its data taken) stays until the future is
         // dropped, right after, rather than being dropped here and an empty one then
-        // (benches/callgrind.rs, pingpong0: 1346 -> 1318 Ir, and ~5 % in time).
+        // (docs/benchmarks.md).
         *this.stage = Stage::Done;
         Poll::Ready(match (parked, waiter.map(|w| w.slot)) {
             (_, Some(SendSlot::Sent)) => Ok(()),

@@ -60,8 +60,8 @@ pub(super) enum RecvSlot<T> {
 
 /// What a send that may not wait did.
 ///
-/// Performance: the would-block outcome is a variant, not an `Error` built and then tested
-/// with a downcast on every blocking send (benches/callgrind.rs, pingpong).
+/// The would-block outcome is a variant, not an `Error` built and then tested
+/// with a downcast on every blocking send.
 pub(super) enum TrySend<T> {
     Sent,
     Full(T),
@@ -107,8 +107,8 @@ impl<T> State<T> {
 
     /// Hands `value` to the oldest blocked receiver, or gives it back if there is none.
     ///
-    /// Performance: with no receiver waiting the value is not moved in and out of a hand-off,
-    /// and that test is inlined; the hand-off is one call (benches/callgrind.rs, pingpong).
+    /// With no receiver waiting the value is not moved in and out of a hand-off,
+    /// and that test is inlined; the hand-off is one call.
     #[inline(always)]
     fn deliver(&mut self, value: T) -> Result<(), T> {
         if self.receivers.is_empty() {
@@ -168,9 +168,7 @@ impl<T> State<T> {
 
     /// Trio's `send_nowait`: to the oldest receiver, else into the buffer.
     ///
-    /// Performance: always inlined into the send's start (left to the inliner it was a call;
-    /// benches/callgrind.rs, pingpong1 1342 -> 1324 Ir). `try_receive` forced inline gains
-    /// nothing (+2 Ir).
+    /// Always inlined into the send's start: left to the inliner it is a call.
     #[inline(always)]
     pub(super) fn try_send(&mut self, handle: &HandleCore, value: T) -> TrySend<T> {
         if handle.closed.get() {
@@ -193,14 +191,14 @@ impl<T> State<T> {
     /// Trio's `receive_nowait`: the oldest blocked sender's value joins the buffer's back,
     /// then the buffer's front comes out.
     ///
-    /// Performance: inlined into the receive's start, with taking a blocked sender's value
-    /// one call (benches/callgrind.rs, pingpong).
+    /// Inlined into the receive's start, with taking a blocked sender's value
+    /// one call.
     #[inline(always)]
     pub(super) fn try_receive(&mut self, handle: &HandleCore) -> TryReceive<T> {
         if handle.closed.get() {
             return TryReceive::Failed(closed("receive"));
         }
-        // Performance: with no sender waiting, no hand-off is built and given back.
+        // With no sender waiting, no hand-off is built and given back.
         if !self.senders.is_empty()
             && let Some(value) = self.take_from_sender()
         {

@@ -169,6 +169,16 @@ impl ScopeState {
         self.effectively_cancelled.get()
     }
 
+    /// The task that entered the scope (task dumps hang a scope under its owner).
+    pub(crate) fn owner(&self) -> Option<TaskKey> {
+        self.owner.get()
+    }
+
+    /// The nodes entered under this one, for task dumps.
+    pub(crate) fn child_nodes(&self) -> Vec<Rc<ScopeState>> {
+        self.children.borrow().clone()
+    }
+
     pub(crate) fn parent(&self) -> Option<Rc<ScopeState>> {
         self.parent.borrow().clone()
     }
@@ -298,6 +308,14 @@ impl ScopeState {
             return;
         }
         self.cancel_called.set(true);
+        #[cfg(feature = "tracing")]
+        tracing::info!(
+            target: "trio::cancel",
+            source = ?reason.source,
+            reason = reason.reason.as_deref().unwrap_or(""),
+            failed_task = reason.task.as_deref().unwrap_or(""),
+            "cancel scope cancelled"
+        );
         *self.reason.borrow_mut() = Some(reason);
         if self.phase.get() == Phase::Entered {
             // Outside a run there is nothing to wake; the state is computed at entry.

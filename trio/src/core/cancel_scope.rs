@@ -22,7 +22,7 @@ use crate::error::{CancelSource, Error};
 /// can be entered once.
 ///
 /// When the scope is cancelled, every checkpoint inside it (in this task and in the tasks of
-/// nurseries opened inside it) fails with [`Cancelled`] until the body returns. The `Cancelled`
+/// nurseries opened inside it) fails with [`Cancelled`](crate::Cancelled) until the body returns. The `Cancelled`
 /// travels out with `?` and the scope absorbs it: `run` returns `Ok(None)` and
 /// [`cancelled_caught`](Self::cancelled_caught) becomes true. When an enclosing scope is
 /// cancelled too, the outermost cancelled one absorbs.

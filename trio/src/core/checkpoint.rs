@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::blocked::BlockedOn;
 use super::run::{Runner, not_in_run};
 use crate::error::{Error, Result};
 
@@ -28,6 +29,15 @@ fn cancel_point(what: &'static str) -> Result<()> {
         Some(true) => Err(current_cancelled_error()),
         None => Err(not_in_run(what)),
     }
+}
+
+/// A cancel point on entry that found the task cancelled: yield first, raise next poll
+/// (`TaskInner::entry_cancel_point`).
+#[cold]
+#[inline(never)]
+fn cancelled_entry(cx: &Context<'_>) -> Poll<Result<()>> {
+    Runner::with_current_task(|_, task| task.cancelled_entry(cx))
+        .unwrap_or_else(|| Poll::Ready(Err(not_in_run("checkpoint_if_cancelled"))))
 }
 
 /// The `Cancelled` for the task being polled (known to be cancelled).
@@ -84,17 +94,31 @@ impl Future for CheckpointIfCancelled {
     type Output = Result<()>;
 
     #[inline]
-    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
-        Poll::Ready(cancel_point("checkpoint_if_cancelled"))
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        // The common case is the same flag load as a checkpoint's cancel point; a cancelled
+        // scope (yield, then raise) is out of line.
+        match Runner::with_current_task(|_, task| {
+            task.count_cancel_point();
+            task.current_status.borrow().is_cancelled()
+        }) {
+            Some(false) => Poll::Ready(Ok(())),
+            Some(true) => cancelled_entry(cx),
+            None => Poll::Ready(Err(not_in_run("checkpoint_if_cancelled"))),
+        }
     }
 }
 
-/// A cancel point only: fails with `Cancelled` if the current scope is cancelled, and otherwise
-/// returns at once without yielding.
+/// A cancel point only: returns at once, without yielding, unless the current scope is
+/// cancelled; then it is a full checkpoint that fails with `Cancelled` (Trio's
+/// `checkpoint_if_cancelled`: a `Cancelled` is only ever raised after a yield).
+///
+/// Polled in place by a hand-written future, it is `Ready(Ok)` or, in a cancelled scope,
+/// first `Pending` (the task is rescheduled: return `Pending` and poll it again from the
+/// same state) and then `Ready(Err)`.
 ///
 /// # Checkpoint
-/// A cancel point, not a schedule point. Pair it with [`cancel_shielded_checkpoint`] to make a
-/// full checkpoint in two halves.
+/// A cancel point, and a schedule point only when cancelled. Pair it with
+/// [`cancel_shielded_checkpoint`] to make a full checkpoint in two halves.
 ///
 /// # Cancel safety
 /// Safe: it holds nothing.
@@ -140,28 +164,47 @@ pub fn cancel_shielded_checkpoint() -> CancelShieldedCheckpoint {
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug, Default)]
 pub struct SleepForever {
-    _private: (),
+    /// Past the entry cancel point: the task sleeps until its scope is cancelled.
+    waiting: bool,
 }
 
 impl Future for SleepForever {
     type Output = Result<()>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         // The cancel-status tree wakes this task (and `cx`'s waker, if it is not the task's
         // own) when its scope becomes cancelled.
-        let cancelled = Runner::with_current_task(|_, task| {
-            task.count_cancel_point();
-            let status = task.current_status.borrow();
-            let cancelled = status.is_cancelled().then(|| status.cancelled_error());
-            if cancelled.is_none() {
-                task.register_cancel_waker(cx.waker());
+        let waiting = self.waiting;
+        // `Ok(true)`: now sleeping; `Ok(false)`: yielding before raising `Cancelled`.
+        let polled = Runner::with_current_task(|_, task| {
+            if !waiting {
+                // On entry, a cancelled scope yields before it raises (Trio's rule).
+                match task.entry_cancel_point(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Err(e),
+                    Poll::Pending => return Ok(false),
+                }
+            } else {
+                let status = task.current_status.borrow();
+                if status.is_cancelled() {
+                    return Err(Error::new(status.cancelled_error()));
+                }
             }
-            cancelled
+            task.register_cancel_waker(cx.waker());
+            // For task dumps: `sleep` is this inside a scope with a deadline.
+            let deadline = task.current_status.borrow().deadline();
+            task.note_blocked(BlockedOn::Sleep {
+                deadline: deadline.min(task.lazy_deadline.get()),
+            });
+            Ok(true)
         });
-        match cancelled {
+        match polled {
             None => Poll::Ready(Err(not_in_run("sleep_forever"))),
-            Some(Some(c)) => Poll::Ready(Err(Error::new(c))),
-            Some(None) => Poll::Pending,
+            Some(Err(e)) => Poll::Ready(Err(e)),
+            Some(Ok(sleeping)) => {
+                self.waiting = sleeping;
+                Poll::Pending
+            }
         }
     }
 }
@@ -174,5 +217,5 @@ impl Future for SleepForever {
 /// # Cancel safety
 /// Safe: it holds nothing.
 pub fn sleep_forever() -> SleepForever {
-    SleepForever { _private: () }
+    SleepForever { waiting: false }
 }

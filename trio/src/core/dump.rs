@@ -1,63 +1,57 @@
-//! Task dumps: the task tree as text, for deadlock reports and debugging, and the wait-channel
-//! frames (`#[trio::wchan]`) that say what a blocked task waits for.
+//! Task dumps for tasks to take (`task_dump`, `task_dump_data`), and the wait-channel frames
+//! (`#[trio::wchan]`) that say what a blocked task is doing in its own terms.
+//!
+//! The dump itself is taken by the run (`run/snapshot.rs`), which the loop also uses for
+//! deadlock reports and the dump on a signal; its types and text are in `dump_data.rs`.
 
-use std::fmt::Write;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use super::run::Runner;
-use super::task::{TaskInner, TaskKey};
+use super::dump_data::TaskDump;
+use super::run::{Runner, not_in_run};
+use crate::error::Result;
 
-/// The run's task tree, one task a line, children indented under their nurseries.
-pub(crate) fn task_tree(runner: &Runner) -> String {
-    let mut out = String::from("task tree:\n");
-    let init = runner.root_task();
-    let current = runner.with_polled_task(|t| t.key);
-    if let Some(init) = init {
-        write_task(&mut out, &init, 1, current);
-    }
-    out
+/// The current run's task tree as text: every task in its nursery, with its name, spawn site,
+/// state, what it is blocked in, its wait channels and its cancel scopes (see [`TaskDump`]
+/// for the layout). Fails outside a run. Not a checkpoint.
+///
+/// ```
+/// use trio::lowlevel::{task_dump, wait_all_tasks_blocked};
+///
+/// # fn main() -> trio::Result<()> {
+/// trio::run(async {
+///     let lock = trio::Lock::new();
+///     let _held = lock.lock().await?;
+///     trio::open_nursery(|nursery| async move {
+///         let waiter = lock.clone();
+///         nursery.start_soon_named("waiter", async move { waiter.acquire().await })?;
+///         wait_all_tasks_blocked().await?;
+///         let dump = task_dump()?;
+///         assert!(dump.contains(r#"task 2 "waiter""#), "{dump}");
+///         assert!(dump.contains(r#": blocked in Lock::acquire (held by task 1 "<main>"; 1 waiting)"#), "{dump}");
+///         nursery.cancel_scope().cancel();
+///         Ok(())
+///     })
+///     .await
+/// })
+/// # }
+/// ```
+pub fn task_dump() -> Result<String> {
+    Runner::with_current(Runner::dump_text).ok_or_else(|| not_in_run("task_dump"))
 }
 
-fn write_task(out: &mut String, task: &Rc<TaskInner>, depth: usize, current: Option<TaskKey>) {
-    let indent = "  ".repeat(depth);
-    let state = if current == Some(task.key) {
-        "running".to_string()
-    } else if task.scheduled.get() {
-        "runnable".to_string()
-    } else {
-        match task.wchan.get() {
-            Some(wchan) => format!("blocked in {wchan}"),
-            None => "blocked".to_string(),
-        }
-    };
-    let _ = writeln!(
-        out,
-        "{indent}task {} {:?}: {state}",
-        task.id,
-        task.display_name()
-    );
-    let nurseries: Vec<_> = task
-        .child_nurseries
-        .borrow()
-        .iter()
-        .filter_map(|n| n.upgrade())
-        .filter(|n| !n.closed.get())
-        .collect();
-    for nursery in nurseries {
-        let _ = writeln!(out, "{indent}  nursery:");
-        let children: Vec<_> = nursery.scope.tasks.borrow().clone();
-        for child in children {
-            write_task(out, &child, depth + 2, current);
-        }
-    }
+/// The current run's task tree as data, for tools: [`TaskDump`]. Fails outside a run. Not a
+/// checkpoint.
+pub fn task_dump_data() -> Result<TaskDump> {
+    Runner::with_current(Runner::snapshot)
+        .flatten()
+        .ok_or_else(|| not_in_run("task_dump_data"))
 }
 
 pin_project_lite::pin_project! {
     /// A `#[trio::wchan]` frame around an async fn body: while the task is blocked inside
-    /// it (and inside no outer frame), the frame's label is the task's wait channel in dumps.
+    /// it, the frame's label is one of the task's wait channels in dumps (outermost first).
     #[must_use = "futures do nothing unless awaited"]
     pub struct Wchan<F> {
         label: &'static str,
@@ -78,28 +72,47 @@ pub fn wchan<F: Future>(label: &'static str, fut: F) -> Wchan<F> {
     Wchan { label, inner: fut }
 }
 
+/// Pops the frame pushed by `Wchan::poll` (also if the body panics).
+struct FrameGuard {
+    pending: bool,
+}
+
+impl Drop for FrameGuard {
+    fn drop(&mut self) {
+        let pending = self.pending;
+        Runner::with_current_task(|_, task| {
+            let polls = task.polls.get();
+            if let Some(frames) = task.wchans.borrow_mut().as_mut() {
+                // The innermost frame to return `Pending` in this poll takes the picture;
+                // the frames outside it are in it already.
+                if pending && frames.blocked_at != polls {
+                    frames.blocked.clear();
+                    frames.blocked.extend_from_slice(&frames.live);
+                    frames.blocked_at = polls;
+                }
+                frames.live.pop();
+            }
+        });
+    }
+}
+
 impl<F: Future> Future for Wchan<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let depth = Runner::with_current_task(|_, task| {
-            let depth = task.wchan_depth.get();
-            task.wchan_depth.set(depth + 1);
-            depth
-        });
-        let result = this.inner.poll(cx);
+        let label = *this.label;
         Runner::with_current_task(|_, task| {
-            task.wchan_depth
-                .set(task.wchan_depth.get().saturating_sub(1));
-            if depth == Some(0) {
-                task.wchan.set(if result.is_pending() {
-                    Some(*this.label)
-                } else {
-                    None
-                });
-            }
+            task.wchans
+                .borrow_mut()
+                .get_or_insert_with(Default::default)
+                .live
+                .push(label);
         });
+        let mut guard = FrameGuard { pending: false };
+        let result = this.inner.poll(cx);
+        guard.pending = result.is_pending();
+        drop(guard);
         result
     }
 }

@@ -3,11 +3,13 @@
 //! Other threads reach a run only through [`TrioToken::run_sync_soon`] and through task wakers
 //! (a waker used off the run's thread queues the task's key here). Both push onto one mutex
 //! protected FIFO and wake the run loop through a mio `Waker`. After the run has finished the
-//! queue is closed: callbacks are refused with [`RunFinishedError`] and late wakes are dropped.
+//! queue is closed: callbacks are refused with [`RunFinishedError`], late wakes are dropped,
+//! and the `Waker` (an eventfd or a pipe) is closed, so that a token or a task waker that
+//! another thread still holds keeps no fd open.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crate::error::{Error, RunFinishedError};
 
@@ -30,7 +32,8 @@ struct Queue {
 pub(crate) struct EntryShared {
     queue: Mutex<Queue>,
     pending: AtomicBool,
-    waker: mio::Waker,
+    /// `None` once the run has finished.
+    waker: RwLock<Option<mio::Waker>>,
     /// Live `TrioToken`s: while one exists, a blocked run may still be woken from outside.
     tokens: AtomicUsize,
 }
@@ -40,7 +43,7 @@ impl EntryShared {
         EntryShared {
             queue: Mutex::new(Queue::default()),
             pending: AtomicBool::new(false),
-            waker,
+            waker: RwLock::new(Some(waker)),
             tokens: AtomicUsize::new(0),
         }
     }
@@ -66,7 +69,9 @@ impl EntryShared {
         drop(queue);
         self.pending.store(true, Ordering::Release);
         // A failed wake means the run's poller is gone, which only happens after close.
-        let _ = self.waker.wake();
+        if let Some(waker) = &*self.waker.read().unwrap_or_else(|e| e.into_inner()) {
+            let _ = waker.wake();
+        }
         true
     }
 
@@ -100,8 +105,13 @@ impl EntryShared {
     pub(crate) fn close(&self) {
         let mut queue = self.lock();
         queue.closed = true;
-        queue.items.clear();
+        let items = std::mem::take(&mut queue.items);
         queue.idempotent.clear();
+        drop(queue);
+        // Nothing is pushed after `closed`, so nothing wakes the closed waker.
+        self.waker.write().unwrap_or_else(|e| e.into_inner()).take();
+        // Dropped callbacks may own things whose drop pushes (a waker): not under the lock.
+        drop(items);
     }
 }
 

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::blocked::BlockedOn;
 use super::clock::IntoSeconds;
 use super::run::{Runner, not_in_run};
 use crate::error::{Error, Result};
@@ -66,7 +67,7 @@ impl std::fmt::Debug for WaitAllTasksBlocked {
 impl Future for WaitAllTasksBlocked {
     type Output = Result<()>;
 
-    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         match std::mem::replace(&mut self.stage, IdleStage::Done) {
             IdleStage::Done => Poll::Ready(Err(Error::usage(
                 "wait_all_tasks_blocked polled after it finished",
@@ -81,19 +82,25 @@ impl Future for WaitAllTasksBlocked {
                     Err(e) => return Poll::Ready(Err(e)),
                 };
                 let started = Runner::with_current_task(|runner, task| {
-                    task.count_cancel_point();
-                    let status = task.current_status.borrow().clone();
-                    if status.is_cancelled() {
-                        return Err(Error::new(status.cancelled_error()));
+                    match task.entry_cancel_point(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => return Err(e),
+                        // Cancelled: yield first; the next poll starts over and raises.
+                        Poll::Pending => return Ok(None),
                     }
                     let flag = Rc::new(Cell::new(false));
                     let slot = runner.add_idle_waiter(cushion, task.key, flag.clone());
-                    Ok((slot, flag))
+                    task.note_blocked(BlockedOn::AllTasksBlocked);
+                    Ok(Some((slot, flag)))
                 });
                 match started {
                     None => Poll::Ready(Err(not_in_run("wait_all_tasks_blocked"))),
                     Some(Err(e)) => Poll::Ready(Err(e)),
-                    Some(Ok((slot, flag))) => {
+                    Some(Ok(None)) => {
+                        self.stage = IdleStage::Start;
+                        Poll::Pending
+                    }
+                    Some(Ok(Some((slot, flag)))) => {
                         self.stage = IdleStage::Waiting(slot, flag);
                         Poll::Pending
                     }
@@ -109,6 +116,7 @@ impl Future for WaitAllTasksBlocked {
                         runner.remove_idle_waiter(slot);
                         Some(status.cancelled_error())
                     } else {
+                        task.note_blocked(BlockedOn::AllTasksBlocked);
                         None
                     }
                 })

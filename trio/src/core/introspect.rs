@@ -1,6 +1,6 @@
 //! The small entry points of `trio::lowlevel` that ask the run about itself: the current
 //! task and root task, the run's token, clock, seed and statistics, system tasks,
-//! instruments, and task dumps.
+//! instruments.
 
 use std::future::Future;
 use std::panic::Location;
@@ -85,6 +85,11 @@ pub fn current_seed() -> Result<u64> {
 }
 
 /// Numbers about the current run, as Trio's `current_statistics()`.
+///
+/// Trio's fields (its `io_statistics` as one count of tasks waiting for fd readiness). Figures
+/// of work running on other threads join them with the thread pool (`trio::to_thread`); the
+/// struct is `#[non_exhaustive]` for that. Task dumps ([`task_dump`](crate::lowlevel::task_dump))
+/// say what each task waits for.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RunStatistics {
@@ -98,6 +103,9 @@ pub struct RunStatistics {
     pub run_sync_soon_queue_size: usize,
     /// Tasks waiting for fd readiness.
     pub io_waiters: usize,
+    /// Waits for work outside the run in flight ([`ExternalWait`](crate::lowlevel::ExternalWait),
+    /// e.g. `trio::to_thread` calls whose thread is running).
+    pub external_waits: usize,
 }
 
 /// Statistics of the current run. Fails outside a run. Not a checkpoint.
@@ -110,6 +118,7 @@ pub fn current_statistics() -> Result<RunStatistics> {
             seconds_to_next_deadline: next - runner.current_time(),
             run_sync_soon_queue_size: runner.entry().queued(),
             io_waiters: runner.reactor().waiter_count(),
+            external_waits: runner.external_waits().get(),
         }
     })
     .ok_or_else(|| not_in_run("current_statistics"))
@@ -132,10 +141,4 @@ pub fn remove_instrument(instrument: &Rc<dyn Instrument>) -> Result<()> {
         )),
         None => Err(not_in_run("remove_instrument")),
     }
-}
-
-/// A dump of the current run's task tree (names, states, wait channels). Fails outside a run.
-/// Not a checkpoint.
-pub fn task_dump() -> Result<String> {
-    Runner::with_current(super::dump::task_tree).ok_or_else(|| not_in_run("task_dump"))
 }

@@ -15,6 +15,11 @@
 //! we, by saving the old `sigaction` and putting it back. signal-hook still provides the
 //! async-signal-safe death by the default action used for the second Ctrl-C.
 //!
+//! While a signal receiver for SIGINT is open (`trio::open_signal_receiver`), its handler
+//! replaces this one and Ctrl-C goes to the receiver; closing the receiver puts this handler
+//! back. If the run ends first, `uninstall` leaves the receiver's handler alone, and this
+//! handler, put back later when no run is active, acts as the default disposition.
+//!
 //! The handler only touches atomics and `write(2)`s to the pipe, both async-signal-safe. The
 //! pipe is created once per process and never closed, so a handler running on another thread
 //! while a run ends can never write to a recycled fd.
@@ -33,7 +38,11 @@ static PIPE: OnceLock<Option<(RawFd, RawFd)>> = OnceLock::new();
 
 extern "C" fn on_sigint(_signal: libc::c_int) {
     if !ACTIVE.load(Ordering::SeqCst) {
-        return;
+        // Installed but stale: put back by someone who saved it while a run was active (a
+        // signal receiver closed after its run ended). Outside a run Ctrl-C has its default
+        // effect, so act as the default would (as for a second Ctrl-C below).
+        let _ = signal_hook::low_level::emulate_default_handler(libc::SIGINT);
+        signal_hook::low_level::exit(130);
     }
     if PENDING.swap(true, Ordering::SeqCst) {
         // Restores SIG_DFL, unblocks SIGINT and raises it (all async-signal-safe): the process
@@ -95,11 +104,15 @@ impl CtrlC {
         PENDING.load(Ordering::SeqCst)
     }
 
-    /// Restores the disposition SIGINT had before `install`; returns whether a Ctrl-C had
-    /// arrived (one that came while the run was being torn down counts too: it must not be
-    /// lost). A SIGINT after this has SIGINT's old disposition.
+    /// Restores the disposition SIGINT had before `install`, unless something replaced this
+    /// handler meanwhile (a signal receiver for SIGINT that is still open: that one stays, and
+    /// puts this handler back when it closes, which then acts as the default). Returns whether
+    /// a Ctrl-C had arrived (one that came while the run was being torn down counts too: it
+    /// must not be lost). A SIGINT after this has SIGINT's old disposition.
     pub(crate) fn uninstall(self, reactor: &Reactor) -> bool {
-        sys::restore_signal_disposition(libc::SIGINT, &self.previous);
+        if sys::handler_is_installed(libc::SIGINT, on_sigint) {
+            sys::restore_signal_disposition(libc::SIGINT, &self.previous);
+        }
         ACTIVE.store(false, Ordering::SeqCst);
         let pending = PENDING.swap(false, Ordering::SeqCst);
         reactor.deregister_raw(self.read_fd);

@@ -10,20 +10,24 @@
 //! - **Drivers** — `io/reactor`, `deadlines`, `entry`, `ki`, `clock`, `storage`. Each is owned by
 //!   the runner and knows nothing of it: it keeps its own state, returns results, and leaves
 //!   their meaning to the loop. They import no module of the run.
-//! - **APIs** — `checkpoint`, `idle`, `introspect`, `local`, `dump`, `io/wait`,
+//! - **APIs** — `checkpoint`, `external`, `idle`, `introspect`, `local`, `dump`, `io/wait`,
 //!   `io/registration`: what tasks call. They reach the runner through `Runner::with_current`
 //!   and are imported by nothing in the run.
 //!
 //! [`lowlevel`] is the public face of this layer; the crate root re-exports the rest (run,
 //! nurseries, cancel scopes, clocks). Nothing above this layer names `crate::core`.
 
+pub(crate) mod blocked;
 pub(crate) mod cancel;
 pub(crate) mod cancel_scope;
 pub(crate) mod checkpoint;
 pub(crate) mod clock;
 pub(crate) mod deadlines;
 pub(crate) mod dump;
+pub(crate) mod dump_data;
+pub(crate) mod dump_signal;
 pub(crate) mod entry;
+pub(crate) mod external;
 pub(crate) mod idle;
 pub(crate) mod introspect;
 pub(crate) mod io;

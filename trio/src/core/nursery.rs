@@ -21,6 +21,7 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
+use super::blocked::BlockedOn;
 use super::cancel::{CancelReason, ScopeState};
 use super::cancel_scope::{CancelScope, StatusSwap};
 use super::run::{Runner, drop_quietly, not_in_run, panic_message};
@@ -60,6 +61,9 @@ pub(crate) struct NurseryInner {
     pub(crate) panic: RefCell<Option<Box<dyn Any + Send>>>,
     /// The private nursery of a `start()` call: any child exit wakes the caller.
     pub(crate) is_start: bool,
+    /// For the private nursery of a `start()` call: the nursery its task moves to when it
+    /// calls `started()` (`Task::eventual_parent_nursery`).
+    pub(crate) start_target: RefCell<Option<Rc<NurseryInner>>>,
     /// The waker the future waiting on this nursery was last polled with, when it is not the
     /// parent task's own (a combinator that gives each child future its own waker and re-polls
     /// only those whose waker fired, such as `FuturesUnordered`): the nursery's completion
@@ -91,6 +95,7 @@ impl NurseryInner {
             cancelled: RefCell::new(None),
             panic: RefCell::new(None),
             is_start,
+            start_target: RefCell::new(None),
             waiter_waker: RefCell::new(None),
             has_waiter_waker: Cell::new(false),
         })
@@ -123,6 +128,7 @@ impl NurseryInner {
             cancelled,
             panic,
             is_start: _,
+            start_target: _,
             waiter_waker,
             has_waiter_waker,
         } = inner;
@@ -212,12 +218,16 @@ impl NurseryInner {
             }
             Outcome::Err(e) => {
                 let reason = format!("{who} failed: {e}");
+                #[cfg(feature = "tracing")]
+                tracing::warn!(target: "trio::nursery", failed = %who, error = %e, "a task in a nursery failed");
                 self.errors.borrow_mut().push(e);
                 self.origins.borrow_mut().push(who);
                 self.cancel_for_failure(reason, name);
             }
             Outcome::Panic(payload) => {
                 let reason = format!("{who} panicked: {}", panic_message(&*payload));
+                #[cfg(feature = "tracing")]
+                tracing::error!(target: "trio::nursery", failed = %who, panic = %panic_message(&*payload), "a task in a nursery panicked");
                 self.panic.borrow_mut().get_or_insert(payload);
                 self.cancel_for_failure(reason, name);
             }
@@ -609,7 +619,13 @@ where
                 }
             }
             if !nursery.can_finish() {
+                // Waiting for the children is a cancel point (Trio's wait in `__aexit__`
+                // counts one), though cancellation only cancels the nursery's scope here.
+                task.count_cancel_point();
                 nursery.note_waiter(task, cx.waker());
+                if nursery.body_done.get() {
+                    task.note_blocked(BlockedOn::Children);
+                }
                 return None;
             }
             let absorbs =

@@ -59,12 +59,13 @@ use std::ptr::NonNull;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::blocked::{BlockedOn, DEFAULT_LOT_LABEL, LotInfo};
 use super::run::{Runner, not_in_run};
 use super::task::Task;
 use super::wait_list::{Node, NodePtr, NodeState, WaitList, Wake};
 use crate::error::{BrokenResourceError, Error, Result};
 
-struct LotInner<D> {
+pub(super) struct LotInner<D> {
     queue: WaitList<D>,
     /// Waiters out of the queue in an `unpark_all_where` whose callback has not decided on
     /// them yet: still counted as waiting.
@@ -85,7 +86,23 @@ impl<D> Default for LotInner<D> {
     }
 }
 
-type Lot<D> = Rc<RefCell<LotInner<D>>>;
+/// What a lot's handles share: the queue, and beside it (readable without borrowing the
+/// queue) the label and describer that task dumps show (`blocked.rs`).
+pub(super) struct LotShared<D> {
+    pub(super) info: LotInfo,
+    state: RefCell<LotInner<D>>,
+}
+
+impl<D> std::ops::Deref for LotShared<D> {
+    type Target = RefCell<LotInner<D>>;
+
+    #[inline(always)]
+    fn deref(&self) -> &Self::Target {
+        &self.state
+    }
+}
+
+type Lot<D> = Rc<LotShared<D>>;
 
 /// Statistics of a [`ParkingLot`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,7 +167,7 @@ pub struct ParkingLotStatistics {
 /// # }
 /// ```
 pub struct ParkingLot<D = ()> {
-    inner: Lot<D>,
+    pub(super) inner: Lot<D>,
 }
 
 impl<D> Default for ParkingLot<D> {
@@ -195,7 +212,10 @@ impl<D> ParkingLot<D> {
     /// An empty lot.
     pub fn new() -> Self {
         ParkingLot {
-            inner: Rc::new(RefCell::new(LotInner::default())),
+            inner: Rc::new(LotShared {
+                info: LotInfo::new(DEFAULT_LOT_LABEL),
+                state: RefCell::new(LotInner::default()),
+            }),
         }
     }
 
@@ -401,6 +421,13 @@ impl<D> ParkingLot<D> {
             // SAFETY: the owner of the node field is a `Park` (the only place nodes are made).
             let park = unsafe { Park::from_node(node) };
             old_lots.push(park.reparked_to.replace(Some(new_lot.inner.clone())));
+            // A task dump now shows the waiter in its new lot (`blocked.rs`).
+            if let Some(task) = n.task() {
+                task.move_lot(
+                    NonNull::from(&self.inner.info),
+                    NonNull::from(&new_lot.inner.info),
+                );
+            }
             if to.broken.is_some() {
                 n.state.set(NodeState::Broken);
                 wakes.push(n.take_wake());
@@ -645,12 +672,19 @@ impl<D> Park<D> {
 
     #[inline(never)]
     fn leave_queue(&self) {
-        self.with_lot(|lot| {
+        let info = self.with_lot(|lot| {
             // SAFETY: the state is `Parked`, so the node is linked in this lot's queue.
             unsafe { lot.borrow_mut().queue.unlink(self.node_ptr()) };
+            NonNull::from(&lot.info)
         });
         self.node.state.set(NodeState::Left);
-        drop(self.node.take_wake());
+        let wake = self.node.take_wake();
+        // The park may be dropped by a task other than its own: its task's record of this
+        // lot must not outlive it (`blocked.rs`).
+        if let Some(task) = wake.task() {
+            task.forget_lot(info);
+        }
+        drop(wake);
     }
 
     /// The first poll: a cancel point, then queue the waiter.
@@ -661,12 +695,11 @@ impl<D> Park<D> {
     unsafe fn queue(&self, cx: &Context<'_>) -> Poll<Result<()>> {
         let node = &self.node;
         let queued = Runner::with_current_task(|_, task| {
-            task.count_cancel_point();
-            {
-                let status = task.current_status.borrow();
-                if status.is_cancelled() {
-                    return Err(Error::new(status.cancelled_error()));
-                }
+            match task.entry_cancel_point(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Err(e),
+                // Cancelled: yield first (the stage stays `New`; the next poll raises).
+                Poll::Pending => return Ok(false),
             }
             let mut lot = self.lot.borrow_mut();
             if let Some(reason) = &lot.broken {
@@ -681,13 +714,16 @@ impl<D> Park<D> {
             // SAFETY: the caller guarantees the park is pinned, so the node stays where it is
             // until `Drop`, which unlinks it; it is in no list (stage `New`).
             unsafe { lot.queue.push_back(self.node_ptr()) };
-            Ok(())
+            // For task dumps (`blocked.rs`): two stores.
+            task.note_blocked(BlockedOn::Lot(NonNull::from(&self.lot.info)));
+            Ok(true)
         });
         match queued {
-            Some(Ok(())) => {
+            Some(Ok(true)) => {
                 self.stage.set(ParkStage::Queued);
                 Poll::Pending
             }
+            Some(Ok(false)) => Poll::Pending,
             Some(Err(e)) => {
                 self.stage.set(ParkStage::Done);
                 Poll::Ready(Err(e))
@@ -725,6 +761,7 @@ impl<D> Park<D> {
             };
             node.waker.set(waker);
             task.register_cancel_waker(cx.waker());
+            self.with_lot(|lot| task.note_blocked(BlockedOn::Lot(NonNull::from(&lot.info))));
             None
         })
         .flatten();
@@ -809,6 +846,10 @@ impl<D> Park<D> {
             self.with_lot(|lot| lot.borrow_mut().sorting -= 1);
         }
         self.node.state.set(NodeState::Left);
+        // As in `leave_queue`: the task's record of this lot goes with the park.
+        if let Some(task) = self.node.task() {
+            self.with_lot(|lot| task.forget_lot(NonNull::from(&lot.info)));
+        }
     }
 }
 /// Breaks `lot` (as [`ParkingLot::break_lot`] with `task` as the cause) when `task` exits,

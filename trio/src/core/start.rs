@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 
+use super::blocked::BlockedOn;
 use super::cancel::ScopeState;
 use super::nursery::NurseryInner;
 use super::run::{Runner, not_in_run};
@@ -210,9 +211,16 @@ impl<V, F> Future for Start<V, F> {
                     ));
                 }
                 let temp = NurseryInner::build(ScopeState::new(), true);
+                *temp.start_target.borrow_mut() = Some(this.target.clone());
                 super::timeout::enter_lazy_deadline(caller, runner);
                 let parent = caller.current_status.borrow().clone();
                 temp.enter_eagerly(runner, parent, caller.key);
+                // As in Trio, where `start` opens a nursery of the caller's: the task tree
+                // shows the new task under its caller until it calls `started()`.
+                caller
+                    .child_nurseries
+                    .borrow_mut()
+                    .push(Rc::downgrade(&temp));
                 let shared = Rc::new(StartShared {
                     value: RefCell::new(None),
                     started: Cell::new(false),
@@ -230,6 +238,10 @@ impl<V, F> Future for Start<V, F> {
                 *shared.task.borrow_mut() = Rc::downgrade(&task);
                 *this.task = Some(task);
                 temp.note_waiter(caller, cx.waker());
+                // Waiting for `started` is a cancel point, as the wait in Trio's inner
+                // nursery is.
+                caller.count_cancel_point();
+                caller.note_blocked(BlockedOn::Start);
                 Ok(())
             });
             match spawned {
@@ -258,7 +270,11 @@ impl<V, F> Future for Start<V, F> {
             );
         }
         if !task.finished.get() {
-            Runner::with_current_task(|_, caller| temp.note_waiter(caller, cx.waker()));
+            Runner::with_current_task(|_, caller| {
+                caller.count_cancel_point();
+                temp.note_waiter(caller, cx.waker());
+                caller.note_blocked(BlockedOn::Start);
+            });
             return Poll::Pending;
         }
         // The task ended without moving: before calling started(), or after calling it in a

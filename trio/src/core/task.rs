@@ -8,13 +8,16 @@
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::panic::Location;
+use std::ptr::NonNull;
 use std::rc::{Rc, Weak};
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 
+use super::blocked::{BlockedOn, LotInfo};
 use super::cancel::ScopeState;
 use super::nursery::NurseryInner;
 use super::parking::ParkingLot;
 use super::storage::LocalMap;
+use crate::error::Error;
 
 pub(crate) use super::task_future::TaskFuture;
 
@@ -72,9 +75,15 @@ pub(crate) struct TaskInner {
     pub(crate) polls: Cell<u64>,
     /// How many cancel points the task has passed (checked for cancellation at).
     pub(crate) cancel_points: Cell<u64>,
-    /// Outermost `#[trio::wchan]` frame the task was blocked in, and the frame depth now.
-    pub(crate) wchan: Cell<Option<&'static str>>,
-    pub(crate) wchan_depth: Cell<u32>,
+    /// The poll in which a cancel point found the task cancelled and yielded before raising
+    /// (`TaskInner::entry_cancel_point`); `u64::MAX` when none.
+    pub(crate) cancel_yielded_in: Cell<u64>,
+    /// What the task last blocked on, and its poll count then: a dump trusts the record only
+    /// while the counts match and the task is not runnable (`blocked.rs`).
+    pub(crate) blocked_on: Cell<BlockedOn>,
+    pub(crate) blocked_at: Cell<u64>,
+    /// The `#[trio::wchan]` frames, made on the first poll of a frame (most tasks have none).
+    pub(crate) wchans: RefCell<Option<Box<WchanFrames>>>,
     pub(crate) system: bool,
     pub(crate) finished: Cell<bool>,
     /// Parking lots to break when this task exits (`add_parking_lot_breaker`).
@@ -127,8 +136,10 @@ impl TaskInner {
             locals,
             polls: _,
             cancel_points: _,
-            wchan: _,
-            wchan_depth: _,
+            cancel_yielded_in: _,
+            blocked_on: _,
+            blocked_at: _,
+            wchans,
             system: _,
             finished: _,
             lot_breakers,
@@ -144,6 +155,9 @@ impl TaskInner {
         child_nurseries.get_mut().clear();
         *locals.get_mut() = None;
         lot_breakers.get_mut().clear();
+        if let Some(frames) = wchans.get_mut() {
+            frames.clear();
+        }
     }
 
     /// Fills a vacated task in place with a new task, as `Runner::spawn` builds one (its
@@ -179,8 +193,10 @@ impl TaskInner {
             locals: t_locals,
             polls,
             cancel_points,
-            wchan,
-            wchan_depth,
+            cancel_yielded_in,
+            blocked_on,
+            blocked_at,
+            wchans: _,
             system: t_system,
             finished,
             lot_breakers,
@@ -207,10 +223,31 @@ impl TaskInner {
         *t_locals.get_mut() = locals;
         polls.set(0);
         cancel_points.set(0);
-        wchan.set(None);
-        wchan_depth.set(0);
+        cancel_yielded_in.set(u64::MAX);
+        blocked_on.set(BlockedOn::Unknown);
+        blocked_at.set(u64::MAX);
         *t_system = system;
         finished.set(false);
+    }
+}
+
+/// The `#[trio::wchan]` frames of a task (`dump.rs` pushes and pops them around each poll
+/// of a frame).
+#[derive(Default)]
+pub(crate) struct WchanFrames {
+    /// The frames being polled now, outermost first.
+    pub(crate) live: Vec<&'static str>,
+    /// The frames the task was in when a frame last returned `Pending`, outermost first.
+    pub(crate) blocked: Vec<&'static str>,
+    /// The task's poll count when `blocked` was taken.
+    pub(crate) blocked_at: u64,
+}
+
+impl WchanFrames {
+    fn clear(&mut self) {
+        self.live.clear();
+        self.blocked.clear();
+        self.blocked_at = u64::MAX;
     }
 }
 
@@ -295,10 +332,87 @@ impl TaskInner {
         std::ptr::eq(waker, &self.waker) || waker.will_wake(&self.waker)
     }
 
+    /// Records what the task is about to block on (for task dumps; `blocked.rs`).
+    #[inline(always)]
+    pub(crate) fn note_blocked(&self, on: BlockedOn) {
+        self.blocked_on.set(on);
+        self.blocked_at.set(self.polls.get());
+    }
+
+    /// Forgets a record of the lot `info` (its park is going away without a poll of the task).
+    #[inline]
+    pub(crate) fn forget_lot(&self, info: NonNull<LotInfo>) {
+        if matches!(self.blocked_on.get(), BlockedOn::Lot(p) if p == info) {
+            self.blocked_on.set(BlockedOn::Unknown);
+        }
+    }
+
+    /// Points a record of the lot `from` at the lot `to` (its park was moved by `repark`).
+    pub(crate) fn move_lot(&self, from: NonNull<LotInfo>, to: NonNull<LotInfo>) {
+        if matches!(self.blocked_on.get(), BlockedOn::Lot(p) if p == from) {
+            self.blocked_on.set(BlockedOn::Lot(to));
+        }
+    }
+
+    /// Forgets whatever the task recorded.
+    pub(crate) fn forget_blocked(&self) {
+        self.blocked_on.set(BlockedOn::Unknown);
+    }
+
+    /// What the task blocked on in its last poll, if it recorded it then. The caller knows
+    /// the task is neither running nor runnable (`blocked.rs`).
+    pub(crate) fn blocked_record(&self) -> BlockedOn {
+        if self.blocked_at.get() == self.polls.get() {
+            self.blocked_on.get()
+        } else {
+            BlockedOn::Unknown
+        }
+    }
+
+    /// The `#[trio::wchan]` frames the task blocked in during its last poll, outermost first.
+    pub(crate) fn blocked_wchans(&self) -> Vec<&'static str> {
+        match &*self.wchans.borrow() {
+            Some(frames) if frames.blocked_at == self.polls.get() => frames.blocked.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Counts a cancel point of this task.
     #[inline(always)]
     pub(crate) fn count_cancel_point(&self) {
         self.cancel_points.set(self.cancel_points.get() + 1);
+    }
+
+    /// The cancel point an operation makes on entry, before it tries anything: `Ok` when the
+    /// task is not cancelled. When it is, Trio's rule holds: a checkpoint that raises
+    /// `Cancelled` has yielded first. So the first time, the task is rescheduled and this
+    /// returns `Pending` (the caller returns `Pending` too, and starts over on its next poll);
+    /// in the very next poll it returns the `Cancelled`. A loop that catches `Cancelled` and
+    /// tries again thus yields on every turn instead of starving the other tasks.
+    #[inline]
+    pub(crate) fn entry_cancel_point(&self, cx: &Context<'_>) -> Poll<Result<(), Error>> {
+        self.count_cancel_point();
+        if !self.current_status.borrow().is_cancelled() {
+            return Poll::Ready(Ok(()));
+        }
+        self.cancelled_entry(cx)
+    }
+
+    /// The cancelled half of [`entry_cancel_point`](Self::entry_cancel_point), for callers
+    /// that checked the flag themselves.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn cancelled_entry(&self, cx: &Context<'_>) -> Poll<Result<(), Error>> {
+        let polls = self.polls.get();
+        if self.cancel_yielded_in.get() == polls.wrapping_sub(1) {
+            self.cancel_yielded_in.set(u64::MAX);
+            return Poll::Ready(Err(Error::new(
+                self.current_status.borrow().cancelled_error(),
+            )));
+        }
+        self.cancel_yielded_in.set(polls);
+        super::run::schedule_point(cx);
+        Poll::Pending
     }
 
     /// Called by a blocking operation about to return `Pending` with `waker`: if that is not
@@ -460,9 +574,31 @@ impl Task {
             .collect()
     }
 
-    /// The outermost `#[trio::wchan]` frame this task was last blocked in.
+    /// The outermost `#[trio::wchan]` frame this task is blocked in (`None` if it is not
+    /// blocked inside one, or not blocked).
     pub fn wchan(&self) -> Option<&'static str> {
-        self.inner.wchan.get()
+        self.inner.blocked_wchans().first().copied()
+    }
+
+    /// Every `#[trio::wchan]` frame this task is blocked in, outermost first (what task dumps
+    /// show as its wait channels).
+    pub fn wait_channels(&self) -> Vec<&'static str> {
+        self.inner.blocked_wchans()
+    }
+
+    /// Where the task was spawned: the caller of `start_soon`, `start_soon_named`, `start`
+    /// or `spawn_system_task`.
+    pub fn spawn_site(&self) -> &'static Location<'static> {
+        self.inner.spawn_site.get()
+    }
+
+    /// For a task started with [`Nursery::start`](crate::Nursery::start) that has not called
+    /// [`started`](crate::TaskStatus::started) yet: the nursery it will move to. `None`
+    /// otherwise (as Trio's `eventual_parent_nursery`).
+    pub fn eventual_parent_nursery(&self) -> Option<crate::Nursery> {
+        let parent = self.inner.parent.borrow().clone()?;
+        let target = parent.start_target.borrow().clone()?;
+        Some(crate::Nursery::from_inner(target))
     }
 
     /// How many times the run loop has polled the task: two readings that differ have a

@@ -116,9 +116,20 @@ pub(super) struct Wake {
 }
 
 impl Wake {
+    /// The task this wake-up is for.
+    pub(super) fn task(&self) -> Option<&Rc<TaskInner>> {
+        self.task.as_ref()
+    }
+
     #[inline(always)]
     pub(super) fn wake(self) {
         if let Some(waker) = self.waker {
+            // A combinator's waker may never reschedule the task, whose record of the lot
+            // would then outlive the park (`blocked.rs`): forget it. (Woken through its own
+            // task, the task becomes runnable and the record stale by its poll count.)
+            if let Some(task) = &self.task {
+                task.forget_blocked();
+            }
             waker.wake();
         } else if let Some(task) = self.task {
             Runner::wake_task(task);

@@ -160,9 +160,9 @@ impl Error {
     /// `Error::new`: boxes the error, except that an `io::Error` carrying a trio error gives
     /// that error back.
     ///
-    /// Performance: the type test is on the static type, so for every other error type it is
-    /// folded away and `Error::new` stays one `Box::new` (benches/callgrind.rs, pingpong0: a
-    /// test through `dyn Any` here cost 10 Ir per round trip).
+    /// The type test is on the static type, so for every other error type it is
+    /// folded away and `Error::new` stays one `Box::new` (a test through `dyn Any` here
+    /// would cost every channel round trip).
     pub(super) fn from_std<E: StdError + Send + Sync + 'static>(error: E) -> Self {
         if TypeId::of::<E>() == TypeId::of::<io::Error>() {
             return Error::from_io(Box::new(error));

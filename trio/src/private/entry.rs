@@ -8,7 +8,7 @@ use std::future::Future;
 use std::io::Write;
 
 use super::bounds::{MainOutput, TestOutput};
-use crate::{Cancelled, Error, KeyboardInterrupt, RunConfig};
+use crate::{Cancelled, DeadlockError, Error, KeyboardInterrupt, RunConfig};
 
 impl MainOutput for () {
     fn into_run_result(self) -> crate::Result<()> {
@@ -81,6 +81,7 @@ impl StdError for ReturnedError {}
 /// into the end of the process. Success returns; an error is printed to stderr (`Error:` and
 /// its `Debug` text, as Rust's own `main` does) and the process exits with status 1. After
 /// Ctrl-C, the error of a failed cleanup is printed, then the process dies by SIGINT.
+#[track_caller]
 pub fn run_main<F, R>(fut: F)
 where
     F: Future<Output = R> + 'static,
@@ -137,7 +138,9 @@ pub fn test_config() -> RunConfig {
 }
 
 /// The body of a `#[trio::test]` function: panics (failing the test) on an error, a
-/// deadlock (with a task dump) or an `Err` return.
+/// deadlock (with a task dump) or an `Err` return. `#[track_caller]`: the failure points at
+/// the test function, and the dump's main task was spawned there.
+#[track_caller]
 pub fn run_test<F, R>(config: RunConfig, fut: F)
 where
     F: Future<Output = R> + 'static,
@@ -146,7 +149,13 @@ where
     match config.run(async move { Ok(fut.await.into_run_result()) }) {
         Ok(Ok(())) => {}
         Ok(Err(error)) => panic!("test returned an error: {error:?}"),
-        Err(e) => panic!("trio run failed: {e}"),
+        Err(e) => match e.downcast_ref::<DeadlockError>() {
+            Some(deadlock) => panic!(
+                "test deadlocked: every task is blocked and nothing can wake one\n{}",
+                deadlock.task_dump()
+            ),
+            None => panic!("trio run failed: {e}"),
+        },
     }
 }
 

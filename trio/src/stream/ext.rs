@@ -16,7 +16,8 @@ use super::{
     ReceiveStream, SendStream,
 };
 use crate::lowlevel::{
-    CancelShieldedCheckpoint, cancel_shielded_checkpoint, checkpoint_if_cancelled,
+    CancelShieldedCheckpoint, Checkpoint, cancel_shielded_checkpoint, checkpoint,
+    checkpoint_if_cancelled,
 };
 use crate::{BrokenResourceError, CancelScope, Error, Result, UsageError};
 
@@ -60,7 +61,8 @@ impl<'a, T> Op<'a, T> {
         attempt: impl FnOnce(&mut Context<'_>) -> Poll<Result<T>>,
     ) -> Poll<Result<T>> {
         match self.phase {
-            Phase::Start => {
+            // The guard is there already when the cancel point below yielded first.
+            Phase::Start if self.guard.is_none() => {
                 if let Some(detector) = detector() {
                     match detector.enter() {
                         Ok(guard) => self.guard = Some(guard),
@@ -68,7 +70,7 @@ impl<'a, T> Op<'a, T> {
                     }
                 }
             }
-            Phase::Waiting => {}
+            Phase::Start | Phase::Waiting => {}
             Phase::Yielding => {
                 ready!(Pin::new(&mut self.yield_point).poll(cx));
                 return match self.ready.take() {
@@ -80,8 +82,11 @@ impl<'a, T> Op<'a, T> {
         }
         // The cancel point: before the first attempt, and before every retry after a wake-up
         // (so a cancelled receive has taken nothing).
-        if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-            return self.finish(Err(e));
+        match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return self.finish(Err(e)),
+            // Cancelled: the cancel point yields before it raises; the next poll raises.
+            Poll::Pending => return Poll::Pending,
         }
         match attempt(cx) {
             Poll::Ready(Ok(value)) if self.phase == Phase::Start => {
@@ -170,7 +175,7 @@ pub trait AsyncResourceExt: AsyncResource {
         Aclose {
             resource: self,
             phase: Phase::Start,
-            yield_point: cancel_shielded_checkpoint(),
+            checkpoint: checkpoint(),
         }
     }
 }
@@ -182,7 +187,8 @@ impl<T: AsyncResource + ?Sized> AsyncResourceExt for T {}
 pub struct Aclose<'a, R: ?Sized> {
     resource: &'a R,
     phase: Phase,
-    yield_point: CancelShieldedCheckpoint,
+    /// Once closed: the checkpoint (`Phase::Yielding`).
+    checkpoint: Checkpoint,
 }
 
 impl<R: AsyncResource + ?Sized> Future for Aclose<'_, R> {
@@ -202,18 +208,12 @@ impl<R: AsyncResource + ?Sized> Future for Aclose<'_, R> {
                         this.phase = Phase::Done;
                         return Poll::Ready(Err(e));
                     }
-                    Poll::Ready(Ok(())) if this.phase == Phase::Start => {
-                        this.phase = Phase::Yielding;
-                    }
-                    Poll::Ready(Ok(())) => {
-                        this.phase = Phase::Done;
-                        return Pin::new(&mut checkpoint_if_cancelled()).poll(cx);
-                    }
+                    Poll::Ready(Ok(())) => this.phase = Phase::Yielding,
                 },
                 Phase::Yielding => {
-                    ready!(Pin::new(&mut this.yield_point).poll(cx));
+                    let checked = ready!(Pin::new(&mut this.checkpoint).poll(cx));
                     this.phase = Phase::Done;
-                    return Pin::new(&mut checkpoint_if_cancelled()).poll(cx);
+                    return Poll::Ready(checked);
                 }
                 Phase::Done => return Poll::Ready(Err(polled_after_completion("aclose"))),
             }

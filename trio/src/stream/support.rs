@@ -136,6 +136,7 @@ pub struct ReceiveBuf<'a> {
 
 impl<'a> ReceiveBuf<'a> {
     /// A buffer over initialised bytes (whose old contents are overwritten), nothing filled.
+    #[inline]
     pub fn new(buf: &'a mut [u8]) -> Self {
         let initialized = buf.len();
         // SAFETY: `MaybeUninit<u8>` has the layout of `u8`. The bytes are initialised and stay
@@ -159,11 +160,13 @@ impl<'a> ReceiveBuf<'a> {
     }
 
     /// The total size of the buffer.
+    #[inline]
     pub fn capacity(&self) -> usize {
         self.buf.len()
     }
 
     /// The data received so far.
+    #[inline]
     pub fn filled(&self) -> &[u8] {
         // SAFETY: the first `filled` bytes are initialised (`filled <= initialized` always).
         unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), self.filled) }
@@ -211,18 +214,25 @@ impl<'a> ReceiveBuf<'a> {
     /// [`initialize_unfilled`](Self::initialize_unfilled), or declared with
     /// [`assume_init`](Self::assume_init)); otherwise this is a [`UsageError`] and nothing
     /// changes.
+    #[inline]
     pub fn advance(&mut self, n: usize) -> Result<()> {
         match self.filled.checked_add(n) {
             Some(end) if end <= self.initialized => {
                 self.filled = end;
                 Ok(())
             }
-            _ => Err(Error::new(UsageError::new(format!(
-                "ReceiveBuf::advance({n}): only {} initialised bytes follow the {} filled ones",
-                self.initialized - self.filled,
-                self.filled
-            )))),
+            _ => Err(self.advance_error(n)),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn advance_error(&self, n: usize) -> Error {
+        Error::new(UsageError::new(format!(
+            "ReceiveBuf::advance({n}): only {} initialised bytes follow the {} filled ones",
+            self.initialized - self.filled,
+            self.filled
+        )))
     }
 
     /// The part after the filled bytes, possibly uninitialised: for a `recv` that writes
@@ -232,6 +242,7 @@ impl<'a> ReceiveBuf<'a> {
     /// # Safety
     /// The caller must not write uninitialised bytes into it (`MaybeUninit::uninit()`): the
     /// memory may be an initialised `&mut [u8]` of the caller's caller.
+    #[inline]
     pub unsafe fn unfilled_mut(&mut self) -> &mut [MaybeUninit<u8>] {
         &mut self.buf[self.filled..]
     }
@@ -241,6 +252,7 @@ impl<'a> ReceiveBuf<'a> {
     ///
     /// # Safety
     /// Those `n` bytes must really be initialised.
+    #[inline]
     pub unsafe fn assume_init(&mut self, n: usize) {
         let end = self.filled.saturating_add(n).min(self.buf.len());
         self.initialized = self.initialized.max(end);

@@ -2,12 +2,14 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
 use std::rc::Rc;
 
 use super::usage;
 use crate::lowlevel::{
-    Park, ParkingLot, Task, cancel_shielded_checkpoint, checkpoint_if_cancelled, current_task,
+    DescribeWait, Park, ParkingLot, Task, cancel_shielded_checkpoint, checkpoint_if_cancelled,
+    current_task,
 };
 use crate::{Error, Result, WouldBlock};
 
@@ -22,6 +24,9 @@ pub enum Borrower {
     Task(Task),
     /// An id chosen by the caller.
     Id(u64),
+    /// A [`trio::to_thread`](crate::to_thread) call (numbered in the process): the token is
+    /// held for its worker thread, from before the thread starts until it has finished.
+    ToThread(u64),
 }
 
 impl From<Task> for Borrower {
@@ -41,19 +46,56 @@ impl std::fmt::Display for Borrower {
         match self {
             Borrower::Task(task) => write!(f, "task {:?}", task.name()),
             Borrower::Id(id) => write!(f, "borrower {id}"),
+            Borrower::ToThread(n) => write!(f, "trio::to_thread call {n}"),
         }
     }
 }
 
+/// Hashes borrowers (task ids, numbers) with a multiply per word. The keys are ids the
+/// program picks, not outside input, so SipHash's resistance to chosen collisions buys
+/// nothing here, and it was most of the limiter's cost (each `to_thread` call hashes a
+/// borrower about ten times).
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_isize(&mut self, n: isize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
+
 struct LimState {
     total: usize,
     /// Borrower → order of acquisition (for stable statistics).
-    borrowers: HashMap<Borrower, u64>,
+    borrowers: IdMap<Borrower, u64>,
     next_seq: u64,
     /// Id of a parked task → the borrower it waits for. The releaser learns which task it
     /// woke from `ParkingLot::unpark_one` and moves that borrower in at once.
-    pending: HashMap<u64, Borrower>,
-    pending_borrowers: HashSet<Borrower>,
+    pending: IdMap<u64, Borrower>,
+    pending_borrowers: IdSet<Borrower>,
 }
 
 impl LimState {
@@ -66,6 +108,29 @@ impl LimState {
 struct LimCore {
     state: RefCell<LimState>,
     lot: ParkingLot,
+}
+
+impl DescribeWait for LimCore {
+    /// "2 of 2 tokens borrowed (task "a", task "b"); 1 waiting".
+    fn describe_wait(&self) -> String {
+        let Ok(st) = self.state.try_borrow() else {
+            return format!("{} waiting", self.lot.len());
+        };
+        let mut borrowers: Vec<_> = st.borrowers.iter().collect();
+        borrowers.sort_by_key(|(_, seq)| **seq);
+        let names: Vec<String> = borrowers.iter().map(|(b, _)| b.to_string()).collect();
+        let by = if names.is_empty() {
+            String::new()
+        } else {
+            format!(" by {}", names.join(", "))
+        };
+        format!(
+            "{} of {} tokens borrowed{by}; {} waiting",
+            st.borrowers.len(),
+            st.total,
+            self.lot.len()
+        )
+    }
 }
 
 impl LimCore {
@@ -251,18 +316,18 @@ impl CapacityLimiter {
     /// A limiter with `total_tokens` tokens (0 is allowed: nobody gets one until the limit is
     /// raised).
     pub fn new(total_tokens: usize) -> Self {
-        CapacityLimiter {
-            core: Rc::new(LimCore {
-                state: RefCell::new(LimState {
-                    total: total_tokens,
-                    borrowers: HashMap::new(),
-                    next_seq: 0,
-                    pending: HashMap::new(),
-                    pending_borrowers: HashSet::new(),
-                }),
-                lot: ParkingLot::new(),
+        let core = Rc::new(LimCore {
+            state: RefCell::new(LimState {
+                total: total_tokens,
+                borrowers: IdMap::default(),
+                next_seq: 0,
+                pending: IdMap::default(),
+                pending_borrowers: IdSet::default(),
             }),
-        }
+            lot: ParkingLot::with_label("CapacityLimiter::acquire"),
+        });
+        core.lot.set_describer(&core);
+        CapacityLimiter { core }
     }
 
     /// The limit.

@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use super::lock::{Held, Kind, Lock, LockCore, LockGuard, LockStatistics};
 use super::usage;
-use crate::lowlevel::{Park, ParkingLot, checkpoint_if_cancelled, current_task};
+use crate::lowlevel::{DescribeWait, Park, ParkingLot, checkpoint_if_cancelled, current_task};
 use crate::{BrokenResourceError, CancelScope, Result};
 
 /// Statistics of a [`Condition`].
@@ -76,6 +76,17 @@ impl std::fmt::Debug for Condition {
 }
 
 /// Passes the lock on when a `wait` whose waiter was already handed the lock is dropped.
+impl DescribeWait for CondInner {
+    /// "2 waiting; lock free; 0 waiting": the waiters for a notification, then the lock.
+    fn describe_wait(&self) -> String {
+        format!(
+            "{} waiting; lock {}",
+            self.lot.len(),
+            self.lock.core.describe()
+        )
+    }
+}
+
 struct CondWait<'a, 'p> {
     core: &'a LockCore,
     park: Pin<&'p mut Park>,
@@ -97,12 +108,12 @@ impl Condition {
 
     /// A condition that uses `lock` (a handle to it: the lock stays usable on its own).
     pub fn with_lock(lock: Lock) -> Self {
-        Condition {
-            inner: Rc::new(CondInner {
-                lock,
-                lot: ParkingLot::new(),
-            }),
-        }
+        let inner = Rc::new(CondInner {
+            lock,
+            lot: ParkingLot::with_label("Condition::wait"),
+        });
+        inner.lot.set_describer(&inner);
+        Condition { inner }
     }
 
     /// The underlying lock.

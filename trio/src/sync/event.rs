@@ -6,10 +6,19 @@ use std::rc::Rc;
 use crate::Result;
 use crate::lowlevel::{ParkingLot, checkpoint};
 
-#[derive(Default)]
 struct EventInner {
     flag: Cell<bool>,
     lot: ParkingLot,
+}
+
+impl Default for EventInner {
+    fn default() -> Self {
+        EventInner {
+            flag: Cell::new(false),
+            // Task dumps show a waiter as "blocked in Event::wait".
+            lot: ParkingLot::with_label("Event::wait"),
+        }
+    }
 }
 
 /// A one-shot flag: tasks [`wait`](Self::wait) until some task calls [`set`](Self::set).

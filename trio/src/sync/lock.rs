@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 
 use super::usage;
 use crate::lowlevel::{
-    CancelShieldedCheckpoint, Park, ParkingLot, Task, add_parking_lot_breaker,
+    CancelShieldedCheckpoint, DescribeWait, Park, ParkingLot, Task, add_parking_lot_breaker,
     cancel_shielded_checkpoint, checkpoint_if_cancelled, current_task, remove_parking_lot_breaker,
 };
 use crate::{BrokenResourceError, Error, Result, WouldBlock};
@@ -95,8 +95,8 @@ pin_project_lite::pin_project! {
     /// Dropped half-way, it undoes itself: it releases a lock taken on the fast path, or
     /// passes on a lock that was handed to it while it waited.
     ///
-    /// Performance: written out by hand rather than as an `async fn` with a drop guard, so
-    /// the uncontended acquire is two small polls (benches/callgrind.rs, lock).
+    /// Written out by hand rather than as an `async fn` with a drop guard, so
+    /// the uncontended acquire is two small polls.
     pub(super) struct Acquire<'a> {
         core: &'a Rc<LockCore>,
         kind: Kind,
@@ -121,7 +121,7 @@ pin_project_lite::pin_project! {
 impl Future for Acquire<'_> {
     type Output = Result<Held>;
 
-    /// Performance: the poll that ends the schedule point (the usual second poll) is inlined
+    /// The poll that ends the schedule point (the usual second poll) is inlined
     /// into the caller; the rest is one call.
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Held>> {
@@ -144,9 +144,14 @@ impl Acquire<'_> {
         let mut this = self.project();
         match *this.stage {
             AcquireStage::Start => {
-                if let Poll::Ready(Err(e)) = Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-                    *this.stage = AcquireStage::Done;
-                    return Poll::Ready(Err(e));
+                match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        *this.stage = AcquireStage::Done;
+                        return Poll::Ready(Err(e));
+                    }
+                    // Cancelled: the cancel point yields before it raises.
+                    Poll::Pending => return Poll::Pending,
                 }
                 let taken = current_task().and_then(|me| this.core.try_take(&me, *this.kind));
                 match taken {
@@ -192,7 +197,7 @@ impl Acquire<'_> {
 
 impl LockCore {
     fn new() -> Rc<Self> {
-        Rc::new(LockCore {
+        let core = Rc::new(LockCore {
             state: RefCell::new(LockState {
                 owner: None,
                 held: Held::Free,
@@ -200,8 +205,25 @@ impl LockCore {
                 broken_by: None,
                 watched: false,
             }),
-            lot: ParkingLot::new(),
-        })
+            lot: ParkingLot::with_label("Lock::acquire"),
+        });
+        core.lot.set_describer(&core);
+        core
+    }
+
+    /// "held by task 3 "writer"; 2 waiting": what a task dump says of the lock.
+    pub(super) fn describe(&self) -> String {
+        let owner = match self.state.try_borrow() {
+            Ok(st) => match (&st.owner, st.held) {
+                (Some(owner), Held::Pending) => {
+                    format!("handed to task {} {:?}", owner.id(), owner.name())
+                }
+                (Some(owner), _) => format!("held by task {} {:?}", owner.id(), owner.name()),
+                (None, _) => "free".to_string(),
+            },
+            Err(_) => "being changed".to_string(),
+        };
+        format!("{owner}; {} waiting", self.lot.len())
     }
 
     /// Fails if the lock is broken (breaking it first if its explicit owner has exited) or if
@@ -209,7 +231,7 @@ impl LockCore {
     fn check(&self, me: &Task) -> Result<()> {
         let dead = {
             let st = self.state.borrow();
-            // Performance: tested before anything is cloned (benches/callgrind.rs, lock).
+            // Tested before anything is cloned.
             if st.broken_by.is_some() || self.lot.is_broken() {
                 drop(st);
                 return Err(self.broken_now());
@@ -384,6 +406,12 @@ impl LockCore {
             owner: st.owner.clone(),
             tasks_waiting: self.lot.len(),
         }
+    }
+}
+
+impl DescribeWait for LockCore {
+    fn describe_wait(&self) -> String {
+        self.describe()
     }
 }
 

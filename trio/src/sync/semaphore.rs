@@ -5,7 +5,9 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use super::usage;
-use crate::lowlevel::{Park, ParkingLot, cancel_shielded_checkpoint, checkpoint_if_cancelled};
+use crate::lowlevel::{
+    DescribeWait, Park, ParkingLot, cancel_shielded_checkpoint, checkpoint_if_cancelled,
+};
 use crate::{Error, Result, WouldBlock};
 
 struct SemCore {
@@ -72,6 +74,21 @@ impl SemCore {
 }
 
 /// Gives the token back when an acquire that got one is dropped before returning it.
+impl DescribeWait for SemCore {
+    /// "value 0 (max 2); 3 waiting".
+    fn describe_wait(&self) -> String {
+        let max = match self.max {
+            Some(max) => format!(" (max {max})"),
+            None => String::new(),
+        };
+        format!(
+            "value {}{max}; {} waiting",
+            self.value.get(),
+            self.lot.len()
+        )
+    }
+}
+
 struct Undo<'a, 'p> {
     core: &'a SemCore,
     park: Option<Pin<&'p mut Park>>,
@@ -137,13 +154,13 @@ impl Semaphore {
     }
 
     fn build(initial: usize, max: Option<usize>) -> Self {
-        Semaphore {
-            core: Rc::new(SemCore {
-                value: Cell::new(initial),
-                max,
-                lot: ParkingLot::new(),
-            }),
-        }
+        let core = Rc::new(SemCore {
+            value: Cell::new(initial),
+            max,
+            lot: ParkingLot::with_label("Semaphore::acquire"),
+        });
+        core.lot.set_describer(&core);
+        Semaphore { core }
     }
 
     /// A semaphore with `initial` tokens whose value may never exceed `max_value` (releasing

@@ -46,3 +46,14 @@ pub(crate) fn is_main_thread() -> bool {
     // SAFETY: no preconditions.
     unsafe { libc::pthread_main_np() == 1 }
 }
+
+/// The longest OS thread name, in bytes (macOS: 64 with the terminating NUL).
+pub(crate) const MAX_THREAD_NAME: usize = 63;
+
+/// Sets the calling thread's OS name (what Activity Monitor, lldb and Instruments show); the
+/// caller has cut `name` to [`MAX_THREAD_NAME`] bytes.
+pub(crate) fn set_current_thread_name(name: &std::ffi::CStr) {
+    // SAFETY: `name` is a valid NUL-terminated string of at most 64 bytes; on macOS the call
+    // names the calling thread.
+    unsafe { libc::pthread_setname_np(name.as_ptr()) };
+}

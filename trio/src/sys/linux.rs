@@ -28,3 +28,13 @@ pub(crate) fn is_main_thread() -> bool {
     // SAFETY: getpid and gettid have no preconditions.
     unsafe { libc::getpid() == libc::gettid() }
 }
+
+/// The longest OS thread name, in bytes (Linux: 16 with the terminating NUL).
+pub(crate) const MAX_THREAD_NAME: usize = 15;
+
+/// Sets the calling thread's OS name (what `ps -T`, `top -H`, gdb and perf show); the caller
+/// has cut `name` to [`MAX_THREAD_NAME`] bytes.
+pub(crate) fn set_current_thread_name(name: &std::ffi::CStr) {
+    // SAFETY: `name` is a valid NUL-terminated string of at most 16 bytes, as the call needs.
+    unsafe { libc::pthread_setname_np(libc::pthread_self(), name.as_ptr()) };
+}

@@ -24,6 +24,9 @@ mod fd;
 #[cfg(unix)]
 pub(crate) use fd::*;
 
+#[cfg(unix)]
+pub(crate) mod net;
+
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]

@@ -80,3 +80,33 @@ pub(crate) fn restore_signal_disposition(signal: libc::c_int, saved: &SavedDispo
     // SAFETY: `saved.0` is a sigaction the kernel filled in.
     unsafe { libc::sigaction(signal, &saved.0, std::ptr::null_mut()) };
 }
+
+/// Whether `signal`'s disposition now is `handler` (and not something installed since).
+pub(crate) fn handler_is_installed(
+    signal: libc::c_int,
+    handler: extern "C" fn(libc::c_int),
+) -> bool {
+    // SAFETY: a zeroed sigaction is a valid out-parameter.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only reads the current disposition into `current`.
+    if unsafe { libc::sigaction(signal, std::ptr::null(), &mut current) } != 0 {
+        return false;
+    }
+    current.sa_sigaction == handler as libc::sighandler_t
+}
+
+/// Sends `signal` to the calling thread; it is delivered (to the disposition in force) before
+/// this returns, unless it is blocked.
+pub(crate) fn raise_signal(signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: raise takes a plain integer; an invalid signal number is an error, not UB.
+    if unsafe { libc::raise(signal) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Closes an fd this process owns (a pipe end trio created).
+pub(crate) fn close_fd(fd: RawFd) {
+    // SAFETY: the caller owns `fd` and nothing uses it after this call.
+    unsafe { libc::close(fd) };
+}

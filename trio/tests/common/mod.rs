@@ -9,7 +9,10 @@ use std::task::Poll;
 
 use trio_test::MockClock;
 
+pub mod threads;
+
 /// Runs `main` on virtual time (autojump), failing on deadlock; panics on error.
+#[track_caller]
 pub fn run<F, T>(main: F) -> T
 where
     F: Future<Output = trio::Result<T>> + 'static,
@@ -19,6 +22,7 @@ where
 }
 
 /// As [`run`], returning the run's result.
+#[track_caller]
 pub fn try_run<F, T>(main: F) -> trio::Result<T>
 where
     F: Future<Output = trio::Result<T>> + 'static,

@@ -33,6 +33,8 @@ use mio::{Events, Interest, Poll as MioPoll, Token};
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
 /// The token of the Ctrl-C self-pipe.
 pub(crate) const CTRL_C_TOKEN: Token = Token(usize::MAX - 1);
+/// The token of the task-dump signal's self-pipe (`dump_signal.rs`).
+pub(crate) const DUMP_TOKEN: Token = Token(usize::MAX - 2);
 
 /// A direction of readiness.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -75,6 +77,10 @@ impl IoKey {
 #[derive(Default)]
 struct Half {
     ready: bool,
+    /// The direction is closed for good (the peer shut down, or the fd failed): readiness
+    /// stays set through `clear_ready`, since no further edge will come and every call now
+    /// returns at once (end-of-file, an error).
+    closed: bool,
     waker: Option<Waker>,
     exclusive: bool,
 }
@@ -307,9 +313,11 @@ impl Reactor {
         }
     }
 
-    /// Clears the readiness of `dir`: the fd said "would block", the edge is used up.
+    /// Clears the readiness of `dir`: the fd said "would block" (or a short read or write
+    /// proved the buffer drained or full), the edge is used up. A closed direction stays
+    /// ready.
     pub(crate) fn clear_ready(&self, key: IoKey, dir: Direction) {
-        self.with_half(key, dir, |half| half.ready = false);
+        self.with_half(key, dir, |half| half.ready = half.closed);
     }
 
     /// Whether `dir` is ready (an event came and was not cleared or taken).
@@ -371,6 +379,8 @@ impl Reactor {
                 match event.token() {
                     WAKER_TOKEN => seen.entry = true,
                     CTRL_C_TOKEN => seen.ctrl_c = true,
+                    // The wake-up is all the pipe is for: the loop reads the signal's flag.
+                    DUMP_TOKEN => {}
                     token => {
                         let key = IoKey::from_token(token);
                         let Some(slot) = slots.get_mut(key.index as usize) else {
@@ -380,12 +390,18 @@ impl Reactor {
                             continue;
                         }
                         let error = event.is_error();
-                        let read = event.is_readable() || event.is_read_closed() || error;
-                        let write = event.is_writable() || event.is_write_closed() || error;
-                        for (dir, ready) in [(Direction::Read, read), (Direction::Write, write)] {
+                        let read_closed = event.is_read_closed() || error;
+                        let write_closed = event.is_write_closed() || error;
+                        let read = event.is_readable() || read_closed;
+                        let write = event.is_writable() || write_closed;
+                        for (dir, ready, closed) in [
+                            (Direction::Read, read, read_closed),
+                            (Direction::Write, write, write_closed),
+                        ] {
                             if ready {
                                 let half = &mut slot.halves[dir as usize];
                                 half.ready = true;
+                                half.closed |= closed;
                                 to_wake.extend(half.waker.take());
                             }
                         }

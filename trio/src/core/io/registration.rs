@@ -38,7 +38,10 @@ impl FdRegistration {
         Runner::with_current(|runner| {
             let reactor = runner.reactor();
             let key = match reactor.key_of(fd) {
-                Some(key) => key,
+                // An earlier wait registered this fd number, or an fd closed without being
+                // deregistered left it behind (its poller registration is gone): re-arming
+                // finds out, and registers the fd afresh in the second case.
+                Some(key) => reactor.rearm(key)?,
                 None => reactor.register(fd)?,
             };
             Ok(FdRegistration {

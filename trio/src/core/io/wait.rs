@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::reactor::{Direction, IoKey, Readiness};
+use crate::core::blocked::BlockedOn;
 use crate::core::run::{Runner, not_in_run};
 use crate::error::{BusyResourceError, ClosedResourceError, Error, Result};
 
@@ -55,12 +56,11 @@ impl WaitIo {
     fn start(&self, cx: &Context<'_>) -> Result<Stage> {
         let (fd, dir) = (self.fd, self.dir);
         Runner::with_current_task(|runner, task| {
-            task.count_cancel_point();
-            {
-                let status = task.current_status.borrow();
-                if status.is_cancelled() {
-                    return Err(Error::new(status.cancelled_error()));
-                }
+            match task.entry_cancel_point(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Err(e),
+                // Cancelled: yield first; the next poll starts over and raises.
+                Poll::Pending => return Ok(Stage::Start),
             }
             let reactor = runner.reactor();
             let key = match reactor.key_of(fd) {
@@ -86,6 +86,10 @@ impl WaitIo {
             }
             runner.loop_needs_attention();
             task.register_cancel_waker(cx.waker());
+            task.note_blocked(BlockedOn::Io {
+                fd,
+                writable: matches!(dir, Direction::Write),
+            });
             Ok(Stage::Waiting(key))
         })
         .unwrap_or_else(|| Err(not_in_run("wait_readable/wait_writable")))
@@ -113,6 +117,10 @@ impl WaitIo {
                 return Poll::Ready(Err(Error::new(status.cancelled_error())));
             }
             task.register_cancel_waker(cx.waker());
+            task.note_blocked(BlockedOn::Io {
+                fd,
+                writable: matches!(dir, Direction::Write),
+            });
             Poll::Pending
         })
         .unwrap_or_else(|| Poll::Ready(Err(not_in_run("wait_readable/wait_writable"))))

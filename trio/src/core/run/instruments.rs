@@ -55,14 +55,18 @@ pub trait Instrument {
 pub(crate) struct Instruments {
     list: RefCell<Vec<Rc<dyn Instrument>>>,
     active: Cell<bool>,
+    /// The run's debugging hooks are on (`debug_hooks.rs`): the instrumented paths stay on
+    /// even with no instrument.
+    forced: bool,
 }
 
 impl Instruments {
-    pub(crate) fn new(list: Vec<Rc<dyn Instrument>>) -> Self {
-        let active = !list.is_empty();
+    pub(crate) fn new(list: Vec<Rc<dyn Instrument>>, forced: bool) -> Self {
+        let active = !list.is_empty() || forced;
         Instruments {
             list: RefCell::new(list),
             active: Cell::new(active),
+            forced,
         }
     }
 
@@ -83,12 +87,12 @@ impl Instruments {
         let mut list = self.list.borrow_mut();
         let before = list.len();
         list.retain(|i| !Rc::ptr_eq(i, instrument));
-        self.active.set(!list.is_empty());
+        self.active.set(!list.is_empty() || self.forced);
         list.len() != before
     }
 
     fn call(&self, hook: &str, f: impl Fn(&dyn Instrument)) {
-        if !self.active.get() {
+        if !self.active.get() || self.list.borrow().is_empty() {
             return;
         }
         let snapshot: Vec<Rc<dyn Instrument>> = self.list.borrow().clone();

@@ -13,12 +13,14 @@
 //! ends, init cancels the system nursery, waits for the system tasks, and the run ends.
 
 mod config;
+pub(crate) mod debug_hooks;
 mod idle_waiters;
 pub(crate) mod instruments;
 mod pools;
 mod run_loop;
 mod run_queue;
 mod runner;
+mod snapshot;
 mod spawn;
 
 use std::any::Any;
@@ -34,14 +36,17 @@ pub use config::RunConfig;
 pub(crate) use runner::{Runner, not_in_run, schedule_point};
 pub(crate) use spawn::drop_quietly;
 
+use crate::core::blocked::BlockedOn;
 use crate::core::cancel::{CancelReason, ScopeState};
 use crate::core::clock::SystemClock;
+use crate::core::dump_signal::DumpSignal;
 use crate::core::entry::EntryShared;
 use crate::core::io::reactor::Reactor;
 use crate::core::ki::CtrlC;
 use crate::core::nursery::{NurseryInner, NurseryRun, Outcome};
 use crate::core::task::{TaskFuture, TaskLabel};
 use crate::error::{CancelSource, Error, KeyboardInterrupt, Result, TrioInternalError};
+use debug_hooks::DebugHooks;
 use instruments::Instruments;
 use runner::RunnerParts;
 
@@ -64,6 +69,7 @@ static NEXT_RUN_ID: AtomicU64 = AtomicU64::new(1);
 /// # Ok(())
 /// # }
 /// ```
+#[track_caller]
 pub fn run<F, T>(main: F) -> Result<T>
 where
     F: Future<Output = Result<T>> + 'static,
@@ -93,17 +99,24 @@ fn random_seed() -> u64 {
     h.finish()
 }
 
-fn run_with<F, T>(config: RunConfig, main: F) -> Result<T>
+/// `#[track_caller]` down to `start_tasks`: the main task's spawn site (in task dumps) is
+/// where the run was started.
+#[track_caller]
+fn run_with<F, T>(mut config: RunConfig, main: F) -> Result<T>
 where
     F: Future<Output = Result<T>> + 'static,
     T: 'static,
 {
+    if let Some(invalid) = config.invalid.take() {
+        return Err(invalid);
+    }
     if Runner::with_current(|_| ()).is_some() {
         return Err(Error::usage(
             "trio::run was called inside a running trio run; nested runs are not allowed",
         ));
     }
     let run_id = NEXT_RUN_ID.fetch_add(1, Ordering::Relaxed);
+    let debug = DebugHooks::new(config.slow_steps);
     let reactor = Reactor::new().map_err(Error::new)?;
     let entry = Arc::new(EntryShared::new(reactor.make_waker()?));
     let root_scope = ScopeState::new();
@@ -114,11 +127,18 @@ where
         clock: config.clock.unwrap_or_else(|| Rc::new(SystemClock::new())),
         reactor,
         entry,
-        instruments: Instruments::new(config.instruments),
+        instruments: Instruments::new(config.instruments, debug.any()),
+        debug,
         root_scope,
         system_nursery: NurseryInner::new(),
     });
     let guard = Runner::set_current(&runner);
+    *runner.dump_signal.borrow_mut() = config
+        .dump_signal
+        .and_then(|signal| DumpSignal::install(&runner.reactor, signal));
+    runner
+        .has_dump_signal
+        .set(runner.dump_signal.borrow().is_some());
     let ctrl_c = if config.ctrl_c {
         CtrlC::install(&runner.reactor)
     } else {
@@ -136,6 +156,10 @@ where
     runner.instruments.after_run();
     runner.entry.close();
     let ki_in_teardown = ctrl_c.is_some_and(|ctrl_c| ctrl_c.uninstall(&runner.reactor));
+    let dump_signal = runner.dump_signal.borrow_mut().take();
+    if let Some(dump_signal) = dump_signal {
+        dump_signal.uninstall(&runner.reactor);
+    }
     let main_outcome = runner.main_outcome.borrow_mut().take();
     let init_outcome = runner.init_outcome.borrow_mut().take();
     let internal = runner.internal_error.borrow_mut().take();
@@ -188,6 +212,7 @@ fn run_result<T>(
 }
 
 /// Creates the init task (which runs the system nursery) and the main task.
+#[track_caller]
 fn start_tasks<F, T>(runner: &Runner, main: F, result: Rc<RefCell<Option<T>>>) -> Result<()>
 where
     F: Future<Output = Result<T>> + 'static,
@@ -245,6 +270,8 @@ impl Future for InitBody {
                 });
                 true
             } else {
+                // For task dumps: init waits for its nursery's children (the main task).
+                runner.with_polled_task(|t| t.note_blocked(BlockedOn::Children));
                 false
             }
         });

@@ -10,7 +10,9 @@
 //!    `wait_all_tasks_blocked` cushion, or the clock's autojump threshold;
 //! 3. expire deadlines (cancelling their scopes);
 //! 4. if still nothing is runnable: wake the `wait_all_tasks_blocked` waiters with the
-//!    smallest cushion, or else let the clock autojump to the next deadline;
+//!    smallest cushion, or else let the clock autojump to the next deadline, unless a task
+//!    waits for work outside the run (`lowlevel::ExternalWait`, e.g. a worker thread): then
+//!    the run is not idle, and step 2 blocked until that work wakes it;
 //! 5. run every task that was runnable when the batch began, in an order that a seeded random
 //!    generator reverses half of the time, so a failing interleaving can be replayed.
 //!
@@ -24,6 +26,7 @@ use std::task::Context;
 use super::runner::Runner;
 use super::spawn::drop_quietly;
 use crate::core::cancel::CancelReason;
+use crate::core::dump_signal::DumpSignal;
 use crate::core::entry::Entry;
 use crate::core::ki::CtrlC;
 use crate::core::nursery::Outcome;
@@ -57,6 +60,9 @@ impl Runner {
             if !self.ki_received.get() && ctrl_c.is_some_and(CtrlC::is_pending) {
                 self.on_ctrl_c();
             }
+            if self.has_dump_signal.get() {
+                self.check_dump_signal();
+            }
             let runnable = !self.runq.is_empty();
             let mut idle_primed = None;
             // Batches are only counted while the reactor has waiters, so a run without I/O
@@ -80,28 +86,34 @@ impl Runner {
                     } else {
                         self.clock.deadline_to_sleep_time(deadline).max(0.0)
                     };
-                    if let Some(cushion_bits) = self.idle_waiters.smallest_cushion() {
-                        let cushion = f64::from_bits(cushion_bits);
-                        if cushion < timeout {
-                            timeout = cushion;
-                            idle_primed = Some(Idle::Waiters(cushion_bits));
-                        }
-                    } else if deadline != f64::INFINITY {
-                        // Autojump only has somewhere to jump to when a deadline exists;
-                        // otherwise the run is idle for good (or deadlocked).
-                        let threshold = self.clock.autojump_threshold();
-                        if threshold < timeout {
-                            timeout = threshold;
-                            idle_primed = Some(Idle::Autojump);
+                    // While a task waits for work outside the run (a worker thread), the
+                    // run is not idle: that work's completion wakes the reactor.
+                    let external = self.external_waits.get() > 0;
+                    if !external {
+                        if let Some(cushion_bits) = self.idle_waiters.smallest_cushion() {
+                            let cushion = f64::from_bits(cushion_bits);
+                            if cushion < timeout {
+                                timeout = cushion;
+                                idle_primed = Some(Idle::Waiters(cushion_bits));
+                            }
+                        } else if deadline != f64::INFINITY {
+                            // Autojump only has somewhere to jump to when a deadline exists;
+                            // otherwise the run is idle for good (or deadlocked).
+                            let threshold = self.clock.autojump_threshold();
+                            if threshold < timeout {
+                                timeout = threshold;
+                                idle_primed = Some(Idle::Autojump);
+                            }
                         }
                     }
                     if timeout == f64::INFINITY
                         && fail_on_deadlock
+                        && !external
                         && !self.reactor.has_waiters()
                         && !self.entry.may_receive()
                     {
                         return Err(Error::new(DeadlockError {
-                            dump: crate::core::dump::task_tree(self),
+                            dump: self.dump_text(),
                         }));
                     }
                 }
@@ -122,7 +134,8 @@ impl Runner {
                 }
             }
             // Nothing takes tasks off the run queue in between: runnable then is runnable now.
-            if !runnable && self.runq.is_empty() {
+            // An entry callback may have begun an external wait meanwhile.
+            if !runnable && self.runq.is_empty() && self.external_waits.get() == 0 {
                 match idle_primed {
                     Some(Idle::Waiters(cushion)) => {
                         for key in self.idle_waiters.take_with_cushion(cushion) {
@@ -252,6 +265,7 @@ impl Runner {
         if let Some(handle) = &handle {
             self.instruments.before_task_step(handle);
         }
+        let watch = INSTRUMENTED.then(|| self.debug.before_step(&task));
         self.current.set(Some(std::ptr::NonNull::from(&task)));
         let mut cx = Context::from_waker(&task.waker);
         let mut ready = None;
@@ -261,6 +275,9 @@ impl Runner {
         self.current.set(None);
         if let Some(handle) = handle {
             self.instruments.after_task_step(&handle);
+        }
+        if let Some(watch) = watch {
+            self.debug.after_step(watch, &task);
         }
         if task.finished.get() {
             // Discarded during its own poll (see `discard_task`): only the future is left.
@@ -303,6 +320,26 @@ impl Runner {
                 ));
             }
         }
+    }
+
+    /// The dump-on-signal option: if the signal came, the task tree to stderr, in one write.
+    #[inline(never)]
+    fn check_dump_signal(&self) {
+        use std::io::Write;
+        if !self
+            .dump_signal
+            .borrow()
+            .as_ref()
+            .is_some_and(DumpSignal::take_pending)
+        {
+            return;
+        }
+        let text = format!(
+            "trio: task dump on signal (process {})\n{}",
+            std::process::id(),
+            self.dump_text()
+        );
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 
     /// The first Ctrl-C cancels everything.

@@ -21,6 +21,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 
+use super::debug_hooks::DebugHooks;
 use super::idle_waiters::IdleWaiters;
 use super::instruments::Instruments;
 use super::pools::Pools;
@@ -28,6 +29,7 @@ use super::run_queue::RunQueue;
 use crate::core::cancel::{CancelReason, ScopeState};
 use crate::core::clock::Clock;
 use crate::core::deadlines::Deadlines;
+use crate::core::dump_signal::DumpSignal;
 use crate::core::entry::EntryShared;
 use crate::core::io::reactor::Reactor;
 use crate::core::nursery::{NurseryInner, Outcome};
@@ -71,6 +73,12 @@ pub(crate) struct Runner {
     pub(super) reactor: Reactor,
     pub(super) entry: Arc<EntryShared>,
     pub(super) instruments: Instruments,
+    /// Slow-step detection and tracing (`debug_hooks.rs`), on the instrumented paths.
+    pub(super) debug: DebugHooks,
+    /// The dump-on-signal handler, if the run has one (`dump_signal.rs`), and whether it
+    /// does (tested without a borrow on the loop's slow path).
+    pub(super) dump_signal: RefCell<Option<DumpSignal>>,
+    pub(super) has_dump_signal: Cell<bool>,
     rng: Cell<u64>,
     /// Random bits not used yet, above a sentinel 1 bit (`coin_flip`).
     coin_bits: Cell<u64>,
@@ -96,6 +104,10 @@ pub(crate) struct Runner {
     pub(super) ki_received: Cell<bool>,
     pub(super) batches_since_io: Cell<u32>,
     pub(super) pools: Pools,
+    /// Work outside the run that tasks wait for (`lowlevel::ExternalWait`): while it is not
+    /// zero the loop does not idle (no `wait_all_tasks_blocked` wake-ups, no autojump, no
+    /// deadlock). Shared with the guards, which may outlive the run.
+    pub(super) external_waits: Rc<Cell<usize>>,
 }
 
 /// Everything a runner starts from; the rest of its state starts empty.
@@ -106,6 +118,7 @@ pub(super) struct RunnerParts {
     pub(super) reactor: Reactor,
     pub(super) entry: Arc<EntryShared>,
     pub(super) instruments: Instruments,
+    pub(super) debug: DebugHooks,
     pub(super) root_scope: Rc<ScopeState>,
     pub(super) system_nursery: Rc<NurseryInner>,
 }
@@ -128,6 +141,7 @@ impl Runner {
             reactor,
             entry,
             instruments,
+            debug,
             root_scope,
             system_nursery,
         } = parts;
@@ -142,6 +156,9 @@ impl Runner {
             reactor,
             entry,
             instruments,
+            debug,
+            dump_signal: RefCell::new(None),
+            has_dump_signal: Cell::new(false),
             rng: Cell::new(seed | 1),
             coin_bits: Cell::new(1),
             seed,
@@ -161,6 +178,7 @@ impl Runner {
             ki_received: Cell::new(false),
             batches_since_io: Cell::new(0),
             pools: Pools::default(),
+            external_waits: Rc::new(Cell::new(0)),
         })
     }
 
@@ -229,6 +247,11 @@ impl Runner {
     /// The run's instruments.
     pub(crate) fn instruments(&self) -> &Instruments {
         &self.instruments
+    }
+
+    /// The count of external waits in flight (`lowlevel::ExternalWait`).
+    pub(crate) fn external_waits(&self) -> &Rc<Cell<usize>> {
+        &self.external_waits
     }
 
     /// The run-local values (`RunVar`).

@@ -11,6 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::runner::Runner;
+use crate::core::blocked::BlockedOn;
 use crate::core::nursery::{NurseryInner, Outcome};
 use crate::core::task::{Task, TaskFuture, TaskInner, TaskLabel};
 use crate::error::{Error, Result};
@@ -75,8 +76,10 @@ impl Runner {
                 locals: RefCell::new(locals),
                 polls: Cell::new(0),
                 cancel_points: Cell::new(0),
-                wchan: Cell::new(None),
-                wchan_depth: Cell::new(0),
+                cancel_yielded_in: Cell::new(u64::MAX),
+                blocked_on: Cell::new(BlockedOn::Unknown),
+                blocked_at: Cell::new(u64::MAX),
+                wchans: RefCell::new(None),
                 system,
                 finished: Cell::new(false),
                 lot_breakers: RefCell::new(Vec::new()),
@@ -97,6 +100,8 @@ impl Runner {
             children.push(task.clone());
         }
         if self.instruments.active() {
+            let parent = nursery.parent_task.get().and_then(|key| self.task(key));
+            self.debug.task_spawned(&task, parent.as_deref());
             self.instruments
                 .task_spawned(&Task::from_inner(task.clone()));
             self.schedule(key);
@@ -117,6 +122,7 @@ impl Runner {
         if self.instruments.active() {
             self.instruments
                 .task_exited(&Task::from_inner(task.clone()));
+            self.debug.task_exited(task);
         }
         // A task discarded from inside its own poll (its nursery dropped by itself, through
         // shared ownership) has its future borrowed by `step`, which drops it after the poll.
@@ -143,6 +149,7 @@ impl Runner {
         if self.instruments.active() {
             self.instruments
                 .task_exited(&Task::from_inner(task.clone()));
+            self.debug.task_exited(task);
         }
         if Some(task.key) == self.main_task.get() {
             *self.main_outcome.borrow_mut() = Some(outcome);

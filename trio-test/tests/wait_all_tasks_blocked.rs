@@ -1,0 +1,186 @@
+//! `trio_test::wait_all_tasks_blocked` (the re-export of trio's): Trio's
+//! `test_wait_all_tasks_blocked`, `_with_timeouts` and `_with_cushion`, and how cushions meet
+//! a clock that autojumps.
+
+mod common;
+
+use std::future::Future;
+
+use common::{Log, run};
+use trio::lowlevel::checkpoint;
+use trio_test::{MockClock, wait_all_tasks_blocked};
+
+/// Runs `main` with `clock`, panicking on error.
+fn run_with(clock: MockClock, main: impl Future<Output = trio::Result<()>> + 'static) {
+    trio::RunConfig::new()
+        .clock(clock)
+        .ctrl_c(false)
+        .run(main)
+        .expect("the run failed");
+}
+
+#[test]
+fn waits_until_every_other_task_is_blocked() {
+    let log = Log::default();
+    let (seen, cancelled) = (log.clone(), log.clone());
+    run(async move {
+        trio::open_nursery(|n| async move {
+            let bee = log.clone();
+            n.start_soon(async move {
+                for _ in 0..10 {
+                    checkpoint().await?;
+                }
+                bee.push("busy bee exhausted");
+                Ok(())
+            })?;
+            for _ in 0..2 {
+                let l = log.clone();
+                n.start_soon(async move {
+                    wait_all_tasks_blocked().await?;
+                    l.push("quiet at last!");
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })
+        .await?;
+        // Cancellation reaches a waiter.
+        let l = cancelled.clone();
+        trio::open_nursery(|n| async move {
+            n.start_soon(async move {
+                match wait_all_tasks_blocked().await {
+                    Err(e) if e.is_cancelled() => l.push("ok"),
+                    other => panic!("expected Cancelled, got {other:?}"),
+                }
+                Ok(())
+            })?;
+            n.cancel_scope().cancel();
+            Ok(())
+        })
+        .await
+    });
+    assert_eq!(
+        seen.take(),
+        [
+            "busy bee exhausted",
+            "quiet at last!",
+            "quiet at last!",
+            "ok"
+        ]
+    );
+}
+
+#[test]
+fn a_sleeping_task_is_blocked() {
+    // Trio's `mock_clock` fixture: no autojump, time moves only by `jump`.
+    let clock = MockClock::new();
+    let jumper = clock.clone();
+    run_with(clock, async move {
+        let log = Log::default();
+        let l = log.clone();
+        trio::open_nursery(|n| async move {
+            let tt = l.clone();
+            n.start_soon(async move {
+                tt.push("tt start");
+                trio::sleep(5).await?;
+                tt.push("tt finished");
+                Ok(())
+            })?;
+            wait_all_tasks_blocked().await?;
+            assert_eq!(l.take(), ["tt start"]);
+            jumper.jump(10)?;
+            wait_all_tasks_blocked().await?;
+            assert_eq!(l.take(), ["tt finished"]);
+            Ok(())
+        })
+        .await
+    });
+}
+
+/// Trio's cushion test: `blink` sleeps 3 × 0.01 s; waiters with cushions 0, 0.02, 0.02 and
+/// 0.03. Run at rate 1 (virtual time is real time, about 0.06 s in all), as Trio runs it on
+/// its real clock.
+#[test]
+fn cushions_measure_how_long_everything_stayed_blocked() {
+    let log = Log::default();
+    let seen = log.clone();
+    let clock = MockClock::new().with_rate(1).unwrap();
+    run_with(clock, async move {
+        trio::open_nursery(|n| async move {
+            start_blink(&n, &log, 0.01)?;
+            start_waiters(&n, &log)
+        })
+        .await
+    });
+    // The small cushions never fit between blink's sleeps: they wake only after it ended.
+    assert_eq!(
+        seen.take(),
+        [
+            "blink start",
+            "wait_no_cushion end",
+            "blink end",
+            "wait_small_cushion end",
+            "wait_small_cushion end",
+            "wait_big_cushion end",
+        ]
+    );
+}
+
+#[test]
+fn on_an_autojump_clock_waiters_come_before_the_jump() {
+    let log = Log::default();
+    let seen = log.clone();
+    run(async move {
+        trio::open_nursery(|n| async move {
+            start_blink(&n, &log, 1)?;
+            start_waiters(&n, &log)
+        })
+        .await
+    });
+    // Virtual sleeps end only when the clock jumps, and it jumps only once nobody waits in
+    // `wait_all_tasks_blocked`: every waiter wakes first, smallest cushion first.
+    assert_eq!(
+        seen.take(),
+        [
+            "blink start",
+            "wait_no_cushion end",
+            "wait_small_cushion end",
+            "wait_small_cushion end",
+            "wait_big_cushion end",
+            "blink end",
+        ]
+    );
+}
+
+fn start_blink(
+    n: &trio::Nursery,
+    log: &Log,
+    seconds: impl trio::IntoSeconds + Copy + 'static,
+) -> trio::Result<()> {
+    let log = log.clone();
+    n.start_soon(async move {
+        log.push("blink start");
+        for _ in 0..3 {
+            trio::sleep(seconds).await?;
+        }
+        log.push("blink end");
+        Ok(())
+    })
+}
+
+fn start_waiters(n: &trio::Nursery, log: &Log) -> trio::Result<()> {
+    for (cushion, name) in [
+        (0.0, "wait_no_cushion"),
+        (0.02, "wait_small_cushion"),
+        (0.02, "wait_small_cushion"),
+        (0.03, "wait_big_cushion"),
+    ] {
+        let log = log.clone();
+        n.start_soon(async move {
+            wait_all_tasks_blocked().cushion(cushion).await?;
+            log.push(format!("{name} end"));
+            Ok(())
+        })?;
+    }
+    Ok(())
+}

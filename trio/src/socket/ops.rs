@@ -1,0 +1,459 @@
+//! The async methods of [`Socket`]: Trio's `_nonblocking_helper` as one future type.
+//!
+//! [`SocketOp`] claims the operation's direction (a second task gets `BusyResourceError`),
+//! makes a cancel point, tries the operation once (the system call itself, not readiness),
+//! makes a cancel-shielded schedule point if that succeeded, and otherwise waits; after each
+//! wake-up it checks for cancellation *before* trying again, so a cancelled receive has
+//! received nothing.
+
+use std::future::Future;
+use std::io::IoSlice;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use super::{Dir, Repr, SockAddr, Socket};
+use crate::lowlevel::{
+    CancelShieldedCheckpoint, cancel_shielded_checkpoint, checkpoint_if_cancelled,
+};
+use crate::{Error, Result, UsageError};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Start,
+    Waiting,
+    Yielding,
+    Done,
+}
+
+/// One Trio-layer socket operation: `op(socket, cx, first)` makes one attempt, `first` on the
+/// attempt that must not wait for readiness before its system call.
+struct SocketOp<'a, T, F> {
+    socket: &'a Socket,
+    dir: Dir,
+    phase: Phase,
+    claimed: bool,
+    /// A cancelled (or abandoned) connect closes the socket.
+    close_on_cancel: bool,
+    /// The outcome of an attempt that succeeded (or failed) at once, held over the schedule
+    /// point.
+    outcome: Option<Result<T>>,
+    yield_point: CancelShieldedCheckpoint,
+    op: F,
+}
+
+// Nothing is pinned: the closure is called through `&mut`, the value is moved out.
+impl<T, F> Unpin for SocketOp<'_, T, F> {}
+
+impl<'a, T, F> SocketOp<'a, T, F>
+where
+    F: FnMut(&Socket, &mut Context<'_>, bool) -> Poll<Result<T>>,
+{
+    fn new(socket: &'a Socket, dir: Dir, op: F) -> Self {
+        SocketOp {
+            socket,
+            dir,
+            phase: Phase::Start,
+            claimed: false,
+            close_on_cancel: false,
+            outcome: None,
+            yield_point: cancel_shielded_checkpoint(),
+            op,
+        }
+    }
+
+    fn finish(&mut self, result: Result<T>) -> Poll<Result<T>> {
+        self.phase = Phase::Done;
+        if self.claimed {
+            self.claimed = false;
+            self.socket.release(self.dir);
+        }
+        if let Err(e) = &result {
+            if self.close_on_cancel && e.is_cancelled() {
+                self.socket.close();
+            }
+        }
+        Poll::Ready(result)
+    }
+}
+
+impl<T, F> Future for SocketOp<'_, T, F>
+where
+    F: FnMut(&Socket, &mut Context<'_>, bool) -> Poll<Result<T>>,
+{
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let this = self.get_mut();
+        match this.phase {
+            // Claimed already when the cancel point below yielded first.
+            Phase::Start if !this.claimed => {
+                if let Err(e) = this.socket.claim(this.dir) {
+                    this.phase = Phase::Done;
+                    return Poll::Ready(Err(e));
+                }
+                this.claimed = true;
+            }
+            Phase::Start | Phase::Waiting => {}
+            Phase::Yielding => {
+                ready!(Pin::new(&mut this.yield_point).poll(cx));
+                let outcome = this.outcome.take();
+                return this.finish(outcome.unwrap_or_else(|| Err(polled_after_completion())));
+            }
+            Phase::Done => return Poll::Ready(Err(polled_after_completion())),
+        }
+        match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return this.finish(Err(e)),
+            // Cancelled: the cancel point yields before it raises; the next poll raises.
+            Poll::Pending => return Poll::Pending,
+        }
+        let first = this.phase == Phase::Start;
+        match (this.op)(this.socket, cx, first) {
+            // Trio's `_try_sync`: an immediate outcome, success or failure, gets its schedule
+            // point (a `Cancelled` from a custom socket is already a checkpoint's).
+            Poll::Ready(outcome) if first && !outcome.as_ref().is_err_and(Error::is_cancelled) => {
+                this.phase = Phase::Yielding;
+                match Pin::new(&mut this.yield_point).poll(cx) {
+                    Poll::Ready(()) => this.finish(outcome),
+                    Poll::Pending => {
+                        this.outcome = Some(outcome);
+                        Poll::Pending
+                    }
+                }
+            }
+            Poll::Ready(outcome) => this.finish(outcome),
+            Poll::Pending => {
+                this.phase = Phase::Waiting;
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T, F> Drop for SocketOp<'_, T, F> {
+    fn drop(&mut self) {
+        if self.claimed {
+            self.socket.release(self.dir);
+        }
+        // A connect abandoned mid-way leaves the socket in an unknown state.
+        if self.close_on_cancel && self.phase == Phase::Waiting {
+            self.socket.close();
+        }
+    }
+}
+
+fn polled_after_completion() -> Error {
+    Error::new(UsageError::new("socket operation polled after it finished"))
+}
+
+/// The attempts of the async methods: `first` makes the system call before consulting
+/// readiness.
+impl Socket {
+    fn recv_attempt(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [MaybeUninit<u8>],
+        first: bool,
+    ) -> Poll<Result<usize>> {
+        match &self.repr {
+            Repr::Os(os) => os.poll_recv(cx, buf, first),
+            Repr::Custom(_) => self.poll_recv(cx, buf),
+        }
+    }
+
+    fn recv_from_attempt(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [MaybeUninit<u8>],
+        first: bool,
+    ) -> Poll<Result<(usize, SockAddr)>> {
+        match &self.repr {
+            Repr::Os(os) => os.poll_recv_from(cx, buf, first),
+            Repr::Custom(_) => self.poll_recv_from(cx, buf),
+        }
+    }
+
+    fn send_attempt(&self, cx: &mut Context<'_>, buf: &[u8], first: bool) -> Poll<Result<usize>> {
+        match &self.repr {
+            Repr::Os(os) => os.poll_send(cx, buf, first),
+            Repr::Custom(_) => self.poll_send(cx, buf),
+        }
+    }
+
+    /// Connects to `addr` (Trio's `connect`). For a stream socket this waits until the
+    /// connection is established; the outcome is the socket's `SO_ERROR`.
+    ///
+    /// # Checkpoint
+    /// Yes: a cancel point first; a schedule point when it finished at once; a cancel point
+    /// after each wait.
+    ///
+    /// # Cancel safety
+    /// Cancelled (or dropped) before it finished, it **closes the socket**, as Trio does: a
+    /// connect cannot be taken back, and the socket's state is unknown.
+    pub fn connect<'a>(&'a self, addr: &'a SockAddr) -> impl Future<Output = Result<()>> + 'a {
+        let mut started = false;
+        let mut op = SocketOp::new(
+            self,
+            Dir::Write,
+            move |s: &Socket, cx: &mut Context<'_>, _| match &s.repr {
+                Repr::Os(os) => {
+                    if !started {
+                        started = true;
+                        if os.start_connect(addr)? {
+                            return Poll::Ready(Ok(()));
+                        }
+                    }
+                    ready!(os.poll_ready(cx, Dir::Write))?;
+                    if os.finish_connect(addr)? {
+                        return Poll::Ready(Ok(()));
+                    }
+                    // Still in progress after a wake-up that was early. Poll again soon
+                    // rather than loop here: a socket registered before its connect may
+                    // have reported a hang-up that keeps it "writable".
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+                Repr::Custom(custom) => custom.get()?.poll_connect(cx, addr),
+            },
+        );
+        op.close_on_cancel = true;
+        op
+    }
+
+    /// Accepts a connection on a listening socket (Trio's `accept`): the new socket (non-
+    /// blocking, close-on-exec) and the peer's address.
+    ///
+    /// # Checkpoint
+    /// Yes: a cancel point first, a schedule point when a connection was waiting.
+    ///
+    /// # Cancel safety
+    /// Safe: cancelled, it accepted nothing.
+    pub fn accept(&self) -> impl Future<Output = Result<(Socket, SockAddr)>> + '_ {
+        SocketOp::new(
+            self,
+            Dir::Read,
+            |s: &Socket, cx: &mut Context<'_>, first| match &s.repr {
+                Repr::Os(os) => os
+                    .poll_accept(cx, first)
+                    .map_ok(|(os, addr)| (Socket::from_os(os), addr)),
+                Repr::Custom(_) => s.poll_accept(cx),
+            },
+        )
+    }
+
+    /// Receives at most `max_bytes` (Trio's `recv`). An empty result from a stream socket is
+    /// end-of-file (or `max_bytes` was 0).
+    ///
+    /// # Checkpoint
+    /// Yes: a cancel point first, a schedule point when data was there, a cancel point after
+    /// each wait.
+    ///
+    /// # Cancel safety
+    /// Safe: cancelled, it received nothing.
+    pub fn recv(&self, max_bytes: usize) -> impl Future<Output = Result<Vec<u8>>> + '_ {
+        let mut buf = Vec::new();
+        SocketOp::new(
+            self,
+            Dir::Read,
+            move |s: &Socket, cx: &mut Context<'_>, first| {
+                reserve(&mut buf, max_bytes)?;
+                let n =
+                    ready!(s.recv_attempt(cx, &mut buf.spare_capacity_mut()[..max_bytes], first))?;
+                // SAFETY: the receive wrote `n` bytes at the start of the spare capacity.
+                unsafe { buf.set_len(n) };
+                Poll::Ready(Ok(std::mem::take(&mut buf)))
+            },
+        )
+    }
+
+    /// Receives into `buf` (Trio's `recv_into`); returns how many bytes.
+    ///
+    /// # Checkpoint
+    /// As [`recv`](Self::recv).
+    ///
+    /// # Cancel safety
+    /// Safe: cancelled, it received nothing.
+    pub fn recv_into<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = Result<usize>> + 'a {
+        SocketOp::new(
+            self,
+            Dir::Read,
+            move |s: &Socket, cx: &mut Context<'_>, first| {
+                s.recv_attempt(cx, as_uninit(buf), first)
+            },
+        )
+    }
+
+    /// Receives a datagram of at most `max_bytes` and its sender (Trio's `recvfrom`).
+    ///
+    /// # Checkpoint
+    /// As [`recv`](Self::recv).
+    ///
+    /// # Cancel safety
+    /// Safe: cancelled, it received nothing.
+    pub fn recv_from(
+        &self,
+        max_bytes: usize,
+    ) -> impl Future<Output = Result<(Vec<u8>, SockAddr)>> + '_ {
+        let mut buf = Vec::new();
+        SocketOp::new(
+            self,
+            Dir::Read,
+            move |s: &Socket, cx: &mut Context<'_>, first| {
+                reserve(&mut buf, max_bytes)?;
+                let spare = &mut buf.spare_capacity_mut()[..max_bytes];
+                let (n, addr) = ready!(s.recv_from_attempt(cx, spare, first))?;
+                // SAFETY: the receive wrote `n` bytes at the start of the spare capacity.
+                unsafe { buf.set_len(n) };
+                Poll::Ready(Ok((std::mem::take(&mut buf), addr)))
+            },
+        )
+    }
+
+    /// Receives a datagram into `buf` (Trio's `recvfrom_into`): its length and its sender.
+    ///
+    /// # Checkpoint
+    /// As [`recv`](Self::recv).
+    ///
+    /// # Cancel safety
+    /// Safe: cancelled, it received nothing.
+    pub fn recv_from_into<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = Result<(usize, SockAddr)>> + 'a {
+        SocketOp::new(
+            self,
+            Dir::Read,
+            move |s: &Socket, cx: &mut Context<'_>, first| {
+                s.recv_from_attempt(cx, as_uninit(buf), first)
+            },
+        )
+    }
+
+    /// Receives a message with ancillary data (`recvmsg`; Trio's `recvmsg_into`): the buffers,
+    /// control buffer and address slot are in `msg`. Returns the number of bytes received.
+    ///
+    /// # Checkpoint
+    /// As [`recv`](Self::recv).
+    ///
+    /// # Cancel safety
+    /// Safe: cancelled, it received nothing.
+    pub fn recvmsg<'a>(
+        &'a self,
+        msg: &'a mut super::MsgHdrMut<'_, '_, '_>,
+        flags: i32,
+    ) -> impl Future<Output = Result<usize>> + 'a {
+        SocketOp::new(
+            self,
+            Dir::Read,
+            move |s: &Socket, cx: &mut Context<'_>, first| match &s.repr {
+                Repr::Os(os) => os.poll_recvmsg(cx, msg, flags, first),
+                Repr::Custom(_) => Poll::Ready(Err(custom_unsupported("recvmsg"))),
+            },
+        )
+    }
+
+    /// Sends some of `data` (Trio's `send`); returns how many bytes were sent.
+    ///
+    /// # Checkpoint
+    /// Yes: a cancel point first, a schedule point when it sent at once, a cancel point after
+    /// each wait.
+    ///
+    /// # Cancel safety
+    /// Safe: cancelled, it sent nothing.
+    pub fn send<'a>(&'a self, data: &'a [u8]) -> impl Future<Output = Result<usize>> + 'a {
+        SocketOp::new(
+            self,
+            Dir::Write,
+            move |s: &Socket, cx: &mut Context<'_>, first| s.send_attempt(cx, data, first),
+        )
+    }
+
+    /// Sends some of the concatenation of `bufs` with one gather write; returns how many
+    /// bytes were sent.
+    ///
+    /// # Checkpoint
+    /// As [`send`](Self::send).
+    ///
+    /// # Cancel safety
+    /// Safe: cancelled, it sent nothing.
+    pub fn send_vectored<'a>(
+        &'a self,
+        bufs: &'a [IoSlice<'a>],
+    ) -> impl Future<Output = Result<usize>> + 'a {
+        SocketOp::new(
+            self,
+            Dir::Write,
+            move |s: &Socket, cx: &mut Context<'_>, first| match &s.repr {
+                Repr::Os(os) => os.poll_send_vectored(cx, bufs, first),
+                Repr::Custom(_) => s.poll_send_vectored(cx, bufs),
+            },
+        )
+    }
+
+    /// Sends the datagram `data` to `addr` (Trio's `sendto`); returns how many bytes.
+    ///
+    /// # Checkpoint
+    /// As [`send`](Self::send).
+    ///
+    /// # Cancel safety
+    /// Safe: cancelled, it sent nothing.
+    pub fn send_to<'a>(
+        &'a self,
+        data: &'a [u8],
+        addr: &'a SockAddr,
+    ) -> impl Future<Output = Result<usize>> + 'a {
+        SocketOp::new(
+            self,
+            Dir::Write,
+            move |s: &Socket, cx: &mut Context<'_>, first| match &s.repr {
+                Repr::Os(os) => os.poll_send_to(cx, data, addr, first),
+                Repr::Custom(_) => s.poll_send_to(cx, data, addr),
+            },
+        )
+    }
+
+    /// Sends a message with ancillary data (`sendmsg`; Trio's `sendmsg`); returns how many
+    /// bytes were sent.
+    ///
+    /// # Checkpoint
+    /// As [`send`](Self::send).
+    ///
+    /// # Cancel safety
+    /// Safe: cancelled, it sent nothing.
+    pub fn sendmsg<'a>(
+        &'a self,
+        msg: &'a super::MsgHdr<'_, '_, '_>,
+        flags: i32,
+    ) -> impl Future<Output = Result<usize>> + 'a {
+        SocketOp::new(
+            self,
+            Dir::Write,
+            move |s: &Socket, cx: &mut Context<'_>, first| match &s.repr {
+                Repr::Os(os) => os.poll_sendmsg(cx, msg, flags, first),
+                Repr::Custom(_) => Poll::Ready(Err(custom_unsupported("sendmsg"))),
+            },
+        )
+    }
+}
+
+fn custom_unsupported(what: &str) -> Error {
+    Error::new(UsageError::new(format!(
+        "{what} is not available on a custom socket"
+    )))
+}
+
+fn reserve(buf: &mut Vec<u8>, max_bytes: usize) -> Result<()> {
+    if buf.capacity() < max_bytes && buf.try_reserve_exact(max_bytes).is_err() {
+        return Err(Error::new(UsageError::new(format!(
+            "recv({max_bytes}): cannot allocate a buffer that large"
+        ))));
+    }
+    Ok(())
+}
+
+fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: `MaybeUninit<u8>` has the layout of `u8`; the receive writes only initialised
+    // bytes into it, so the slice stays initialised for its owner.
+    unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) }
+}
