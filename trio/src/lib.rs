@@ -45,6 +45,7 @@
 pub mod channel;
 mod core;
 mod error;
+pub mod fs;
 #[doc(hidden)]
 pub mod __private {
     //! Macro support; not a public API.
@@ -77,6 +78,7 @@ pub use crate::error::{
     DeadlockError, EndOfChannel, Error, ErrorGroup, KeyboardInterrupt, Result, RunFinishedError,
     TaskPanicked, TooSlowError, TrioInternalError, UsageError, WouldBlock,
 };
+pub use crate::fs::{open_file, wrap_file};
 pub use crate::lowlevel::Timeout;
 pub use crate::lowlevel::{SleepForever, sleep_forever};
 pub use crate::process::{Process, open_process, run_process};
