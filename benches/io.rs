@@ -31,13 +31,33 @@ fn processes(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, processes);
+fn files(c: &mut Criterion) {
+    let tokio = TokioIo::new();
+    bench_file();
+    // One iteration is a whole 256 MiB file read in 64 KiB chunks.
+    let mut g = c.benchmark_group("read_256mib_in_64kib_chunks");
+    g.sample_size(10);
+    g.throughput(criterion::Throughput::Bytes(256 << 20));
+    g.bench_function("trio_read_into", |b| b.iter_custom(trio_read_file_into));
+    g.bench_function("trio_read", |b| b.iter_custom(trio_read_file));
+    g.bench_function("trio_receive_some", |b| b.iter_custom(trio_receive_file));
+    g.bench_function("tokio", |b| {
+        b.iter_custom(|iters| tokio_read_file(&tokio, iters))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, processes, files);
 
 type Case = (&'static str, fn(u64) -> Duration);
 
 const CASES: &[Case] = &[
     ("trio_run_true", trio_run_true),
     ("tokio_run_true", |n| tokio_run_true(&TokioIo::new(), n)),
+    ("trio_read_file", trio_read_file),
+    ("trio_read_file_into", trio_read_file_into),
+    ("trio_receive_file", trio_receive_file),
+    ("tokio_read_file", |n| tokio_read_file(&TokioIo::new(), n)),
 ];
 
 fn main() {

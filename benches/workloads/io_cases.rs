@@ -56,3 +56,113 @@ pub fn tokio_run_true(tokio: &TokioIo, iters: u64) -> Duration {
         start.elapsed()
     })
 }
+
+/// The file the read cases read: 256 MiB in the temp dir (or `TRIO_BENCH_FILE`), written once
+/// and then in the page cache, so the cases measure trio's and tokio's machinery, not the disk.
+pub fn bench_file() -> std::path::PathBuf {
+    use std::io::Write;
+    let path = std::env::var_os("TRIO_BENCH_FILE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("trio-bench-256mib"));
+    let len = 256u64 << 20;
+    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(len) {
+        let mut file = std::fs::File::create(&path).expect("create the bench file");
+        let chunk: Vec<u8> = (0..(1 << 20)).map(|i: u32| (i % 251) as u8).collect();
+        for _ in 0..256 {
+            file.write_all(&chunk).expect("write the bench file");
+        }
+    }
+    // Warm the page cache.
+    let _ = std::fs::read(&path);
+    path
+}
+
+pub const CHUNK: usize = 64 * 1024;
+
+/// `iters` times: read the whole file in 64 KiB chunks with `trio::fs::File::read`.
+pub fn trio_read_file(iters: u64) -> Duration {
+    let path = bench_file();
+    trio_run(async move {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let file = trio::fs::File::open(&path).await?;
+            let mut total = 0;
+            loop {
+                let chunk = file.read(CHUNK).await?;
+                if chunk.is_empty() {
+                    break;
+                }
+                total += chunk.len();
+            }
+            assert_eq!(total, 256 << 20);
+        }
+        Ok(start.elapsed())
+    })
+}
+
+/// The same with `File::read_into` and one 64 KiB buffer, as tokio's case reads.
+pub fn trio_read_file_into(iters: u64) -> Duration {
+    let path = bench_file();
+    trio_run(async move {
+        let start = Instant::now();
+        let mut buf = vec![0u8; CHUNK];
+        for _ in 0..iters {
+            let file = trio::fs::File::open(&path).await?;
+            let mut total = 0;
+            loop {
+                let n = file.read_into(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+            assert_eq!(total, 256 << 20);
+        }
+        Ok(start.elapsed())
+    })
+}
+
+/// The same through the stream trait: `receive_some(64 KiB)` on the file.
+pub fn trio_receive_file(iters: u64) -> Duration {
+    use trio::stream::prelude::*;
+    let path = bench_file();
+    trio_run(async move {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let file = trio::fs::File::open(&path).await?;
+            let mut total = 0;
+            loop {
+                let chunk = file.receive_some(CHUNK).await?;
+                if chunk.is_empty() {
+                    break;
+                }
+                total += chunk.len();
+            }
+            assert_eq!(total, 256 << 20);
+        }
+        Ok(start.elapsed())
+    })
+}
+
+/// The same with tokio: `tokio::fs::File::read` into one 64 KiB buffer.
+pub fn tokio_read_file(tokio: &TokioIo, iters: u64) -> Duration {
+    use tokio::io::AsyncReadExt;
+    let path = bench_file();
+    tokio.run(async move {
+        let start = Instant::now();
+        let mut buf = vec![0u8; CHUNK];
+        for _ in 0..iters {
+            let mut file = tokio::fs::File::open(&path).await.expect("open");
+            let mut total = 0;
+            loop {
+                let n = file.read(&mut buf).await.expect("read");
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+            assert_eq!(total, 256 << 20);
+        }
+        start.elapsed()
+    })
+}

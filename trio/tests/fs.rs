@@ -275,7 +275,7 @@ fn wrap_file_and_into_std() {
         assert_eq!(file.read(2).await?, b"ab");
         // Read ahead by the stream side, then given back: the std file continues at "d".
         assert_eq!(file.receive_some(1).await?, b"c");
-        let mut std_file = file.into_std()?;
+        let mut std_file = file.into_std().await?;
         let mut rest = String::new();
         std::io::Read::read_to_string(&mut std_file, &mut rest)?;
         assert_eq!(rest, "def");
@@ -495,6 +495,129 @@ fn files_need_no_real_time_under_autojump() {
         })
         .await;
         assert!(done.is_ok(), "{done:?}");
+        Ok(())
+    });
+}
+
+#[test]
+fn read_ahead_never_shows_through() {
+    // Random reads (into a Vec and into a buffer), receives, seeks, writes, truncations and
+    // read_to_end on a trio File, and the same on a std File (the model): every result must
+    // match, whatever trio read ahead.
+    use std::io::{Read, Seek, Write};
+    let dir = TempDir::new("model");
+    let (a, b) = (dir.join("trio"), dir.join("model"));
+    let data = pattern(3 << 20);
+    std::fs::write(&a, &data).unwrap();
+    std::fs::write(&b, &data).unwrap();
+    run(async move {
+        let options = std::fs::OpenOptions::new().read(true).write(true).clone();
+        let file = trio::open_file(&a, &options).await?;
+        let mut model = options.open(&b)?;
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for step in 0..600 {
+            match next(20) {
+                0..=2 => {
+                    let n = [1, 4096, 65536, 100_000][next(4) as usize];
+                    let mut got = vec![0; n];
+                    let len = file.read_into(&mut got).await?;
+                    got.truncate(len);
+                    let mut want = Vec::new();
+                    (&mut model).take(n as u64).read_to_end(&mut want)?;
+                    assert!(got == want, "step {step}: read_into({n})");
+                }
+                3..=9 => {
+                    let n = [1, 100, 4096, 65536, 200_000][next(5) as usize];
+                    let got = file.read(n).await?;
+                    let mut want = Vec::new();
+                    (&mut model).take(n as u64).read_to_end(&mut want)?;
+                    assert!(got == want, "step {step}: read({n})");
+                }
+                10..=12 => {
+                    let n = [1, 5000, 70_000][next(3) as usize];
+                    let got = file.receive_some(n).await?;
+                    let mut want = Vec::new();
+                    (&mut model)
+                        .take(n.max(16 * 1024) as u64)
+                        .read_to_end(&mut want)?;
+                    // A receive may return less than it asked; the model gives the rest back.
+                    assert!(want.starts_with(&got), "step {step}: receive_some({n})");
+                    model.seek(std::io::SeekFrom::Current(
+                        got.len() as i64 - want.len() as i64,
+                    ))?;
+                }
+                13..=15 => {
+                    let to = match next(3) {
+                        0 => SeekFrom::Start(next(4 << 20)),
+                        1 => SeekFrom::Current(next(200_000) as i64 - 100_000),
+                        _ => SeekFrom::End(-(next(1 << 20) as i64)),
+                    };
+                    let got = file.seek(to).await;
+                    let want = model.seek(to);
+                    assert_eq!(got.is_ok(), want.is_ok(), "step {step}: seek {to:?}");
+                    if let (Ok(g), Ok(w)) = (got, want) {
+                        assert_eq!(g, w, "step {step}: seek {to:?}");
+                    }
+                }
+                16..=17 => {
+                    let bytes = vec![step as u8; next(10_000) as usize + 1];
+                    if next(2) == 0 {
+                        file.write_all(bytes.clone()).await?;
+                    } else {
+                        file.send_all(&bytes).await?;
+                    }
+                    model.write_all(&bytes)?;
+                }
+                18 => {
+                    let len = next(4 << 20);
+                    file.set_len(len).await?;
+                    model.set_len(len)?;
+                }
+                _ => {
+                    let got = file.read_to_end().await?;
+                    let mut want = Vec::new();
+                    model.read_to_end(&mut want)?;
+                    assert!(got == want, "step {step}: read_to_end");
+                }
+            }
+        }
+        // The position carries over to std.
+        let position = model.stream_position()?;
+        let mut std_file = file.into_std().await?;
+        assert_eq!(std_file.stream_position()?, position);
+        Ok(())
+    });
+    assert!(std::fs::read(dir.join("trio")).unwrap() == std::fs::read(dir.join("model")).unwrap());
+}
+
+#[test]
+fn a_pipe_wrapped_as_a_file_returns_what_one_read_gives() {
+    run(async {
+        let mut fds = [0; 2];
+        // SAFETY: fds is a valid array for pipe to fill.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both fds are new and owned here.
+        let (read, write) = unsafe {
+            use std::os::fd::FromRawFd;
+            (
+                std::fs::File::from_raw_fd(fds[0]),
+                std::fs::File::from_raw_fd(fds[1]),
+            )
+        };
+        let (reader, writer) = (trio::wrap_file(read), trio::wrap_file(write));
+        writer.write_all("hello").await?;
+        // No read-ahead on a pipe: the read does not wait for 100 bytes.
+        assert_eq!(reader.read(100).await?, b"hello");
+        writer.send_all(b"again").await?;
+        assert_eq!(reader.receive_some(100).await?, b"again");
+        writer.aclose().await?;
+        assert_eq!(reader.read(100).await?, b"");
         Ok(())
     });
 }

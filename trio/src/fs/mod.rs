@@ -38,6 +38,7 @@
 mod dir;
 mod error;
 mod file;
+mod readahead;
 
 use std::fs::{Metadata, Permissions};
 use std::io;
