@@ -353,6 +353,88 @@ fn threads_and_signals() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
+fn processes() {
+    run(async {
+        // Waiting for a child is waiting for the OS (as a thread is), not for another task.
+        let child = immediate!(trio::open_process("true"));
+        child.wait().await?;
+        immediate!(child.wait()); // exited already
+        let child = trio::open_process(["sleep", "3600"]).await?;
+        blocking!(child => child.wait(), then {
+            child.kill()?;
+        });
+        immediate!(trio::run_process("true"));
+        trio::open_nursery(|nursery| async move {
+            nursery
+                .start(|status| async move {
+                    immediate!(trio::run_process("true").task_status(status));
+                    Ok(())
+                })
+                .await
+                .map(drop)
+        })
+        .await?;
+        Ok(())
+    });
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "files go through worker threads")]
+fn files() {
+    let dir = std::env::temp_dir().join(format!("trio-rule-fs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a temp dir");
+    let root = dir.clone();
+    run(async move {
+        use std::io::SeekFrom;
+        use trio::fs;
+        let path = root.join("f");
+        let other = root.join("g");
+        immediate!(fs::write(&path, "0123456789"));
+        let options = std::fs::OpenOptions::new().read(true).write(true).clone();
+        let file = immediate!(trio::open_file(&path, &options));
+        immediate!(file.read(2));
+        immediate!(file.read(2)); // sequential: reads two chunks ahead
+        immediate!(file.read_into(&mut [0; 2])); // from the read-ahead: no thread
+        immediate!(file.read_to_end());
+        immediate!(file.seek(SeekFrom::Start(0)));
+        immediate!(file.write_all("ab"));
+        immediate!(file.flush());
+        immediate!(file.sync_all());
+        immediate!(file.sync_data());
+        immediate!(file.set_len(8));
+        immediate!(file.metadata());
+        immediate!(file.into_std());
+        immediate!(fs::File::open(&path));
+        immediate!(fs::File::create(&other));
+        immediate!(fs::read(&path));
+        immediate!(fs::read_to_string(&path));
+        immediate!(fs::metadata(&path));
+        immediate!(fs::symlink_metadata(&path));
+        immediate!(fs::try_exists(&path));
+        immediate!(fs::canonicalize(&path));
+        let permissions = std::fs::metadata(&path)?.permissions();
+        immediate!(fs::set_permissions(&path, permissions));
+        immediate!(fs::copy(&path, &other));
+        immediate!(fs::rename(&other, root.join("h")));
+        immediate!(fs::hard_link(root.join("h"), root.join("i")));
+        std::os::unix::fs::symlink(&path, root.join("link"))?;
+        immediate!(fs::read_link(root.join("link")));
+        immediate!(fs::remove_file(root.join("i")));
+        immediate!(fs::create_dir(root.join("d")));
+        immediate!(fs::create_dir_all(root.join("d/e")));
+        immediate!(fs::remove_dir(root.join("d/e")));
+        let mut entries = immediate!(fs::read_dir(&root));
+        immediate!(entries.next()); // fetches a batch in a thread
+        immediate!(entries.next()); // from the batch
+        immediate!(fs::remove_dir_all(root.join("d")));
+        Ok(())
+    });
+    std::fs::remove_dir_all(&dir).expect("remove the temp dir");
+}
+
+#[test]
 fn stream_methods_over_memory_and_lockstep_streams() {
     run(async {
         // Shared (`Rc`) so that a task can hold one end: the methods take `&self`.
