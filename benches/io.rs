@@ -14,6 +14,8 @@ use criterion::{Criterion, criterion_group};
 
 #[path = "workloads/io_cases.rs"]
 mod io_cases;
+// The tokio runtime of rt.rs is the plain one; these cases need every driver (`TokioIo`).
+#[allow(dead_code)]
 #[path = "workloads/rt.rs"]
 mod rt;
 

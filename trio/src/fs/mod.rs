@@ -3,7 +3,7 @@
 //!
 //! Operating systems offer no readiness for regular files (a disk read "is always ready" and
 //! then blocks), so trio does what Trio does: each operation runs in a worker thread through
-//! [`to_thread::run_sync`](crate::to_thread::run_sync), and follows its rules:
+//! [`to_thread::run_sync`], and follows its rules:
 //!
 //! - **A checkpoint**, every function and method here.
 //! - **Cancellation waits for the thread**: cancelled while its thread runs, an operation

@@ -1,11 +1,11 @@
 //! Child processes (Trio's `trio.run_process`, `trio.lowlevel.open_process`, `trio.Process`).
 //!
-//! - [`run_process`](crate::run_process) runs a command to completion like a function call:
+//! - [`run_process`] runs a command to completion like a function call:
 //!   input bytes in, captured output out, a non-zero exit as an error
 //!   ([`CalledProcessError`]), and cancellation that stops the child and waits for it. Started
 //!   with [`Nursery::start`](crate::Nursery::start), it hands back the running [`Process`]
 //!   while it supervises it.
-//! - [`open_process`](crate::open_process) starts a child and hands it over unsupervised: a
+//! - [`open_process`] starts a child and hands it over unsupervised: a
 //!   [`Process`] with [`wait`](Process::wait), [`returncode`](Process::returncode),
 //!   [`send_signal`](Process::send_signal), [`terminate`](Process::terminate),
 //!   [`kill`](Process::kill), and the piped standard streams as trio streams
