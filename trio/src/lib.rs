@@ -35,7 +35,9 @@
 //! The layers, bottom up (imports only go down): [`lowlevel`] (the run loop, tasks, cancel
 //! status, `ParkingLot`, reactor), then timeouts and the rest of the API built on it, up to
 //! the byte streams of [`stream`] (Trio's `trio.abc` interfaces), the sockets of [`socket`]
-//! and the networking of [`net`] (`open_tcp_stream`, `serve_tcp`, `SocketStream`).
+//! and the networking of [`net`] (`open_tcp_stream`, `serve_tcp`, `SocketStream`). Child
+//! processes are in [`process`] ([`run_process`], [`open_process`]), files and paths in
+//! [`fs`] ([`open_file`], `fs::read`, ...).
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
