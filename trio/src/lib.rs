@@ -78,6 +78,7 @@ pub use crate::error::{
 };
 pub use crate::lowlevel::Timeout;
 pub use crate::lowlevel::{SleepForever, sleep_forever};
+pub use crate::private::run_main_with;
 pub use crate::signal::{SignalReceiver, open_signal_receiver};
 pub use crate::stream::{
     AsyncResource, AsyncResourceExt, ConflictDetector, HalfCloseableStream, HalfCloseableStreamExt,
