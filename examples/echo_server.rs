@@ -8,6 +8,13 @@
 //! The first line of output is exactly `listening on 127.0.0.1:PORT`. Talk to it with
 //! `cargo run --example echo_client -- PORT hello`, or `nc 127.0.0.1 PORT`. It serves any
 //! number of connections at once, each in a task of its own, until Ctrl-C.
+//!
+//! To see what every task is doing, send it SIGUSR1: it prints its task dump (the task tree,
+//! what each task waits for, its cancel scopes) to stderr and goes on serving.
+//!
+//! ```text
+//! kill -USR1 $(pgrep -f 'examples/echo_server')
+//! ```
 
 use std::io::Write;
 
@@ -52,8 +59,13 @@ fn port_argument() -> trio::Result<u16> {
     }
 }
 
-#[trio::main]
-async fn main() -> trio::Result<()> {
+fn main() {
+    // As `#[trio::main]` (an error exits with status 1, Ctrl-C ends the process by SIGINT),
+    // with the task dump on SIGUSR1.
+    trio::run_main_with(trio::RunConfig::new().dump_on_signal(true), serve());
+}
+
+async fn serve() -> trio::Result<()> {
     let port = port_argument()?;
     let listeners = open_tcp_listeners(port, Some("127.0.0.1")).await?;
     let addr = listeners[0].local_addr()?;

@@ -7,7 +7,8 @@
 #
 # Usage: scripts/miri.sh [--tree-borrows] [extra cargo test args]
 # Test files that need the operating system Miri does not model (epoll, sockets, processes,
-# signals) are left out, and so is the one test that asserts on wall-clock time.
+# signals, real sleeps) or a cargo feature are left out, and so is the one test that asserts
+# on wall-clock time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flags="-Zmiri-disable-isolation"
@@ -20,7 +21,8 @@ targets=()
 for file in trio/tests/*.rs; do
     name=$(basename "$file" .rs)
     case "$name" in
-        core_io | core_layout | net_* | socket_* | process_* | fs_* | signal* | thread*) ;;
+        core_io | core_layout | checkpoint_rule | net_* | socket* | process* | fs_* | signal* \
+            | thread* | debug_signal | debug_slow_steps | debug_tracing) ;;
         *) targets+=(--test "$name") ;;
     esac
 done

@@ -75,3 +75,61 @@ fn echo_server_serves_many_connections_until_ctrl_c() {
     let status = child.wait().expect("wait");
     assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
 }
+
+#[test]
+fn echo_server_prints_its_task_dump_on_sigusr1() {
+    let mut child = Command::new(example("echo_server"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn echo_server");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("first line");
+    let port: u16 = first
+        .trim_end()
+        .strip_prefix("listening on 127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+    // A connection, so that a handler task is blocked in a receive.
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.write_all(b"hi").unwrap();
+    let mut back = [0u8; 2];
+    stream.read_exact(&mut back).expect("echo");
+    // The handler may still be on its way back to its receive when the signal comes: ask
+    // again until the dump shows it blocked there.
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut handler = String::new();
+    for _ in 0..20 {
+        // SAFETY: kill has no memory-safety preconditions.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) }, 0);
+        let mut dump = String::new();
+        let mut line = String::new();
+        // The dump ends with the handler's line (it is the deepest task).
+        while stderr.read_line(&mut line).expect("stderr") > 0 {
+            dump.push_str(&line);
+            if line.contains("\"echo\" (spawned") {
+                break;
+            }
+            line.clear();
+        }
+        assert!(dump.contains("task dump at"), "{dump}");
+        handler = line;
+        if handler.contains("blocked") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        handler.contains("fd readable"),
+        "the handler, named after its fn, waits for its socket to become readable: {handler}"
+    );
+    // Still serving after the dump.
+    stream.write_all(b"yo").unwrap();
+    stream.read_exact(&mut back).expect("echo after the dump");
+    assert_eq!(&back, b"yo");
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().expect("wait");
+    assert_eq!(status.signal(), Some(libc::SIGINT));
+}

@@ -130,11 +130,76 @@
 //!
 //! ## Test a protocol over a fake network
 //!
-//! Coming with networking (trio's sockets and `SocketStream`): a fake network plugged into a
-//! run's socket factory and resolver, with host names, TCP-like streams and UDP datagrams,
-//! latency, loss and refused connections, all on [`MockClock`], so that connection code
-//! (happy eyeballs, reconnects) is tested deterministically without real sockets; and
-//! `open_stream_to_socket_listener`. The stream suites above will run on `SocketStream` too.
+//! [`FakeNet`] is a network made of memory for one run: host names, TCP-like streams and UDP
+//! datagrams, with latency, loss, partitions, refused and reset connections, all on the run's
+//! clock. [`enable`](FakeNet::enable) plugs it into trio's per-run socket factory and resolver,
+//! so the code under test keeps calling trio's real API (`open_tcp_stream` and its happy
+//! eyeballs, `serve_tcp`, `SocketStream`, `trio::socket`) and meets a network that does exactly
+//! what the test says, at exactly the virtual time it says. Its streams pass the conformance
+//! suites above, also with latency and loss.
+//!
+//! ```
+//! use trio::net::{ServeOptions, SocketListener, SocketStream, open_tcp_stream, serve_tcp};
+//! use trio::stream::prelude::*;
+//! use trio_test::{FakeNet, MockClock};
+//!
+//! /// The protocol under test: ask for a key, read the answer, give up after 5 seconds.
+//! async fn fetch(key: &[u8]) -> trio::Result<Vec<u8>> {
+//!     trio::fail_after(5, async {
+//!         let stream = open_tcp_stream("cache.example", 6379).await?;
+//!         stream.send_all(key).await?;
+//!         stream.receive_some(1024).await
+//!     })
+//!     .await
+//! }
+//!
+//! /// The server side.
+//! async fn cache(stream: SocketStream) -> trio::Result<()> {
+//!     let key = stream.receive_some(1024).await?;
+//!     stream.send_all(&[&b"value of "[..], &key].concat()).await
+//! }
+//!
+//! # fn main() -> trio::Result<()> {
+//! let clock = MockClock::new().with_autojump_threshold(0)?;
+//! trio::RunConfig::new().clock(clock).run(async {
+//!     let net = FakeNet::new();
+//!     net.add_host("cache.example", ["10.0.0.9"])?;
+//!     net.set_latency(0.25)?; // each way
+//!     net.enable()?;
+//!     trio::open_nursery(|nursery| async move {
+//!         let _: Vec<std::rc::Rc<SocketListener>> = nursery
+//!             .start(|status| serve_tcp(cache, 6379, ServeOptions::new().task_status(status)))
+//!             .await?;
+//!
+//!         let start = trio::current_time()?;
+//!         assert_eq!(fetch(b"k").await?, b"value of k");
+//!         assert_eq!(trio::current_time()? - start, 1.0); // connect and ask: two round trips
+//!
+//!         // The server's host drops off the network: the client gives up on time.
+//!         let server: std::net::IpAddr = "10.0.0.9".parse()?;
+//!         net.partition(server);
+//!         assert!(fetch(b"k").await.unwrap_err().is::<trio::TooSlowError>());
+//!         net.heal(server);
+//!         assert_eq!(fetch(b"k").await?, b"value of k");
+//!
+//!         nursery.cancel_scope().cancel();
+//!         Ok(())
+//!     })
+//!     .await
+//! })
+//! # }
+//! ```
+//!
+//! The controls (see [`FakeNet`]): [`add_host`](FakeNet::add_host),
+//! [`set_latency`](FakeNet::set_latency) and [`set_latency_for`](FakeNet::set_latency_for) a
+//! slow host, [`set_loss`](FakeNet::set_loss) and [`drop_next`](FakeNet::drop_next) (lost
+//! TCP packets are retransmitted on Linux's timers, lost datagrams are gone),
+//! [`partition`](FakeNet::partition), [`refuse`](FakeNet::refuse),
+//! [`reset_connections`](FakeNet::reset_connections), [`set_buffer_size`](
+//! FakeNet::set_buffer_size) and [`set_lookup_delay`](FakeNet::set_lookup_delay).
+//!
+//! For servers that let the system pick their port, [`open_stream_to_socket_listener`]
+//! connects a stream to a listener, on real sockets or fake ones.
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -145,8 +210,10 @@ mod check_locks;
 mod check_streams;
 mod checkpoints;
 mod clock;
+mod fake_net;
 mod lockstep;
 mod memory_streams;
+mod network;
 mod sequencer;
 
 pub use check_locks::{LockLike, check_lock_like};
@@ -156,6 +223,7 @@ pub use check_streams::{
 };
 pub use checkpoints::{assert_checkpoints, assert_no_checkpoints};
 pub use clock::MockClock;
+pub use fake_net::{FakeNet, FakeNetStatistics, IntoIpAddr, NetTarget};
 pub use lockstep::{
     LockstepReceiveStream, LockstepSendStream, LockstepStapledStream, lockstep_stream_one_way_pair,
     lockstep_stream_pair,
@@ -164,6 +232,7 @@ pub use memory_streams::{
     AsyncHook, MemoryReceiveStream, MemorySendStream, MemoryStapledStream, SyncHook,
     memory_stream_one_way_pair, memory_stream_pair, memory_stream_pump,
 };
+pub use network::open_stream_to_socket_listener;
 pub use sequencer::{Sequencer, SequencerStep};
 
 #[doc(inline)]

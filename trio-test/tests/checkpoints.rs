@@ -150,3 +150,26 @@ fn trio_tests_own_async_fns_are_checkpoints() {
         Ok(())
     });
 }
+
+#[test]
+fn open_stream_to_socket_listener_and_fake_sockets_are_checkpoints() {
+    run(async {
+        let net = trio_test::FakeNet::new();
+        net.enable()?;
+        let listeners = trio::net::open_tcp_listeners(0, Some("127.0.0.1")).await?;
+        // At once (no latency: connected on the first poll) ...
+        let client =
+            assert_checkpoints(trio_test::open_stream_to_socket_listener(&listeners[0])).await?;
+        let server = assert_checkpoints(trio::ListenerExt::accept(&listeners[0])).await?;
+        trio::SendStreamExt::send_all(&client, b"x").await?;
+        assert_eq!(assert_checkpoints(server.socket().recv(1)).await?, b"x");
+        // ... and after a wait.
+        net.set_latency(1)?;
+        let client =
+            assert_checkpoints(trio_test::open_stream_to_socket_listener(&listeners[0])).await?;
+        let server = assert_checkpoints(trio::ListenerExt::accept(&listeners[0])).await?;
+        trio::SendStreamExt::send_all(&client, b"y").await?;
+        assert_eq!(assert_checkpoints(server.socket().recv(1)).await?, b"y");
+        Ok(())
+    });
+}

@@ -83,6 +83,7 @@ pub use crate::error::{
 pub use crate::fs::{open_file, wrap_file};
 pub use crate::lowlevel::Timeout;
 pub use crate::lowlevel::{SleepForever, sleep_forever};
+pub use crate::private::run_main_with;
 pub use crate::process::{Process, open_process, run_process};
 pub use crate::signal::{SignalReceiver, open_signal_receiver};
 pub use crate::stream::{

@@ -266,3 +266,58 @@ fn a_socket_is_send_and_registers_with_the_run_that_uses_it() {
     assert!(err.is::<UsageError>(), "{err:?}");
     drop(a);
 }
+
+/// A custom socket with only the required methods: every other answer is the default.
+struct Plain;
+
+impl trio::socket::CustomSocket for Plain {
+    fn socket_type(&self) -> Type {
+        Type::STREAM
+    }
+
+    fn domain(&self) -> Domain {
+        Domain::IPV4
+    }
+}
+
+/// A custom socket that is never readable, and says so.
+struct NeverReadable;
+
+impl trio::socket::CustomSocket for NeverReadable {
+    fn socket_type(&self) -> Type {
+        Type::STREAM
+    }
+
+    fn domain(&self) -> Domain {
+        Domain::IPV4
+    }
+
+    fn poll_read_ready(
+        &self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<trio::Result<()>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[test]
+fn a_custom_socket_answers_for_its_read_readiness() {
+    run(async {
+        let plain = Socket::from_custom(Plain)?;
+        let never = Socket::from_custom(NeverReadable)?;
+        std::future::poll_fn(|cx| {
+            assert!(plain.poll_read_ready(cx).is_ready(), "the default: ready");
+            assert!(
+                never.poll_read_ready(cx).is_pending(),
+                "the socket's own answer"
+            );
+            std::task::Poll::Ready(())
+        })
+        .await;
+        // Closed, it is the closed error whatever the socket would say.
+        never.close();
+        let closed = std::future::poll_fn(|cx| never.poll_read_ready(cx)).await;
+        assert_err::<ClosedResourceError, _>(closed);
+        Ok(())
+    });
+}

@@ -98,3 +98,31 @@ pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
             .unwrap_or_default(),
     }
 }
+
+/// Asserts that `r` failed with the system error `errno` (an `io::Error` inside).
+#[track_caller]
+pub fn assert_errno<T: std::fmt::Debug>(r: trio::Result<T>, errno: i32) {
+    let got = r
+        .as_ref()
+        .err()
+        .and_then(|e| e.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::raw_os_error);
+    assert_eq!(
+        got,
+        Some(errno),
+        "expected {}, got {r:?}",
+        std::io::Error::from_raw_os_error(errno)
+    );
+}
+
+/// A socket address from text.
+#[track_caller]
+pub fn sa(text: &str) -> std::net::SocketAddr {
+    text.parse().expect("a socket address")
+}
+
+/// The same, as a `SockAddr`.
+#[track_caller]
+pub fn sock(text: &str) -> trio::socket::SockAddr {
+    sa(text).into()
+}

@@ -156,6 +156,8 @@ pub(crate) enum BlockedOn {
     Sleep { deadline: f64 },
     /// `wait_readable` / `wait_writable`.
     Io { fd: RawFd, writable: bool },
+    /// A poll-level wait on a registered fd (`FdRegistration`: a socket, a pipe).
+    FdReady { fd: RawFd, writable: bool },
     /// A nursery whose body is done waits for its children.
     Children,
     /// `Nursery::start` waits for its task to call `started()`.

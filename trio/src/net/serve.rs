@@ -188,10 +188,9 @@ where
 {
     loop {
         match listener.accept().await {
-            Ok(stream) => {
-                let handler = handler.clone();
-                handler_nursery.start_soon(async move { handler(stream).await })?;
-            }
+            // The handler's own future is the task, so the task is named after the handler
+            // (`echo` for `async fn echo(stream)`), as Trio names it.
+            Ok(stream) => handler_nursery.start_soon(handler(stream))?,
             Err(e) => match errno_of(&e) {
                 Some(errno) if ACCEPT_CAPACITY_ERRNOS.contains(&errno) => {
                     tracing::error!(

@@ -87,7 +87,29 @@ where
     F: Future<Output = R> + 'static,
     R: MainOutput,
 {
-    let Err(error) = RunConfig::new().run(async move { fut.await.into_run_result() }) else {
+    run_main_with(RunConfig::new(), fut)
+}
+
+/// Runs `main` as `#[trio::main]` does, with a configuration of your own: an error is printed
+/// to stderr and the process exits with status 1; after Ctrl-C (and shielded cleanup) the
+/// process dies by SIGINT, so a calling shell stops too. For a `fn main` that wants, say,
+/// `RunConfig::dump_on_signal`:
+///
+/// ```no_run
+/// # #[allow(clippy::needless_doctest_main)]
+/// fn main() {
+///     trio::run_main_with(trio::RunConfig::new().dump_on_signal(true), async {
+///         trio::sleep_forever().await
+///     })
+/// }
+/// ```
+#[track_caller]
+pub fn run_main_with<F, R>(config: RunConfig, fut: F)
+where
+    F: Future<Output = R> + 'static,
+    R: MainOutput,
+{
+    let Err(error) = config.run(async move { fut.await.into_run_result() }) else {
         return;
     };
     match error.downcast::<KeyboardInterrupt>() {

@@ -12,7 +12,7 @@ pub use bounds::{
     CheckpointError, CheckpointReturn, MainOutput, TestClock, TestOutput, checkpoint_cancelled,
     test_clock,
 };
-pub use entry::{run_main, run_test, test_config};
+pub use entry::{run_main, run_main_with, run_test, test_config};
 pub use inventory;
 
 /// Tells whether the current task yielded to the scheduler since it was created.

@@ -125,6 +125,13 @@ pub trait CustomSocket: 'static {
     fn poll_write_ready(&self, _cx: &mut Context<'_>) -> Poll<Result<()>> {
         Poll::Ready(Ok(()))
     }
+
+    /// Ready when a receive or an accept might not block: data, a connection, end-of-file or
+    /// an error is there (the default: always, which sends a readiness-driven caller straight
+    /// to the operation). What [`Socket::poll_read_ready`] answers for this socket.
+    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// Makes the sockets [`Socket::new`] returns (Trio's `trio.abc.SocketFactory`); install one

@@ -451,12 +451,13 @@ impl Socket {
     }
 
     /// Ready when the socket is readable now (or closed, or broken): data, a connection to
-    /// accept, or end-of-file. A custom socket is always ready.
+    /// accept, or end-of-file. A custom socket answers through
+    /// [`CustomSocket::poll_read_ready`].
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         match &self.repr {
             Repr::Os(os) => os.poll_ready_now(cx, Dir::Read),
             Repr::Custom(custom) => match custom.get() {
-                Ok(_) => Poll::Ready(Ok(())),
+                Ok(socket) => socket.poll_read_ready(cx),
                 Err(e) => Poll::Ready(Err(e)),
             },
         }

@@ -15,6 +15,7 @@ use std::os::fd::RawFd;
 use std::task::{Context, Poll};
 
 use super::reactor::{Direction, IoKey, Readiness};
+use crate::core::blocked::BlockedOn;
 use crate::core::run::{Runner, not_in_run};
 use crate::error::{ClosedResourceError, Error, Result};
 
@@ -83,7 +84,13 @@ impl FdRegistration {
                     ))),
                     Poll::Pending => {
                         runner.loop_needs_attention();
-                        runner.with_polled_task(|task| task.register_cancel_waker(cx.waker()));
+                        runner.with_polled_task(|task| {
+                            task.register_cancel_waker(cx.waker());
+                            task.note_blocked(BlockedOn::FdReady {
+                                fd: self.fd,
+                                writable: matches!(dir, Direction::Write),
+                            });
+                        });
                         Poll::Pending
                     }
                 },

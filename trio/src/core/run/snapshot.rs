@@ -197,6 +197,14 @@ impl Walk<'_> {
                 },
                 Some(format!("fd {fd}")),
             ),
+            BlockedOn::FdReady { fd, writable } => wait(
+                if writable {
+                    "I/O (fd writable)"
+                } else {
+                    "I/O (fd readable)"
+                },
+                Some(format!("fd {fd}")),
+            ),
             BlockedOn::Children => {
                 let nursery = nurseries.iter().rev().find(|n| !n.is_start);
                 let children = nursery
