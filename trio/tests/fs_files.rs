@@ -411,6 +411,40 @@ fn a_receive_cancelled_mid_read_loses_nothing() {
 }
 
 #[test]
+fn reads_dropped_mid_way_lose_nothing() {
+    let dir = TempDir::new("dropped-read");
+    let path = dir.join("data");
+    std::fs::write(&path, pattern(100_000)).unwrap();
+    run(async move {
+        let file = File::open(&path).await?;
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 3000];
+        loop {
+            // Each read is first polled once and dropped (as by a `select` that chose another
+            // branch), once it has read ahead too; then read for real.
+            for _ in 0..3 {
+                let mut read = Box::pin(file.read(1000));
+                if let std::task::Poll::Ready(r) = poll_once(&mut read).await {
+                    panic!("a read returned at its first poll: {r:?}");
+                }
+                drop(read);
+                let mut read_into = Box::pin(file.read_into(&mut buf));
+                let _ = poll_once(&mut read_into).await;
+                drop(read_into);
+                trio::lowlevel::checkpoint().await?;
+            }
+            let chunk = file.read(1000).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            got.extend(chunk);
+        }
+        assert!(got == pattern(100_000), "data lost by a dropped read");
+        Ok(())
+    });
+}
+
+#[test]
 fn a_cancelled_operation_finishes_and_reports_its_result() {
     // to_thread's rule: cancelled while its thread runs, the write completes and returns Ok;
     // the cancellation comes at the next checkpoint.

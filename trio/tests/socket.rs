@@ -6,7 +6,7 @@ mod common;
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
 
-use common::{assert_err, in_cancelled_scope, run, yields};
+use common::{assert_err, in_cancelled_scope, poll_once, run, yields};
 use trio::socket::{Domain, SockAddr, Socket, Type};
 use trio::{BusyResourceError, ClosedResourceError, UsageError};
 
@@ -62,6 +62,47 @@ fn an_immediate_success_is_a_schedule_point_and_a_cancelled_recv_takes_nothing()
         assert_eq!(yields(server.recv(10)).await?, b"data");
         Ok(())
     });
+}
+
+#[test]
+fn a_recv_or_accept_dropped_mid_way_has_taken_nothing() {
+    run(async {
+        let (listener, addr) = listener()?;
+        let client = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        client.connect(&addr).await?;
+        std::future::poll_fn(|cx| listener.poll_read_ready(cx)).await?;
+        // Polled once and dropped (as by a `select` that chose another branch).
+        let mut accept = Box::pin(listener.accept());
+        assert!(poll_once(&mut accept).await.is_pending());
+        drop(accept);
+        let (server, _) = listener.accept().await?;
+
+        client.send(b"kept").await?;
+        std::future::poll_fn(|cx| server.poll_read_ready(cx)).await?;
+        let mut recv = Box::pin(server.recv(100));
+        assert!(poll_once(&mut recv).await.is_pending());
+        drop(recv);
+        let mut buf = [0u8; 8];
+        let mut recv_into = Box::pin(server.recv_into(&mut buf));
+        assert!(poll_once(&mut recv_into).await.is_pending());
+        drop(recv_into);
+        assert_eq!(server.recv(100).await?, b"kept");
+
+        let (a, b) = (udp()?, udp()?);
+        a.send_to(b"datagram", &b.local_addr()?).await?;
+        std::future::poll_fn(|cx| b.poll_read_ready(cx)).await?;
+        let mut recv_from = Box::pin(b.recv_from(100));
+        assert!(poll_once(&mut recv_from).await.is_pending());
+        drop(recv_from);
+        assert_eq!(b.recv_from(100).await?.0, b"datagram");
+        Ok(())
+    });
+}
+
+fn udp() -> trio::Result<Socket> {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
+    socket.bind(&loopback())?;
+    Ok(socket)
 }
 
 #[test]

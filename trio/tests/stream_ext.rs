@@ -436,6 +436,67 @@ fn accept_checkpoints_waits_and_is_busy_with_a_detector() {
     });
 }
 
+/// What a dropped receive or accept leaves: everything, for the next one.
+#[test]
+fn a_receive_or_accept_dropped_mid_way_has_taken_nothing() {
+    run(async {
+        let r = counting(MemoryReceiveStream::new(), usize::MAX);
+        r.inner.put_data(b"kept")?;
+        // A receive polled once and dropped (as by a `select` that chose another branch).
+        let mut receive = Box::pin(r.receive_some(10));
+        assert!(poll_once(&mut receive).await.is_pending());
+        drop(receive);
+        let mut buf = [0u8; 8];
+        let mut receive_into = Box::pin(r.receive_into(&mut buf));
+        assert!(poll_once(&mut receive_into).await.is_pending());
+        drop(receive_into);
+        assert_eq!(r.polls.get(), 0, "a dropped receive asked its stream");
+        assert_eq!(r.receive_some(10).await?, b"kept");
+
+        let listener = TestListener::default();
+        listener.queue.borrow_mut().push(MemoryReceiveStream::new());
+        let mut accept = Box::pin(listener.accept());
+        assert!(poll_once(&mut accept).await.is_pending());
+        drop(accept);
+        assert_eq!(
+            listener.queue.borrow().len(),
+            1,
+            "a dropped accept took a connection"
+        );
+        listener.accept().await?;
+        Ok(())
+    });
+}
+
+#[test]
+fn a_receive_cancelled_during_its_first_schedule_point_raises_and_keeps_the_data() {
+    run(async {
+        for data in [&b""[..], b"kept"] {
+            let r = counting(MemoryReceiveStream::new(), usize::MAX);
+            if !data.is_empty() {
+                r.inner.put_data(data)?;
+            }
+            let scope = trio::CancelScope::new();
+            let (s, r1) = (scope.clone(), r.clone());
+            scope
+                .run(async move {
+                    let mut receive = Box::pin(r1.receive_some(10));
+                    assert!(poll_once(&mut receive).await.is_pending());
+                    // Cancelled while it yields: it must not go on to wait (or take the data).
+                    s.cancel();
+                    assert!(is_cancelled(receive.await));
+                    Ok(())
+                })
+                .await?;
+            assert_eq!(r.polls.get(), 0);
+            if !data.is_empty() {
+                assert_eq!(r.receive_some(10).await?, data);
+            }
+        }
+        Ok(())
+    });
+}
+
 #[test]
 fn trait_objects_and_smart_pointers_are_streams() {
     run(async {

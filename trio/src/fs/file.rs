@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 
 use super::error::FsError;
 use super::readahead::ReadAhead;
-use crate::lowlevel::{cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled};
+use crate::lowlevel::checkpoint;
 use crate::stream::{AsyncResource, ConflictDetector, ReceiveBuf, ReceiveStream, SendStream};
 use crate::{BusyResourceError, CancelScope, ClosedResourceError, Error, Result, to_thread};
 
@@ -290,29 +290,25 @@ impl File {
     /// terminal, what one read gives.
     ///
     /// # Checkpoint
-    /// Yes, also when the data was read ahead already.
+    /// Yes: a whole checkpoint before it reads, also when the data was read ahead already.
     ///
     /// # Cancel safety
-    /// Safe: cancelled while a thread reads, it waits and returns the data.
+    /// Safe: cancelled while a thread reads, it waits and returns the data; dropped, the
+    /// data stays read ahead for the next read.
     pub async fn read(&self, max_bytes: usize) -> Result<Vec<u8>> {
         if max_bytes == 0 {
             return Err(Error::usage("File::read(0): max_bytes must be at least 1"));
         }
-        checkpoint_if_cancelled().await?;
+        // The whole checkpoint comes before the read: data read ahead is taken and returned
+        // at once, never held across a yield where a dropped future would lose it.
+        checkpoint().await?;
         let shared = self.shared()?;
-        let mut waited = false;
-        let data = poll_fn(|cx| {
-            let polled = self.poll_read(cx, &shared, max_bytes, max_bytes, |ahead| {
+        poll_fn(|cx| {
+            self.poll_read(cx, &shared, max_bytes, max_bytes, |ahead| {
                 ahead.take(max_bytes)
-            });
-            waited |= polled.is_pending();
-            polled
+            })
         })
-        .await?;
-        if !waited {
-            cancel_shielded_checkpoint().await;
-        }
-        Ok(data)
+        .await
     }
 
     /// Reads into `buf`; returns how many bytes it read: `buf.len()` unless the end of the
@@ -321,30 +317,23 @@ impl File {
     /// `Vec` instead.)
     ///
     /// # Checkpoint
-    /// Yes, also when the data was read ahead already.
+    /// Yes: a whole checkpoint before it reads, also when the data was read ahead already.
     ///
     /// # Cancel safety
-    /// Safe: cancelled while a thread reads, it waits and fills `buf`.
+    /// Safe: cancelled while a thread reads, it waits and fills `buf`; dropped, the data
+    /// stays read ahead for the next read.
     pub async fn read_into(&self, buf: &mut [u8]) -> Result<usize> {
         if buf.is_empty() {
             return Err(Error::usage(
                 "File::read_into(&mut []): the buffer is empty",
             ));
         }
-        checkpoint_if_cancelled().await?;
+        // As in `read`: the checkpoint first, then a read that returns at once.
+        checkpoint().await?;
         let shared = self.shared()?;
-        let mut waited = false;
         let size = buf.len();
-        let n = poll_fn(|cx| {
-            let polled = self.poll_read(cx, &shared, size, size, |ahead| ahead.copy_to_slice(buf));
-            waited |= polled.is_pending();
-            polled
-        })
-        .await?;
-        if !waited {
-            cancel_shielded_checkpoint().await;
-        }
-        Ok(n)
+        poll_fn(|cx| self.poll_read(cx, &shared, size, size, |ahead| ahead.copy_to_slice(buf)))
+            .await
     }
 
     /// Fills the read-ahead up to `want` bytes if needed (reads come after accepted writes),

@@ -4,7 +4,9 @@
 //! makes a cancel point, tries the operation once (the system call itself, not readiness),
 //! makes a cancel-shielded schedule point if that succeeded, and otherwise waits; after each
 //! wake-up it checks for cancellation *before* trying again, so a cancelled receive has
-//! received nothing.
+//! received nothing. Operations that take something from the socket (receives, `accept`)
+//! make their schedule point before the first attempt instead: what a success takes is
+//! returned at once, never held across a yield where a dropped future would lose it.
 
 use std::future::Future;
 use std::io::IoSlice;
@@ -21,6 +23,8 @@ use crate::{Error, Result, UsageError};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Start,
+    /// A taking operation's schedule point, before its first attempt.
+    YieldingFirst,
     Waiting,
     Yielding,
     Done,
@@ -39,6 +43,10 @@ struct SocketOp<'a, T, F> {
     /// point.
     outcome: Option<Result<T>>,
     yield_point: CancelShieldedCheckpoint,
+    /// Make the schedule point before the first attempt (see the module docs).
+    yield_first: bool,
+    /// An attempt was made: later ones may consult readiness first.
+    tried: bool,
     op: F,
 }
 
@@ -58,8 +66,17 @@ where
             close_on_cancel: false,
             outcome: None,
             yield_point: cancel_shielded_checkpoint(),
+            yield_first: false,
+            tried: false,
             op,
         }
+    }
+
+    /// An operation that takes something from the socket: its schedule point comes first.
+    fn taking(socket: &'a Socket, op: F) -> Self {
+        let mut taking = SocketOp::new(socket, Dir::Read, op);
+        taking.yield_first = true;
+        taking
     }
 
     fn finish(&mut self, result: Result<T>) -> Poll<Result<T>> {
@@ -95,6 +112,12 @@ where
                 this.claimed = true;
             }
             Phase::Start | Phase::Waiting => {}
+            Phase::YieldingFirst => {
+                ready!(Pin::new(&mut this.yield_point).poll(cx));
+                // The cancel point comes again: a cancel delivered during the yield did not
+                // wake the task.
+                this.phase = Phase::Waiting;
+            }
             Phase::Yielding => {
                 ready!(Pin::new(&mut this.yield_point).poll(cx));
                 let outcome = this.outcome.take();
@@ -108,11 +131,22 @@ where
             // Cancelled: the cancel point yields before it raises; the next poll raises.
             Poll::Pending => return Poll::Pending,
         }
-        let first = this.phase == Phase::Start;
+        if this.yield_first && this.phase == Phase::Start {
+            this.phase = Phase::YieldingFirst;
+            if Pin::new(&mut this.yield_point).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.phase = Phase::Waiting;
+        }
+        let first = !this.tried;
+        this.tried = true;
+        let immediate = this.phase == Phase::Start;
         match (this.op)(this.socket, cx, first) {
             // Trio's `_try_sync`: an immediate outcome, success or failure, gets its schedule
             // point (a `Cancelled` from a custom socket is already a checkpoint's).
-            Poll::Ready(outcome) if first && !outcome.as_ref().is_err_and(Error::is_cancelled) => {
+            Poll::Ready(outcome)
+                if immediate && !outcome.as_ref().is_err_and(Error::is_cancelled) =>
+            {
                 this.phase = Phase::Yielding;
                 match Pin::new(&mut this.yield_point).poll(cx) {
                     Poll::Ready(()) => this.finish(outcome),
@@ -225,46 +259,40 @@ impl Socket {
     /// blocking, close-on-exec) and the peer's address.
     ///
     /// # Checkpoint
-    /// Yes: a cancel point first, a schedule point when a connection was waiting.
+    /// Yes: a cancel point first, then a schedule point before the first attempt, and a
+    /// cancel point after each wait.
     ///
     /// # Cancel safety
-    /// Safe: cancelled, it accepted nothing.
+    /// Safe: cancelled or dropped before it returned, it accepted nothing.
     pub fn accept(&self) -> impl Future<Output = Result<(Socket, SockAddr)>> + '_ {
-        SocketOp::new(
-            self,
-            Dir::Read,
-            |s: &Socket, cx: &mut Context<'_>, first| match &s.repr {
+        SocketOp::taking(self, |s: &Socket, cx: &mut Context<'_>, first| {
+            match &s.repr {
                 Repr::Os(os) => os
                     .poll_accept(cx, first)
                     .map_ok(|(os, addr)| (Socket::from_os(os), addr)),
                 Repr::Custom(_) => s.poll_accept(cx),
-            },
-        )
+            }
+        })
     }
 
     /// Receives at most `max_bytes` (Trio's `recv`). An empty result from a stream socket is
     /// end-of-file (or `max_bytes` was 0).
     ///
     /// # Checkpoint
-    /// Yes: a cancel point first, a schedule point when data was there, a cancel point after
-    /// each wait.
+    /// Yes: a cancel point first, then a schedule point before the first attempt (a success
+    /// returns at once, holding nothing across a yield), and a cancel point after each wait.
     ///
     /// # Cancel safety
-    /// Safe: cancelled, it received nothing.
+    /// Safe: cancelled or dropped before it returned, it received nothing.
     pub fn recv(&self, max_bytes: usize) -> impl Future<Output = Result<Vec<u8>>> + '_ {
         let mut buf = Vec::new();
-        SocketOp::new(
-            self,
-            Dir::Read,
-            move |s: &Socket, cx: &mut Context<'_>, first| {
-                reserve(&mut buf, max_bytes)?;
-                let n =
-                    ready!(s.recv_attempt(cx, &mut buf.spare_capacity_mut()[..max_bytes], first))?;
-                // SAFETY: the receive wrote `n` bytes at the start of the spare capacity.
-                unsafe { buf.set_len(n) };
-                Poll::Ready(Ok(std::mem::take(&mut buf)))
-            },
-        )
+        SocketOp::taking(self, move |s: &Socket, cx: &mut Context<'_>, first| {
+            reserve(&mut buf, max_bytes)?;
+            let n = ready!(s.recv_attempt(cx, &mut buf.spare_capacity_mut()[..max_bytes], first))?;
+            // SAFETY: the receive wrote `n` bytes at the start of the spare capacity.
+            unsafe { buf.set_len(n) };
+            Poll::Ready(Ok(std::mem::take(&mut buf)))
+        })
     }
 
     /// Receives into `buf` (Trio's `recv_into`); returns how many bytes.
@@ -273,15 +301,11 @@ impl Socket {
     /// As [`recv`](Self::recv).
     ///
     /// # Cancel safety
-    /// Safe: cancelled, it received nothing.
+    /// Safe: cancelled or dropped before it returned, it received nothing.
     pub fn recv_into<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = Result<usize>> + 'a {
-        SocketOp::new(
-            self,
-            Dir::Read,
-            move |s: &Socket, cx: &mut Context<'_>, first| {
-                s.recv_attempt(cx, as_uninit(buf), first)
-            },
-        )
+        SocketOp::taking(self, move |s: &Socket, cx: &mut Context<'_>, first| {
+            s.recv_attempt(cx, as_uninit(buf), first)
+        })
     }
 
     /// Receives a datagram of at most `max_bytes` and its sender (Trio's `recvfrom`).
@@ -290,24 +314,20 @@ impl Socket {
     /// As [`recv`](Self::recv).
     ///
     /// # Cancel safety
-    /// Safe: cancelled, it received nothing.
+    /// Safe: cancelled or dropped before it returned, it received nothing.
     pub fn recv_from(
         &self,
         max_bytes: usize,
     ) -> impl Future<Output = Result<(Vec<u8>, SockAddr)>> + '_ {
         let mut buf = Vec::new();
-        SocketOp::new(
-            self,
-            Dir::Read,
-            move |s: &Socket, cx: &mut Context<'_>, first| {
-                reserve(&mut buf, max_bytes)?;
-                let spare = &mut buf.spare_capacity_mut()[..max_bytes];
-                let (n, addr) = ready!(s.recv_from_attempt(cx, spare, first))?;
-                // SAFETY: the receive wrote `n` bytes at the start of the spare capacity.
-                unsafe { buf.set_len(n) };
-                Poll::Ready(Ok((std::mem::take(&mut buf), addr)))
-            },
-        )
+        SocketOp::taking(self, move |s: &Socket, cx: &mut Context<'_>, first| {
+            reserve(&mut buf, max_bytes)?;
+            let spare = &mut buf.spare_capacity_mut()[..max_bytes];
+            let (n, addr) = ready!(s.recv_from_attempt(cx, spare, first))?;
+            // SAFETY: the receive wrote `n` bytes at the start of the spare capacity.
+            unsafe { buf.set_len(n) };
+            Poll::Ready(Ok((std::mem::take(&mut buf), addr)))
+        })
     }
 
     /// Receives a datagram into `buf` (Trio's `recvfrom_into`): its length and its sender.
@@ -316,18 +336,14 @@ impl Socket {
     /// As [`recv`](Self::recv).
     ///
     /// # Cancel safety
-    /// Safe: cancelled, it received nothing.
+    /// Safe: cancelled or dropped before it returned, it received nothing.
     pub fn recv_from_into<'a>(
         &'a self,
         buf: &'a mut [u8],
     ) -> impl Future<Output = Result<(usize, SockAddr)>> + 'a {
-        SocketOp::new(
-            self,
-            Dir::Read,
-            move |s: &Socket, cx: &mut Context<'_>, first| {
-                s.recv_from_attempt(cx, as_uninit(buf), first)
-            },
-        )
+        SocketOp::taking(self, move |s: &Socket, cx: &mut Context<'_>, first| {
+            s.recv_from_attempt(cx, as_uninit(buf), first)
+        })
     }
 
     /// Receives a message with ancillary data (`recvmsg`; Trio's `recvmsg_into`): the buffers,
@@ -337,15 +353,14 @@ impl Socket {
     /// As [`recv`](Self::recv).
     ///
     /// # Cancel safety
-    /// Safe: cancelled, it received nothing.
+    /// Safe: cancelled or dropped before it returned, it received nothing.
     pub fn recvmsg<'a>(
         &'a self,
         msg: &'a mut super::MsgHdrMut<'_, '_, '_>,
         flags: i32,
     ) -> impl Future<Output = Result<usize>> + 'a {
-        SocketOp::new(
+        SocketOp::taking(
             self,
-            Dir::Read,
             move |s: &Socket, cx: &mut Context<'_>, first| match &s.repr {
                 Repr::Os(os) => os.poll_recvmsg(cx, msg, flags, first),
                 Repr::Custom(_) => Poll::Ready(Err(custom_unsupported("recvmsg"))),

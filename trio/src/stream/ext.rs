@@ -25,6 +25,9 @@ use crate::{BrokenResourceError, CancelScope, Error, Result, UsageError};
 enum Phase {
     /// Not polled yet.
     Start,
+    /// A receiving operation's schedule point, made before its first attempt (see
+    /// `Op::receiving`).
+    YieldingFirst,
     /// The first attempt returned `Pending`.
     Waiting,
     /// Succeeded at the first attempt; in the schedule point.
@@ -39,6 +42,8 @@ struct Op<'a, T> {
     guard: Option<ConflictGuard<'a>>,
     ready: Option<T>,
     yield_point: CancelShieldedCheckpoint,
+    /// Make the schedule point before the first attempt rather than after its success.
+    yield_first: bool,
 }
 
 impl<'a, T> Op<'a, T> {
@@ -48,6 +53,19 @@ impl<'a, T> Op<'a, T> {
             guard: None,
             ready: None,
             yield_point: cancel_shielded_checkpoint(),
+            yield_first: false,
+        }
+    }
+
+    /// An operation that takes something out of its stream (received bytes, an accepted
+    /// connection). Its schedule point comes before its first attempt: a schedule point after
+    /// a success would hold what was taken across a yield, and a future dropped there (by a
+    /// `select`, say) would lose it. Dropped at any point, such an operation has taken
+    /// nothing, or has returned it.
+    fn receiving() -> Self {
+        Op {
+            yield_first: true,
+            ..Op::new()
         }
     }
 
@@ -71,6 +89,12 @@ impl<'a, T> Op<'a, T> {
                 }
             }
             Phase::Start | Phase::Waiting => {}
+            Phase::YieldingFirst => {
+                ready!(Pin::new(&mut self.yield_point).poll(cx));
+                // Yielded already: a success below returns at once. The cancel point comes
+                // again, as a cancel delivered during the yield did not wake the task.
+                self.phase = Phase::Waiting;
+            }
             Phase::Yielding => {
                 ready!(Pin::new(&mut self.yield_point).poll(cx));
                 return match self.ready.take() {
@@ -87,6 +111,13 @@ impl<'a, T> Op<'a, T> {
             Poll::Ready(Err(e)) => return self.finish(Err(e)),
             // Cancelled: the cancel point yields before it raises; the next poll raises.
             Poll::Pending => return Poll::Pending,
+        }
+        if self.yield_first && self.phase == Phase::Start {
+            self.phase = Phase::YieldingFirst;
+            if Pin::new(&mut self.yield_point).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.phase = Phase::Waiting;
         }
         match attempt(cx) {
             Poll::Ready(Ok(value)) if self.phase == Phase::Start => {
@@ -215,7 +246,9 @@ impl<R: AsyncResource + ?Sized> Future for Aclose<'_, R> {
                     this.phase = Phase::Done;
                     return Poll::Ready(checked);
                 }
-                Phase::Done => return Poll::Ready(Err(polled_after_completion("aclose"))),
+                Phase::Done | Phase::YieldingFirst => {
+                    return Poll::Ready(Err(polled_after_completion("aclose")));
+                }
             }
         }
     }
@@ -414,8 +447,9 @@ pub trait ReceiveStreamExt: ReceiveStream {
     /// by another task meanwhile); [`BrokenResourceError`] if the connection broke.
     ///
     /// # Checkpoint
-    /// Yes: a cancel point first, a schedule point when it did not have to wait, and a cancel
-    /// point after each wait before receiving.
+    /// Yes: a cancel point first, then a schedule point before the first attempt (so that a
+    /// success returns at once, holding nothing across a yield), and a cancel point after
+    /// each wait before receiving.
     ///
     /// # Cancel safety
     /// Safe: cancelled or dropped before it returned, it has received nothing (no data is
@@ -425,7 +459,7 @@ pub trait ReceiveStreamExt: ReceiveStream {
             stream: self,
             max_bytes,
             buf: Vec::new(),
-            op: Op::new(),
+            op: Op::receiving(),
         }
     }
 
@@ -443,7 +477,7 @@ pub trait ReceiveStreamExt: ReceiveStream {
         ReceiveInto {
             stream: self,
             buf,
-            op: Op::new(),
+            op: Op::receiving(),
         }
     }
 }
@@ -550,14 +584,15 @@ pub trait ListenerExt: Listener {
     /// if it was closed; others (out of file descriptors) as the listener reports them.
     ///
     /// # Checkpoint
-    /// Yes: a cancel point first, a schedule point when it did not have to wait.
+    /// Yes: a cancel point first, then a schedule point before the first attempt (a
+    /// connection taken is returned at once, never held across a yield).
     ///
     /// # Cancel safety
     /// Safe: cancelled or dropped before it returned, it accepted nothing.
     fn accept(&self) -> Accept<'_, Self> {
         Accept {
             listener: self,
-            op: Op::new(),
+            op: Op::receiving(),
         }
     }
 }
