@@ -69,6 +69,38 @@ fn socket_streams_over_a_unix_socketpair_pass_the_half_closeable_suite() {
     });
 }
 
+/// The schedule point of a receive or accept that must wait is its wait: the reactor says so
+/// before the first attempt (`poll_receive_ready`), so there is no extra trip through the loop.
+#[test]
+fn a_receive_that_must_wait_yields_once() {
+    run(async {
+        let (a, b) = unix_stream_pair().await?;
+        let (a, b) = (Rc::new(a), Rc::new(b));
+        // Register `b` and learn that it is drained.
+        a.send_all(b"x").await?;
+        assert_eq!(b.receive_some(10).await?, b"x");
+        let task = trio::lowlevel::current_task()?;
+        let sender = a.clone();
+        trio::open_nursery(|n| async move {
+            n.start_soon(async move {
+                trio::lowlevel::wait_all_tasks_blocked().await?;
+                sender.send_all(b"y").await
+            })?;
+            let before = task.schedule_points();
+            assert_eq!(b.receive_some(10).await?, b"y");
+            assert_eq!(
+                task.schedule_points() - before,
+                1,
+                "one schedule point: the wait"
+            );
+            // A zero-size receive is refused after a schedule point, not after a wait.
+            assert!(b.receive_some(0).await.is_err());
+            Ok(())
+        })
+        .await
+    });
+}
+
 #[test]
 fn unix_listener_and_open_unix_socket() {
     run(async {

@@ -106,6 +106,23 @@ fn udp() -> trio::Result<Socket> {
 }
 
 #[test]
+fn a_zero_byte_recv_on_a_drained_stream_socket_returns_at_once() {
+    run(async {
+        let (client, server) = tcp_pair().await?;
+        client.send(b"a").await?;
+        std::future::poll_fn(|cx| server.poll_read_ready(cx)).await?;
+        assert_eq!(server.recv(100).await?, b"a");
+        // Drained, and the reactor knows it: a zero-byte receive still does not wait.
+        let got = trio::move_on_after(10.0, server.recv(0)).await?;
+        assert_eq!(got.as_deref(), Some(&b""[..]));
+        let mut empty = [0u8; 0];
+        let got = trio::move_on_after(10.0, server.recv_into(&mut empty)).await?;
+        assert_eq!(got, Some(0));
+        Ok(())
+    });
+}
+
+#[test]
 fn a_recv_that_waits_wakes_for_data() {
     run(async {
         let (client, server) = tcp_pair().await?;

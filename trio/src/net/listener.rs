@@ -126,6 +126,11 @@ impl AsyncResource for SocketListener {
 impl Listener for SocketListener {
     type Stream = SocketStream;
 
+    /// `Pending` when the reactor says no connection is waiting (no system call).
+    fn poll_accept_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.socket.poll_read_hint(cx)
+    }
+
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Result<SocketStream>> {
         loop {
             match self.socket.poll_accept(cx) {

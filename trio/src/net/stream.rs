@@ -204,6 +204,11 @@ impl ReceiveStream for SocketStream {
         }
     }
 
+    /// `Pending` when the reactor says the socket has nothing to read (no system call).
+    fn poll_receive_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.socket.poll_read_hint(cx).map_err(stream_error)
+    }
+
     fn receive_conflict_detector(&self) -> Option<&ConflictDetector> {
         Some(&self.receive_detector)
     }

@@ -195,6 +195,14 @@ impl AsyncResource for PipeReceiveStream {
 }
 
 impl ReceiveStream for PipeReceiveStream {
+    /// `Pending` when the reactor says the pipe has nothing to read (no system call).
+    fn poll_receive_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        match self.end.open.borrow().as_ref() {
+            Some(open) => open.registration.poll_read_ready(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
     fn poll_receive(&self, cx: &mut Context<'_>, buf: &mut ReceiveBuf<'_>) -> Poll<Result<()>> {
         let open = self.end.open.borrow();
         let Some(open) = open.as_ref() else {

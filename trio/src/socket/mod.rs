@@ -463,6 +463,15 @@ impl Socket {
         }
     }
 
+    /// `Pending` only when a receive or accept is certain to wait (see
+    /// `ReceiveStream::poll_receive_ready`); a custom socket always answers `Ready`.
+    pub(crate) fn poll_read_hint(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        match &self.repr {
+            Repr::Os(os) => os.poll_read_hint(cx),
+            Repr::Custom(_) => Poll::Ready(Ok(())),
+        }
+    }
+
     /// Ready when the socket is writable now (or closed, or broken).
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         match &self.repr {

@@ -47,6 +47,8 @@ struct SocketOp<'a, T, F> {
     yield_first: bool,
     /// An attempt was made: later ones may consult readiness first.
     tried: bool,
+    /// Ask the reactor whether the first attempt would wait (see `taking`).
+    probe: bool,
     op: F,
 }
 
@@ -68,14 +70,18 @@ where
             yield_point: cancel_shielded_checkpoint(),
             yield_first: false,
             tried: false,
+            probe: false,
             op,
         }
     }
 
-    /// An operation that takes something from the socket: its schedule point comes first.
-    fn taking(socket: &'a Socket, op: F) -> Self {
+    /// An operation that takes something from the socket: its schedule point comes first,
+    /// unless `probe` and the reactor says it will wait (the wait is its schedule point).
+    /// A stream receive of zero bytes does not probe: it returns at once with no data.
+    fn taking(socket: &'a Socket, probe: bool, op: F) -> Self {
         let mut taking = SocketOp::new(socket, Dir::Read, op);
         taking.yield_first = true;
+        taking.probe = probe;
         taking
     }
 
@@ -132,6 +138,11 @@ where
             Poll::Pending => return Poll::Pending,
         }
         if this.yield_first && this.phase == Phase::Start {
+            // Certain to wait: the wait is the schedule point, and nothing is held across it.
+            if this.probe && this.socket.poll_read_hint(cx).is_pending() {
+                this.phase = Phase::Waiting;
+                return Poll::Pending;
+            }
             this.phase = Phase::YieldingFirst;
             if Pin::new(&mut this.yield_point).poll(cx).is_pending() {
                 return Poll::Pending;
@@ -265,18 +276,21 @@ impl Socket {
     /// # Cancel safety
     /// Safe: cancelled or dropped before it returned, it accepted nothing.
     pub fn accept(&self) -> impl Future<Output = Result<(Socket, SockAddr)>> + '_ {
-        SocketOp::taking(self, |s: &Socket, cx: &mut Context<'_>, first| {
-            match &s.repr {
+        SocketOp::taking(
+            self,
+            true,
+            |s: &Socket, cx: &mut Context<'_>, first| match &s.repr {
                 Repr::Os(os) => os
                     .poll_accept(cx, first)
                     .map_ok(|(os, addr)| (Socket::from_os(os), addr)),
                 Repr::Custom(_) => s.poll_accept(cx),
-            }
-        })
+            },
+        )
     }
 
     /// Receives at most `max_bytes` (Trio's `recv`). An empty result from a stream socket is
-    /// end-of-file (or `max_bytes` was 0).
+    /// end-of-file, or `max_bytes` was 0: that returns at once, after the checkpoint, with no
+    /// system call (as Python's `recv(0)`; Linux would say "would block").
     ///
     /// # Checkpoint
     /// Yes: a cancel point first, then a schedule point before the first attempt (a success
@@ -286,16 +300,25 @@ impl Socket {
     /// Safe: cancelled or dropped before it returned, it received nothing.
     pub fn recv(&self, max_bytes: usize) -> impl Future<Output = Result<Vec<u8>>> + '_ {
         let mut buf = Vec::new();
-        SocketOp::taking(self, move |s: &Socket, cx: &mut Context<'_>, first| {
-            reserve(&mut buf, max_bytes)?;
-            let n = ready!(s.recv_attempt(cx, &mut buf.spare_capacity_mut()[..max_bytes], first))?;
-            // SAFETY: the receive wrote `n` bytes at the start of the spare capacity.
-            unsafe { buf.set_len(n) };
-            Poll::Ready(Ok(std::mem::take(&mut buf)))
-        })
+        SocketOp::taking(
+            self,
+            max_bytes > 0,
+            move |s: &Socket, cx: &mut Context<'_>, first| {
+                if max_bytes == 0 {
+                    return Poll::Ready(Ok(Vec::new()));
+                }
+                reserve(&mut buf, max_bytes)?;
+                let n =
+                    ready!(s.recv_attempt(cx, &mut buf.spare_capacity_mut()[..max_bytes], first))?;
+                // SAFETY: the receive wrote `n` bytes at the start of the spare capacity.
+                unsafe { buf.set_len(n) };
+                Poll::Ready(Ok(std::mem::take(&mut buf)))
+            },
+        )
     }
 
-    /// Receives into `buf` (Trio's `recv_into`); returns how many bytes.
+    /// Receives into `buf` (Trio's `recv_into`); returns how many bytes. An empty `buf` returns 0
+    /// at once, after the checkpoint, as [`recv`](Self::recv)`(0)` does.
     ///
     /// # Checkpoint
     /// As [`recv`](Self::recv).
@@ -303,9 +326,16 @@ impl Socket {
     /// # Cancel safety
     /// Safe: cancelled or dropped before it returned, it received nothing.
     pub fn recv_into<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = Result<usize>> + 'a {
-        SocketOp::taking(self, move |s: &Socket, cx: &mut Context<'_>, first| {
-            s.recv_attempt(cx, as_uninit(buf), first)
-        })
+        SocketOp::taking(
+            self,
+            !buf.is_empty(),
+            move |s: &Socket, cx: &mut Context<'_>, first| {
+                if buf.is_empty() {
+                    return Poll::Ready(Ok(0));
+                }
+                s.recv_attempt(cx, as_uninit(buf), first)
+            },
+        )
     }
 
     /// Receives a datagram of at most `max_bytes` and its sender (Trio's `recvfrom`).
@@ -320,14 +350,18 @@ impl Socket {
         max_bytes: usize,
     ) -> impl Future<Output = Result<(Vec<u8>, SockAddr)>> + '_ {
         let mut buf = Vec::new();
-        SocketOp::taking(self, move |s: &Socket, cx: &mut Context<'_>, first| {
-            reserve(&mut buf, max_bytes)?;
-            let spare = &mut buf.spare_capacity_mut()[..max_bytes];
-            let (n, addr) = ready!(s.recv_from_attempt(cx, spare, first))?;
-            // SAFETY: the receive wrote `n` bytes at the start of the spare capacity.
-            unsafe { buf.set_len(n) };
-            Poll::Ready(Ok((std::mem::take(&mut buf), addr)))
-        })
+        SocketOp::taking(
+            self,
+            true,
+            move |s: &Socket, cx: &mut Context<'_>, first| {
+                reserve(&mut buf, max_bytes)?;
+                let spare = &mut buf.spare_capacity_mut()[..max_bytes];
+                let (n, addr) = ready!(s.recv_from_attempt(cx, spare, first))?;
+                // SAFETY: the receive wrote `n` bytes at the start of the spare capacity.
+                unsafe { buf.set_len(n) };
+                Poll::Ready(Ok((std::mem::take(&mut buf), addr)))
+            },
+        )
     }
 
     /// Receives a datagram into `buf` (Trio's `recvfrom_into`): its length and its sender.
@@ -341,9 +375,13 @@ impl Socket {
         &'a self,
         buf: &'a mut [u8],
     ) -> impl Future<Output = Result<(usize, SockAddr)>> + 'a {
-        SocketOp::taking(self, move |s: &Socket, cx: &mut Context<'_>, first| {
-            s.recv_from_attempt(cx, as_uninit(buf), first)
-        })
+        SocketOp::taking(
+            self,
+            true,
+            move |s: &Socket, cx: &mut Context<'_>, first| {
+                s.recv_from_attempt(cx, as_uninit(buf), first)
+            },
+        )
     }
 
     /// Receives a message with ancillary data (`recvmsg`; Trio's `recvmsg_into`): the buffers,
@@ -361,6 +399,7 @@ impl Socket {
     ) -> impl Future<Output = Result<usize>> + 'a {
         SocketOp::taking(
             self,
+            false,
             move |s: &Socket, cx: &mut Context<'_>, first| match &s.repr {
                 Repr::Os(os) => os.poll_recvmsg(cx, msg, flags, first),
                 Repr::Custom(_) => Poll::Ready(Err(custom_unsupported("recvmsg"))),

@@ -283,6 +283,19 @@ impl OsSocket {
         }
     }
 
+    /// `Pending` only when a read is certain to wait: the fd is registered, the last read
+    /// did not prove data left, and the reactor's read readiness is cleared (the waker is
+    /// stored for the next edge). `Ready` otherwise, including "unknown": no system call.
+    pub(crate) fn poll_read_hint(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.fd.get() < 0 || self.hot.get() & Dir::Read.bit() != 0 {
+            return Poll::Ready(Ok(()));
+        }
+        match self.reg.get() {
+            Some(reg) => poll_reg(reg, cx, Dir::Read),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
     /// Forgets the readiness of `dir` (the last call used it up).
     #[inline]
     pub(crate) fn clear_ready(&self, dir: Dir) {

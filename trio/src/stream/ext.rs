@@ -70,12 +70,14 @@ impl<'a, T> Op<'a, T> {
     }
 
     /// One poll of the operation `what`: `detector` is asked for on the first poll only,
-    /// `attempt` makes one try at the operation.
+    /// `attempt` makes one try at the operation. `probe`, for a taking operation, says
+    /// whether its first attempt is certain to wait (`poll_receive_ready`).
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
         what: &'static str,
         detector: impl FnOnce() -> Option<&'a ConflictDetector>,
+        probe: impl FnOnce(&mut Context<'_>) -> Poll<Result<()>>,
         attempt: impl FnOnce(&mut Context<'_>) -> Poll<Result<T>>,
     ) -> Poll<Result<T>> {
         match self.phase {
@@ -113,6 +115,11 @@ impl<'a, T> Op<'a, T> {
             Poll::Pending => return Poll::Pending,
         }
         if self.yield_first && self.phase == Phase::Start {
+            // Certain to wait: the wait is the schedule point, and nothing is held across it.
+            if probe(cx).is_pending() {
+                self.phase = Phase::Waiting;
+                return Poll::Pending;
+            }
             self.phase = Phase::YieldingFirst;
             if Pin::new(&mut self.yield_point).poll(cx).is_pending() {
                 return Poll::Pending;
@@ -143,6 +150,12 @@ impl<'a, T> Op<'a, T> {
         self.guard = None;
         Poll::Ready(result)
     }
+}
+
+/// The probe of an operation that takes nothing (and so never makes the schedule point
+/// first).
+fn might_be_ready(_: &mut Context<'_>) -> Poll<Result<()>> {
+    Poll::Ready(Ok(()))
 }
 
 /// `Debug` for the futures: where the operation is (their stream need not be `Debug`).
@@ -341,6 +354,7 @@ impl<S: SendStream + ?Sized> Future for SendAll<'_, S> {
             cx,
             "send_all",
             || stream.send_conflict_detector(),
+            might_be_ready,
             |cx| {
                 // An empty `data` still makes one call, which reports a closed stream.
                 while !*flushing {
@@ -383,6 +397,7 @@ impl<S: SendStream + ?Sized> Future for WaitSendAllMightNotBlock<'_, S> {
             cx,
             "wait_send_all_might_not_block",
             || stream.send_conflict_detector(),
+            might_be_ready,
             |cx| stream.poll_wait_send_all_might_not_block(cx),
         )
     }
@@ -431,6 +446,7 @@ impl<S: HalfCloseableStream + ?Sized> Future for SendEof<'_, S> {
             cx,
             "send_eof",
             || stream.send_conflict_detector(),
+            might_be_ready,
             |cx| stream.poll_send_eof(cx),
         )
     }
@@ -526,6 +542,11 @@ impl<S: ReceiveStream + ?Sized> Future for ReceiveSome<'_, S> {
             cx,
             "receive_some",
             || stream.receive_conflict_detector(),
+            // A bad size is reported after the schedule point, not after a wait.
+            |cx| match max_bytes {
+                0 => Poll::Ready(Ok(())),
+                _ => stream.poll_receive_ready(cx),
+            },
             |cx| {
                 if max_bytes == 0 {
                     return Poll::Ready(Err(empty_buffer("receive_some(0)")));
@@ -561,10 +582,16 @@ impl<S: ReceiveStream + ?Sized> Future for ReceiveInto<'_, S> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<usize>> {
         let this = self.get_mut();
         let (stream, buf) = (this.stream, &mut *this.buf);
+        // A bad size is reported after the schedule point, not after a wait.
+        let empty = buf.is_empty();
         this.op.poll(
             cx,
             "receive_into",
             || stream.receive_conflict_detector(),
+            |cx| match empty {
+                true => Poll::Ready(Ok(())),
+                false => stream.poll_receive_ready(cx),
+            },
             |cx| {
                 if buf.is_empty() {
                     return Poll::Ready(Err(empty_buffer("receive_into")));
@@ -620,6 +647,7 @@ impl<L: Listener + ?Sized> Future for Accept<'_, L> {
             cx,
             "accept",
             || listener.accept_conflict_detector(),
+            |cx| listener.poll_accept_ready(cx),
             |cx| listener.poll_accept(cx),
         )
     }

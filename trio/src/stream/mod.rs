@@ -183,6 +183,20 @@ pub trait ReceiveStream: AsyncResource {
     /// closed, [`BrokenResourceError`](crate::BrokenResourceError) when the connection broke.
     fn poll_receive(&self, cx: &mut Context<'_>, buf: &mut ReceiveBuf<'_>) -> Poll<Result<()>>;
 
+    /// Whether a receive might complete now, without receiving: `Ready(Ok(()))` when it
+    /// might (data, end-of-file or an error may be there, or the stream cannot tell: the
+    /// default), `Pending` when [`poll_receive`](Self::poll_receive) is certain to return
+    /// `Pending`, with `cx`'s waker stored as `poll_receive` would store it. A hint: errors
+    /// may be left to `poll_receive`.
+    ///
+    /// The Trio layer makes its schedule point before it takes anything, so that a dropped
+    /// `receive_some` never loses data; a stream that can answer `Pending` lets a receive that
+    /// must wait skip that extra trip through the run loop (the wait is its schedule point).
+    fn poll_receive_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let _ = cx;
+        Poll::Ready(Ok(()))
+    }
+
     /// The detector that makes a second concurrent `receive_some` fail with
     /// [`BusyResourceError`](crate::BusyResourceError). Every stream trio ships returns one;
     /// `None` (the default) turns the check off.
@@ -220,6 +234,15 @@ pub trait Listener: AsyncResource {
     /// Errors: [`ClosedResourceError`](crate::ClosedResourceError) once the listener was
     /// closed; others (running out of file descriptors) as they come.
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Result<Self::Stream>>;
+
+    /// Whether an accept might complete now, without accepting; as
+    /// [`ReceiveStream::poll_receive_ready`]: `Pending` only when
+    /// [`poll_accept`](Self::poll_accept) is certain to return `Pending`, with the waker
+    /// stored. The default answers `Ready(Ok(()))`.
+    fn poll_accept_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let _ = cx;
+        Poll::Ready(Ok(()))
+    }
 
     /// The detector that makes a second concurrent `accept` fail with
     /// [`BusyResourceError`](crate::BusyResourceError); `None` (the default) turns the check
@@ -277,6 +300,9 @@ macro_rules! forward_impls {
             ) -> Poll<Result<()>> {
                 (**self).poll_receive(cx, buf)
             }
+            fn poll_receive_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+                (**self).poll_receive_ready(cx)
+            }
             fn receive_conflict_detector(&self) -> Option<&ConflictDetector> {
                 (**self).receive_conflict_detector()
             }
@@ -292,6 +318,9 @@ macro_rules! forward_impls {
             type Stream = S::Stream;
             fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Result<Self::Stream>> {
                 (**self).poll_accept(cx)
+            }
+            fn poll_accept_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+                (**self).poll_accept_ready(cx)
             }
             fn accept_conflict_detector(&self) -> Option<&ConflictDetector> {
                 (**self).accept_conflict_detector()
@@ -461,6 +490,10 @@ impl<S: SendStream, R: ReceiveStream> SendStream for StapledStream<S, R> {
 impl<S: SendStream, R: ReceiveStream> ReceiveStream for StapledStream<S, R> {
     fn poll_receive(&self, cx: &mut Context<'_>, buf: &mut ReceiveBuf<'_>) -> Poll<Result<()>> {
         self.receive_stream.poll_receive(cx, buf)
+    }
+
+    fn poll_receive_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.receive_stream.poll_receive_ready(cx)
     }
 
     fn receive_conflict_detector(&self) -> Option<&ConflictDetector> {
