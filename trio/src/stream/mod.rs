@@ -53,6 +53,10 @@
 //!   that is ready: a stream that buffers (TLS) pushes its buffer out there.
 //! - `poll_receive` fills part of its [`ReceiveBuf`]; filling nothing into a buffer with room
 //!   means end-of-file, and only that.
+//! - Optionally, `poll_receive_ready` (and `Listener::poll_accept_ready`) answers `Pending`
+//!   when a receive is certain to wait. `receive_some` makes its schedule point before it
+//!   takes anything (a dropped future then loses nothing); this hint lets a receive that must
+//!   wait skip that extra yield. The default, `Ready`, is always correct.
 //! - A poll method that returns `Pending` must arrange for `cx`'s waker to be woken when the
 //!   operation can make progress **and when the task is cancelled**. Waiting through a
 //!   [`ParkingLot`](crate::lowlevel::ParkingLot) or the reactor (`wait_readable`,
