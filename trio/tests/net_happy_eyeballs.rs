@@ -479,3 +479,21 @@ fn cancelling_closes_every_socket() {
     assert_eq!(scenario.connect_times.borrow().len(), 4);
     assert!(scenario.closed.borrow().values().all(|&closed| closed));
 }
+
+#[test]
+fn the_delay_takes_any_time_type_and_refuses_nan_and_negative_values() {
+    let options = ConnectOptions::new().happy_eyeballs_delay(std::time::Duration::from_millis(450));
+    assert!(
+        format!("{options:?}").contains("happy_eyeballs_delay: 0.45"),
+        "{options:?}"
+    );
+    common::run(async {
+        for bad in [-0.5, f64::NAN] {
+            let options = ConnectOptions::new().happy_eyeballs_delay(bad);
+            let result = open_tcp_stream_with("127.0.0.1", 1, &options).await;
+            let error = result.expect_err("a bad delay must fail");
+            assert!(error.is::<trio::UsageError>(), "{error}");
+        }
+        Ok(())
+    });
+}

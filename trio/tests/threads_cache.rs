@@ -103,7 +103,13 @@ fn no_call_is_running_after_run_returns_unless_abandoned() {
 
 fn idle_workers_exit_after_the_idle_timeout() {
     assert_eq!(to_thread::idle_timeout(), Duration::from_secs(10));
-    to_thread::set_idle_timeout(Duration::from_millis(20));
+    // Bad values are refused and change nothing.
+    for bad in [-1.0, f64::NAN] {
+        let error = to_thread::set_idle_timeout(bad).unwrap_err();
+        assert!(error.is::<trio::UsageError>(), "{error}");
+    }
+    assert_eq!(to_thread::idle_timeout(), Duration::from_secs(10));
+    to_thread::set_idle_timeout(Duration::from_millis(20)).unwrap();
     // Every worker of the cache (and some new ones) takes a call at once, so that each
     // waits with the new timeout afterwards.
     let n = to_thread::worker_threads().idle.max(6);
@@ -135,7 +141,9 @@ fn idle_workers_exit_after_the_idle_timeout() {
     eventually("their threads are gone", || {
         os_threads() + n <= threads_with_workers
     });
-    to_thread::set_idle_timeout(Duration::from_secs(10));
+    // Seconds work as well as a Duration (one rule for every time argument).
+    to_thread::set_idle_timeout(10).unwrap();
+    assert_eq!(to_thread::idle_timeout(), Duration::from_secs(10));
     // A new call starts a new worker.
     run(async { to_thread::run_sync(|| ()).await });
     assert_eq!(to_thread::worker_threads().idle, 1);

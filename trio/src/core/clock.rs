@@ -86,7 +86,10 @@ impl Clock for SystemClock {
 /// [`move_on_after`](crate::move_on_after), [`fail_after`](crate::fail_after),
 /// [`CancelScope::with_relative_deadline`](crate::CancelScope::with_relative_deadline),
 /// [`CancelScope::set_relative_deadline`](crate::CancelScope::set_relative_deadline), the
-/// cushion of [`wait_all_tasks_blocked`](crate::lowlevel::wait_all_tasks_blocked), and a mock
+/// cushion of [`wait_all_tasks_blocked`](crate::lowlevel::wait_all_tasks_blocked), the
+/// slow-step threshold of [`RunConfig::detect_slow_steps`](crate::RunConfig::detect_slow_steps),
+/// the happy-eyeballs delay of [`ConnectOptions`](crate::net::ConnectOptions), the worker
+/// threads' [`set_idle_timeout`](crate::to_thread::set_idle_timeout), and a mock
 /// clock's jump, rate and autojump threshold) and deadlines, which are points on the run's
 /// clock ([`sleep_until`](crate::sleep_until), [`move_on_at`](crate::move_on_at),
 /// [`fail_at`](crate::fail_at), [`CancelScope::with_deadline`](crate::CancelScope::with_deadline),

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use super::{SocketListener, SocketStream};
 use crate::socket::{AI_PASSIVE, AddrInfo, AddrInfoHints, Domain, SockAddr, Socket, getaddrinfo};
 use crate::sync::Event;
-use crate::{CancelScope, Error, Result, UsageError};
+use crate::{CancelScope, Error, IntoSeconds, Result, UsageError};
 
 /// How long an attempt may run before the next one starts (Trio's `DEFAULT_DELAY`): 250 ms.
 pub const DEFAULT_HAPPY_EYEBALLS_DELAY: f64 = 0.25;
@@ -44,10 +44,12 @@ impl ConnectOptions {
         Self::default()
     }
 
-    /// Seconds to wait for an attempt before starting the next one in parallel (default
-    /// 0.25). `f64::INFINITY` tries one address at a time.
-    pub fn happy_eyeballs_delay(mut self, seconds: f64) -> Self {
-        self.happy_eyeballs_delay = seconds;
+    /// How long to wait for an attempt before starting the next one in parallel (default
+    /// 0.25 s), in seconds or as any [`IntoSeconds`] (a `Duration`, say). `f64::INFINITY`
+    /// tries one address at a time. NaN or a negative delay makes the connect fail with a
+    /// [`UsageError`].
+    pub fn happy_eyeballs_delay(mut self, seconds: impl IntoSeconds) -> Self {
+        self.happy_eyeballs_delay = seconds.into_seconds();
         self
     }
 

@@ -70,7 +70,7 @@ use crate::lowlevel::{
     ExternalWait, RunVar, SleepForever, checkpoint_if_cancelled, current_trio_token, sleep_forever,
 };
 use crate::sync::{Borrower, CapacityLimiter};
-use crate::{CancelSource, Cancelled, Error, Result, WouldBlock};
+use crate::{CancelSource, Cancelled, Error, IntoSeconds, Result, WouldBlock};
 
 /// The number of tokens of each run's default limiter (Trio's `DEFAULT_LIMIT`).
 pub const DEFAULT_LIMIT: usize = 40;
@@ -113,9 +113,19 @@ pub fn idle_timeout() -> Duration {
 }
 
 /// Changes how long idle worker threads wait for work before they exit, for the whole
-/// process. Workers waiting now use the new value from their next wait on.
-pub fn set_idle_timeout(timeout: Duration) {
-    cache::set_idle_timeout(timeout);
+/// process, in seconds or as any [`IntoSeconds`] (a `Duration`, say); `f64::INFINITY` keeps
+/// them forever. Workers waiting now use the new value from their next wait on.
+///
+/// Errors: a [`UsageError`](crate::UsageError) for NaN or a negative timeout.
+pub fn set_idle_timeout(timeout: impl IntoSeconds) -> Result<()> {
+    let seconds = timeout.into_seconds();
+    if seconds.is_nan() || seconds < 0.0 {
+        return Err(Error::usage(format!(
+            "set_idle_timeout: the timeout must be >= 0 seconds (got {seconds})"
+        )));
+    }
+    cache::set_idle_timeout(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX));
+    Ok(())
 }
 
 /// The process's worker threads, as counted by [`worker_threads`].
