@@ -1,28 +1,12 @@
 //! End-to-end checks of `examples/cat.rs`: files and stdin copied to stdout through the stream
 //! traits, a missing file reported with its path (and status 1), a closed stdout tolerated.
 
+mod common;
+
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-/// The path of a built example, building it if `cargo test` did not.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = dir.join("examples").join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--example", name])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building example {name} failed");
-    }
-    path
-}
+use common::example;
 
 #[test]
 fn copies_files_and_reports_missing_ones() {

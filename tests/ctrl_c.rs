@@ -4,30 +4,14 @@
 //! ends the process at once, by SIGINT too; after `run` returns, SIGINT has its default effect
 //! again.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The path of a built example, building it if `cargo test` did not.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = dir.join("examples").join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--example", name])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building example {name} failed");
-    }
-    path
-}
+use common::{example, wait_with_deadline};
 
 fn spawn(name: &str, envs: &[(&str, &str)]) -> (Child, BufReader<std::process::ChildStdout>) {
     let mut child = Command::new(example(name))
@@ -67,26 +51,14 @@ fn sigint(child: &Child) {
     assert_eq!(rc, 0, "kill(SIGINT) failed");
 }
 
-fn wait_with_deadline(child: &mut Child, limit: Duration) -> (ExitStatus, Duration) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return (status, start.elapsed());
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("child did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn ctrl_c_runs_shielded_cleanup_then_dies_by_sigint() {
     let (mut child, mut stdout) = spawn("ctrl_c", &[]);
     wait_for_line(&mut stdout, "ready");
     sigint(&child);
-    let (status, elapsed) = wait_with_deadline(&mut child, Duration::from_secs(10));
+    let waited = Instant::now();
+    let status = wait_with_deadline(&mut child, Duration::from_secs(10));
+    let elapsed = waited.elapsed();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).expect("read rest");
     assert_eq!(
@@ -117,7 +89,7 @@ fn second_ctrl_c_dies_by_sigint_at_once() {
         "exited on the first Ctrl-C"
     );
     sigint(&child);
-    let (status, _) = wait_with_deadline(&mut child, Duration::from_secs(10));
+    let status = wait_with_deadline(&mut child, Duration::from_secs(10));
     assert_eq!(status.signal(), Some(libc::SIGINT), "status {status:?}");
 }
 
@@ -126,7 +98,7 @@ fn a_failed_cleanup_is_reported_then_the_program_dies_by_sigint() {
     let (mut child, mut stdout) = spawn("ctrl_c", &[("TRIO_EXAMPLE_FAILING_CLEANUP", "1")]);
     wait_for_line(&mut stdout, "ready");
     sigint(&child);
-    let (status, _) = wait_with_deadline(&mut child, Duration::from_secs(10));
+    let status = wait_with_deadline(&mut child, Duration::from_secs(10));
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).expect("read rest");
     let stderr = stderr_of(&mut child);
@@ -190,6 +162,6 @@ fn sigint_has_its_default_effect_after_run() {
     let (mut child, mut stdout) = spawn("sigint_restored", &[]);
     wait_for_line(&mut stdout, "run finished");
     sigint(&child);
-    let (status, _) = wait_with_deadline(&mut child, Duration::from_secs(10));
+    let status = wait_with_deadline(&mut child, Duration::from_secs(10));
     assert_eq!(status.signal(), Some(libc::SIGINT), "status {status:?}");
 }

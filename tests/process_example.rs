@@ -2,30 +2,14 @@
 //! shown, the timeout stopping the child, and Ctrl-C (SIGINT to the whole process group, as a
 //! terminal sends it) stopping both the example and its child, which is reaped.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
 
-/// The path of a built example, building it if `cargo test` did not.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = dir.join("examples").join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--example", name])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building example {name} failed");
-    }
-    path
-}
+use common::{example, wait_with_deadline};
 
 /// Runs the example with `args` in a process group of its own (as a shell job is).
 fn spawn(args: &[&str]) -> (Child, BufReader<ChildStdout>) {
@@ -38,22 +22,6 @@ fn spawn(args: &[&str]) -> (Child, BufReader<ChildStdout>) {
         .expect("spawn example");
     let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
     (child, stdout)
-}
-
-fn wait_with_deadline(child: &mut Child, limit: Duration) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if start.elapsed() > limit {
-            // SAFETY: kill has no memory preconditions; the group is our child's own.
-            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-            let _ = child.wait();
-            panic!("the example did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn rest_of(stdout: &mut BufReader<ChildStdout>) -> String {

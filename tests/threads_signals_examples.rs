@@ -2,30 +2,15 @@
 //! with a line each, Ctrl-C cancelling a hash that never ends (death by SIGINT); `ready`, then
 //! `reloaded` per SIGHUP, and a clean exit (status 0) on SIGTERM or Ctrl-C.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
 
-/// The path of a built example, building it if `cargo test` did not.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = dir.join("examples").join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--example", name])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building example {name} failed");
-    }
-    path
-}
+use common::{example, wait_with_deadline};
 
 fn spawn(name: &str, args: &[&str]) -> (Child, BufReader<ChildStdout>) {
     let mut child = Command::new(example(name))
@@ -55,20 +40,6 @@ fn signal(child: &Child, signal: libc::c_int) {
     // SAFETY: kill has no memory-safety preconditions; the pid is our live child's.
     let rc = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
     assert_eq!(rc, 0, "kill failed");
-}
-
-fn wait_with_deadline(child: &mut Child, limit: Duration) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("child did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
