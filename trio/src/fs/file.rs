@@ -374,7 +374,9 @@ impl File {
     /// Yes (as [`to_thread::run_sync`]).
     ///
     /// # Cancel safety
-    /// Safe: cancelled while the thread reads, it returns what was read.
+    /// Cancelled while the thread reads, it waits and returns what was read. Dropped before it
+    /// returns (by a `select`, say), what it read is lost and the position has moved past it;
+    /// call [`read`](Self::read) in a loop where that matters: a dropped `read` loses nothing.
     pub async fn read_to_end(&self) -> Result<Vec<u8>> {
         poll_fn(|cx| self.state.borrow_mut().poll_settle(cx)).await;
         let mut data = Vec::new();
