@@ -144,6 +144,23 @@ fn read_dir_lists_everything_in_batches() {
             count += 1;
         }
         assert_eq!(count, 150);
+
+        // A `next` dropped at each of its polls (the fetch in flight stays with the listing).
+        let mut entries = trio::fs::read_dir(&root).await?;
+        let mut count = 0;
+        loop {
+            let mut next = Box::pin(entries.next());
+            if let std::task::Poll::Ready(entry) = poll_once(&mut next).await {
+                panic!("next returned at its first poll: {entry:?}");
+            }
+            drop(next);
+            trio::lowlevel::checkpoint().await?;
+            match entries.next().await? {
+                Some(_) => count += 1,
+                None => break,
+            }
+        }
+        assert_eq!(count, 150, "a dropped next lost entries");
         Ok(())
     });
 }

@@ -80,8 +80,8 @@ impl ReadDir {
     ///
     /// # Cancel safety
     /// Safe: cancelled while a thread fetches entries, it waits for them (the cancellation is
-    /// seen at the next checkpoint). Dropping the future while a thread fetches loses that
-    /// batch.
+    /// seen at the next checkpoint). Dropped before it returns, it has taken nothing: a fetch
+    /// in flight belongs to the listing, and the next call takes its entries.
     pub async fn next(&mut self) -> Result<Option<DirEntry>> {
         if self.buffered.is_empty() && !self.ended {
             poll_fn(|cx| self.poll_fetch(cx)).await?;
