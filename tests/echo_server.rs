@@ -6,13 +6,13 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use common::example;
 
-#[test]
-fn echo_server_serves_many_connections_until_ctrl_c() {
+/// Starts the example and reads its first line, `listening on 127.0.0.1:PORT`.
+fn start_server() -> (Child, BufReader<ChildStdout>, u16) {
     let mut child = Command::new(example("echo_server"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -21,11 +21,17 @@ fn echo_server_serves_many_connections_until_ctrl_c() {
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut first = String::new();
     stdout.read_line(&mut first).expect("first line");
-    let addr = first
+    let port = first
         .trim_end()
         .strip_prefix("listening on 127.0.0.1:")
+        .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-    let port: u16 = addr.parse().expect("a port");
+    (child, stdout, port)
+}
+
+#[test]
+fn echo_server_serves_many_connections_until_ctrl_c() {
+    let (mut child, _stdout, port) = start_server();
     assert_ne!(port, 0);
 
     // 50 clients at once, each with several round trips, then a half-close.
@@ -62,19 +68,7 @@ fn echo_server_serves_many_connections_until_ctrl_c() {
 
 #[test]
 fn echo_server_prints_its_task_dump_on_sigusr1() {
-    let mut child = Command::new(example("echo_server"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn echo_server");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    stdout.read_line(&mut first).expect("first line");
-    let port: u16 = first
-        .trim_end()
-        .strip_prefix("listening on 127.0.0.1:")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+    let (mut child, _stdout, port) = start_server();
     // A connection, so that a handler task is blocked in a receive.
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream.write_all(b"hi").unwrap();

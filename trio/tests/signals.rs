@@ -9,10 +9,10 @@
 
 mod common;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
+use common::serial::{Test, run_tests};
 use common::{assert_err, in_cancelled_scope, is_cancelled, yields};
 use libc::{SIGHUP, SIGINT, SIGUSR1, SIGUSR2};
 use trio::{
@@ -433,8 +433,6 @@ fn no_fd_is_left_behind() {
 
 const CHILD: &str = "TRIO_SIGNALS_TEST_CHILD";
 
-type Test = (&'static str, fn());
-
 const TESTS: &[Test] = &[
     (
         "signals_raised_in_the_process_are_delivered",
@@ -504,35 +502,5 @@ fn main() {
     if std::env::var(CHILD).as_deref() == Ok("stale_sigint") {
         return child_stale_sigint();
     }
-    // Like libtest: `--list` lists; other flags are ignored; a word filters by substring.
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        for (name, _) in TESTS {
-            println!("{name}: test");
-        }
-        return;
-    }
-    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let selected: Vec<&Test> = TESTS
-        .iter()
-        .filter(|(name, _)| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())))
-        .collect();
-    println!("\nrunning {} tests", selected.len());
-    let mut failed = Vec::new();
-    for (name, test) in selected {
-        let outcome = catch_unwind(AssertUnwindSafe(test));
-        println!(
-            "test {name} ... {}",
-            if outcome.is_ok() { "ok" } else { "FAILED" }
-        );
-        if outcome.is_err() {
-            failed.push(*name);
-        }
-    }
-    if failed.is_empty() {
-        println!("\ntest result: ok");
-    } else {
-        println!("\nfailures: {failed:?}\ntest result: FAILED");
-        std::process::exit(101);
-    }
+    run_tests(TESTS);
 }

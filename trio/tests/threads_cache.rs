@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use common::run;
+use common::serial::{Test, run_tests};
 use common::threads::{Gate, event, set_from_worker};
 use trio::to_thread::{self, Options};
 
@@ -170,8 +170,6 @@ fn runs_with_threads_leave_no_fd_behind() {
     assert_eq!(open_fds(), before);
 }
 
-type Test = (&'static str, fn());
-
 const TESTS: &[Test] = &[
     (
         "workers_are_reused_across_calls_and_runs",
@@ -192,32 +190,5 @@ const TESTS: &[Test] = &[
 ];
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        for (name, _) in TESTS {
-            println!("{name}: test");
-        }
-        return;
-    }
-    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let mut failed = Vec::new();
-    for (name, test) in TESTS {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        let outcome = catch_unwind(AssertUnwindSafe(test));
-        println!(
-            "test {name} ... {}",
-            if outcome.is_ok() { "ok" } else { "FAILED" }
-        );
-        if outcome.is_err() {
-            failed.push(*name);
-        }
-    }
-    if failed.is_empty() {
-        println!("\ntest result: ok");
-    } else {
-        println!("\nfailures: {failed:?}\ntest result: FAILED");
-        std::process::exit(101);
-    }
+    run_tests(TESTS);
 }

@@ -9,6 +9,7 @@ use std::task::Poll;
 
 use trio_test::MockClock;
 
+pub mod serial;
 pub mod threads;
 
 /// Runs `main` on virtual time (autojump), failing on deadlock; panics on error.
