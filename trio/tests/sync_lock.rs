@@ -228,3 +228,103 @@ fn outside_a_run_sync_calls_fail_cleanly() {
     assert!(lock.release().is_err());
     assert!(!lock.locked());
 }
+
+/// The lock takes a fast path while it has never had waiters; after waiters come and go
+/// (cancelled, handed the lock, moved in by a `Condition`) it must still be free for
+/// everyone, hand off in order, and count its waiters.
+#[test]
+fn a_lock_that_had_waiters_is_free_again_once_they_are_gone() {
+    run(async {
+        let lock = Lock::new();
+        let guard = lock.lock().await?;
+        // A waiter that is cancelled leaves the queue: the release finds nobody.
+        let l = lock.clone();
+        trio::open_nursery(|n| async move {
+            let w = l.clone();
+            let token = n.cancel_scope();
+            n.start_soon_named("impatient", async move {
+                let r = w.acquire().await;
+                assert!(is_cancelled(r));
+                Ok(())
+            })?;
+            wait_all_tasks_blocked().await?;
+            assert_eq!(l.statistics().tasks_waiting, 1);
+            token.cancel();
+            Ok(())
+        })
+        .await?;
+        assert_eq!(lock.statistics().tasks_waiting, 0);
+        drop(guard);
+        assert!(!lock.locked());
+        // Free and unqueued: taken at once, by try_lock and by lock().
+        drop(lock.try_lock()?);
+        drop(taken_on_first_poll(&lock).await?);
+        assert!(!lock.locked());
+
+        // Two waiters, handed the lock in turn; then it is free again.
+        let order = Log::default();
+        let guard = lock.lock().await?;
+        let l = lock.clone();
+        let o = order.clone();
+        trio::open_nursery(|n| async move {
+            for name in ["first", "second"] {
+                let (w, o) = (l.clone(), o.clone());
+                n.start_soon_named(name, async move {
+                    let g = w.lock().await?;
+                    o.push(name);
+                    trio::lowlevel::checkpoint().await?;
+                    drop(g);
+                    Ok(())
+                })?;
+                wait_all_tasks_blocked().await?;
+            }
+            assert_eq!(l.statistics().tasks_waiting, 2);
+            drop(guard);
+            Ok(())
+        })
+        .await?;
+        assert_eq!(order.get(), ["first", "second"]);
+        assert!(!lock.locked());
+        lock.acquire().await?;
+        assert_eq!(lock.statistics().owner, Some(current_task()?));
+        lock.release()?;
+
+        // A Condition moves its waiter into the queue of a lock that never had one, while
+        // the notifier holds it: the release hands it over.
+        let lock = Lock::new();
+        let cond = trio::Condition::with_lock(lock.clone());
+        let c = cond.clone();
+        trio::open_nursery(|n| async move {
+            let w = c.clone();
+            n.start_soon_named("sleeper", async move {
+                w.acquire().await?;
+                w.wait().await?;
+                w.release()
+            })?;
+            wait_all_tasks_blocked().await?;
+            let guard = c.lock().await?;
+            c.notify(1)?;
+            assert_eq!(c.as_lock().statistics().tasks_waiting, 1);
+            drop(guard);
+            Ok(())
+        })
+        .await?;
+        assert!(!lock.locked());
+        drop(lock.try_lock()?);
+        Ok(())
+    });
+}
+
+/// `lock()` on a free lock: taken on the first poll (the rest is the schedule point).
+async fn taken_on_first_poll(lock: &Lock) -> trio::Result<trio::LockGuard> {
+    let mut fut = std::pin::pin!(lock.lock());
+    match poll_once(&mut fut).await {
+        std::task::Poll::Pending => {}
+        std::task::Poll::Ready(r) => return r,
+    }
+    assert!(
+        lock.locked(),
+        "a free lock is held from the first poll of lock()"
+    );
+    fut.await
+}

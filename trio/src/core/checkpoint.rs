@@ -126,6 +126,32 @@ pub fn checkpoint_if_cancelled() -> CheckpointIfCancelled {
     CheckpointIfCancelled { _private: () }
 }
 
+/// The current task, if it passes a cancel point: `Some(task)` when it is not inside an
+/// effectively cancelled scope, `None` when it is. For hand-written futures whose entry is
+/// "cancel point, then act as this task" (a lock's acquire): one look at the run instead of
+/// [`checkpoint_if_cancelled`] followed by [`current_task`](super::introspect::current_task).
+///
+/// On `None`, poll [`checkpoint_if_cancelled`] to yield and then raise `Cancelled`, as Trio
+/// does. Only a `Some` counts as a cancel point of the task ([`Task::cancel_points`]), so that
+/// path counts it once.
+///
+/// Not a checkpoint itself (it never yields); fails only outside a run.
+///
+/// [`Task::cancel_points`]: super::task::Task::cancel_points
+#[inline]
+pub fn current_task_if_not_cancelled() -> Result<Option<super::task::Task>> {
+    match Runner::with_current_task(|_, task| {
+        if task.current_status.borrow().is_cancelled() {
+            return None;
+        }
+        task.count_cancel_point();
+        Some(super::task::Task::from_inner(task.clone()))
+    }) {
+        Some(task) => Ok(task),
+        None => Err(not_in_run("current_task_if_not_cancelled")),
+    }
+}
+
 /// The future of [`cancel_shielded_checkpoint`].
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug, Default)]

@@ -226,10 +226,7 @@ impl Condition {
     /// Not a checkpoint.
     pub fn notify(&self, n: usize) -> Result<()> {
         self.held_by_current("notify")?;
-        self.inner.lot.repark(&self.core().lot, n);
-        if !self.core().lot.is_empty() {
-            self.core().watch_owner();
-        }
+        self.core().take_waiters_from(&self.inner.lot, n);
         Ok(())
     }
 

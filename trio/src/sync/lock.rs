@@ -10,8 +10,15 @@
 //! registered with [`add_parking_lot_breaker`] for the owner, so the owner's exit breaks the
 //! lot, which fails the waiters with `BrokenResourceError`. Locks held through a [`LockGuard`] never
 //! break: the guard releases them when it drops, wherever that happens.
+//!
+//! The uncontended acquire is the common case and takes a fast path: one look at the run
+//! (cancel point and current task, [`current_task_if_not_cancelled`]), one flag
+//! (`maybe_contended`: no waiters, watch or break to consider) and the owner, then the schedule
+//! point. Release takes the same flag to skip the parking lot. Anything that could give the lot
+//! a waiter, or break or watch the lock, sets the flag first; the slow paths clear it when they
+//! find the lock free and idle.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -20,7 +27,8 @@ use std::task::{Context, Poll};
 use super::usage;
 use crate::lowlevel::{
     CancelShieldedCheckpoint, DescribeWait, Park, ParkingLot, Task, add_parking_lot_breaker,
-    cancel_shielded_checkpoint, checkpoint_if_cancelled, current_task, remove_parking_lot_breaker,
+    cancel_shielded_checkpoint, checkpoint_if_cancelled, current_task,
+    current_task_if_not_cancelled, remove_parking_lot_breaker,
 };
 use crate::{BrokenResourceError, Error, Result, WouldBlock};
 
@@ -68,7 +76,12 @@ impl LockState {
 /// The shared state of a lock (also used by `Condition`).
 pub(super) struct LockCore {
     state: RefCell<LockState>,
-    pub(super) lot: ParkingLot,
+    /// False only while the lot has no waiters and is not broken, and the lock is neither
+    /// broken nor watched: then taking a free lock and releasing it need not look at the lot.
+    /// Set before anything makes one of those true; cleared by the slow paths when they find
+    /// all of them false again. A stale `true` only sends a call down the slow path.
+    maybe_contended: Cell<bool>,
+    lot: ParkingLot,
 }
 
 fn broken_error(owner: &Task) -> Error {
@@ -121,49 +134,80 @@ pin_project_lite::pin_project! {
 impl Future for Acquire<'_> {
     type Output = Result<Held>;
 
-    /// The poll that ends the schedule point (the usual second poll) is inlined
-    /// into the caller; the rest is one call.
+    /// The uncontended acquire (take a free lock, then the schedule point) and the poll that
+    /// ends its schedule point are inlined into the caller; waiting and cancellation are one
+    /// call away.
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Held>> {
         let mut this = self;
         let fields = this.as_mut().project();
-        if let AcquireStage::Yield(held) = *fields.stage {
-            if Pin::new(fields.yielding).poll(cx).is_pending() {
-                return Poll::Pending;
+        match *fields.stage {
+            AcquireStage::Yield(held) => {
+                if Pin::new(fields.yielding).poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                *fields.stage = AcquireStage::Done;
+                return Poll::Ready(Ok(held));
             }
-            *fields.stage = AcquireStage::Done;
-            return Poll::Ready(Ok(held));
+            AcquireStage::Start => {
+                if let Ok(Some(me)) = current_task_if_not_cancelled() {
+                    match fields.core.take_if_free(me, *fields.kind) {
+                        Ok(held) => {
+                            *fields.stage = AcquireStage::Yield(held);
+                            // The first poll of a schedule point is always pending.
+                            let _ = Pin::new(fields.yielding).poll(cx);
+                            return Poll::Pending;
+                        }
+                        // Past the cancel point (counted): the lock is held, or may be
+                        // queued for or broken.
+                        Err(me) => return this.poll_start_or_parked(cx, Some(me)),
+                    }
+                }
+            }
+            AcquireStage::Parked | AcquireStage::Done => {}
         }
-        this.poll_start_or_parked(cx)
+        this.poll_start_or_parked(cx, None)
     }
 }
 
 impl Acquire<'_> {
+    /// Every poll but the uncontended ones. `me` is the current task when this poll has
+    /// passed the cancel point already.
     #[inline(never)]
-    fn poll_start_or_parked(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Held>> {
+    fn poll_start_or_parked(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        me: Option<Task>,
+    ) -> Poll<Result<Held>> {
         let mut this = self.project();
         match *this.stage {
             AcquireStage::Start => {
-                match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(e)) => {
-                        *this.stage = AcquireStage::Done;
-                        return Poll::Ready(Err(e));
+                let taken = match me {
+                    Some(me) => this.core.take_or_busy(me, *this.kind),
+                    None => {
+                        match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+                            Poll::Ready(Ok(())) => {}
+                            Poll::Ready(Err(e)) => {
+                                *this.stage = AcquireStage::Done;
+                                return Poll::Ready(Err(e));
+                            }
+                            // Cancelled: the cancel point yields before it raises.
+                            Poll::Pending => return Poll::Pending,
+                        }
+                        current_task().and_then(|me| this.core.take_or_busy(me, *this.kind))
                     }
-                    // Cancelled: the cancel point yields before it raises.
-                    Poll::Pending => return Poll::Pending,
-                }
-                let taken = current_task().and_then(|me| this.core.try_take(&me, *this.kind));
+                };
                 match taken {
-                    Ok(held) => {
+                    Ok(Some(held)) => {
                         *this.stage = AcquireStage::Yield(held);
                         // The first poll of a schedule point is always pending.
                         let _ = Pin::new(this.yielding).poll(cx);
                         return Poll::Pending;
                     }
-                    Err(e) if e.is::<WouldBlock>() => {
+                    Ok(None) => {
                         // This task is about to wait: an explicit owner's exit must wake it.
                         this.core.watch_owner();
+                        this.core.maybe_contended.set(true);
                         this.park.set(Some(this.core.lot.park()));
                         *this.stage = AcquireStage::Parked;
                     }
@@ -205,6 +249,7 @@ impl LockCore {
                 broken_by: None,
                 watched: false,
             }),
+            maybe_contended: Cell::new(false),
             lot: ParkingLot::with_label("Lock::acquire"),
         });
         core.lot.set_describer(&core);
@@ -260,6 +305,7 @@ impl LockCore {
                 return;
             }
             st.broken_by = Some(owner.clone());
+            self.maybe_contended.set(true);
             std::mem::replace(&mut st.watched, false)
         };
         if watched {
@@ -284,17 +330,55 @@ impl LockCore {
         }
     }
 
-    pub(super) fn try_take(&self, me: &Task, kind: Kind) -> Result<Held> {
-        self.check(me)?;
-        let mut st = self.state.borrow_mut();
-        if st.owner.is_none() && self.lot.is_empty() {
-            let held = st.held_for(kind);
-            st.owner = Some(me.clone());
-            st.held = held;
-            Ok(held)
-        } else {
-            Err(Error::new(WouldBlock))
+    /// Takes the lock for `me` if it is free and nobody is queued; [`WouldBlock`] otherwise,
+    /// or the error of [`check`](Self::check).
+    #[inline]
+    pub(super) fn try_take(&self, me: Task, kind: Kind) -> Result<Held> {
+        match self.take_if_free(me, kind) {
+            Ok(held) => Ok(held),
+            Err(me) => self.try_take_slow(me, kind),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn try_take_slow(&self, me: Task, kind: Kind) -> Result<Held> {
+        self.take_or_busy(me, kind)?
+            .ok_or_else(|| Error::new(WouldBlock))
+    }
+
+    /// The common case of taking the lock, a free and healthy lock, in one borrow of each
+    /// cell; `me` comes back if it is held, queued for or broken.
+    #[inline(always)]
+    fn take_if_free(&self, me: Task, kind: Kind) -> std::result::Result<Held, Task> {
+        if self.maybe_contended.get() {
+            return Err(me);
+        }
+        let mut st = self.state.borrow_mut();
+        if st.owner.is_none() {
+            let held = st.held_for(kind);
+            st.owner = Some(me);
+            st.held = held;
+            return Ok(held);
+        }
+        Err(me)
+    }
+
+    /// Taking the lock past the fast path: it is held, or may be queued for or broken.
+    /// `Ok(None)`: it is held or queued for, and the caller must wait.
+    #[inline(never)]
+    fn take_or_busy(&self, me: Task, kind: Kind) -> Result<Option<Held>> {
+        self.check(&me)?;
+        let mut st = self.state.borrow_mut();
+        if st.owner.is_some() || !self.lot.is_empty() {
+            return Ok(None);
+        }
+        // Free, unbroken and nobody queued: a stale `maybe_contended`.
+        self.maybe_contended.set(st.watched);
+        let held = st.held_for(kind);
+        st.owner = Some(me);
+        st.held = held;
+        Ok(Some(held))
     }
 
     /// Trio's `acquire`: cancel point, then take the lock or wait for a hand-off.
@@ -330,6 +414,16 @@ impl LockCore {
         }
     }
 
+    /// Moves up to `n` of the oldest waiters of `from` (a `Condition`'s lot) to the lock's
+    /// queue, where the holder's release hands the lock to them in turn.
+    pub(super) fn take_waiters_from(self: &Rc<Self>, from: &ParkingLot, n: usize) {
+        self.maybe_contended.set(true);
+        from.repark(&self.lot, n);
+        if !self.lot.is_empty() {
+            self.watch_owner();
+        }
+    }
+
     /// Registers the lot as a breaker of the explicit owner, so that its exit wakes the waiters.
     pub(super) fn watch_owner(self: &Rc<Self>) {
         let owner = {
@@ -338,6 +432,7 @@ impl LockCore {
                 return;
             }
             st.watched = true;
+            self.maybe_contended.set(true);
             st.owner.clone()
         };
         if let Some(owner) = owner
@@ -350,7 +445,24 @@ impl LockCore {
     }
 
     /// Frees the lock and hands it to the oldest waiter, if any.
+    #[inline]
     pub(super) fn hand_off(&self) {
+        if self.maybe_contended.get() {
+            return self.hand_off_to_waiter();
+        }
+        let old = {
+            let mut st = self.state.borrow_mut();
+            st.held = Held::Free;
+            st.owner.take()
+        };
+        // Dropped with the state unborrowed: it may be the last handle to the task.
+        drop(old);
+    }
+
+    /// `hand_off` with tasks maybe queued, or with the lot registered as the owner's breaker.
+    #[cold]
+    #[inline(never)]
+    fn hand_off_to_waiter(&self) {
         let (old, watched) = {
             let mut st = self.state.borrow_mut();
             let old = st.owner.take();
@@ -393,10 +505,21 @@ impl LockCore {
         Ok(())
     }
 
+    #[inline]
     fn release_guard(&self, epoch: u64) {
-        if self.state.borrow().held == Held::Guard(epoch) {
-            self.hand_off();
-        }
+        let old = {
+            let mut st = self.state.borrow_mut();
+            if st.held != Held::Guard(epoch) {
+                return;
+            }
+            if self.maybe_contended.get() {
+                drop(st);
+                return self.hand_off_to_waiter();
+            }
+            st.held = Held::Free;
+            st.owner.take()
+        };
+        drop(old);
     }
 
     pub(super) fn statistics(&self) -> LockStatistics {
@@ -514,8 +637,9 @@ impl Lock {
     /// Acquires the lock if that can be done without waiting; [`WouldBlock`] otherwise (also
     /// when it is free but tasks are queued for it). Not a checkpoint.
     pub fn try_acquire(&self) -> Result<()> {
-        let me = current_task()?;
-        self.core.try_take(&me, Kind::Explicit).map(drop)
+        self.core
+            .try_take(current_task()?, Kind::Explicit)
+            .map(drop)
     }
 
     /// Releases the lock, handing it to the oldest waiter. Fails with a
@@ -541,8 +665,7 @@ impl Lock {
 
     /// [`try_acquire`](Self::try_acquire), returning a guard. Not a checkpoint.
     pub fn try_lock(&self) -> Result<LockGuard> {
-        let me = current_task()?;
-        let held = self.core.try_take(&me, Kind::Guard)?;
+        let held = self.core.try_take(current_task()?, Kind::Guard)?;
         Ok(LockGuard::new(self.core.clone(), held))
     }
 
@@ -617,10 +740,13 @@ pub struct LockGuard {
 }
 
 impl LockGuard {
+    /// `held` is a guard acquisition (`Kind::Guard`). Epochs start at 1, so a guard made from
+    /// anything else would hold epoch 0 and release nothing.
+    #[inline]
     fn new(core: Rc<LockCore>, held: Held) -> Self {
         let epoch = match held {
             Held::Guard(epoch) => epoch,
-            _ => unreachable!("a guard acquisition is numbered"),
+            _ => 0,
         };
         LockGuard { core, epoch }
     }
