@@ -548,3 +548,39 @@ fn a_cancelled_operation_yields_before_it_raises() {
         .await
     });
 }
+
+/// `current_task_if_not_cancelled`: the task and a counted cancel point when not cancelled;
+/// `None`, uncounted, inside a cancelled scope (and again outside a shield's reach); an error
+/// outside a run.
+#[test]
+fn current_task_if_not_cancelled_is_a_cancel_point_that_never_yields() {
+    use trio::lowlevel::{current_task, current_task_if_not_cancelled};
+    assert_err::<UsageError, _>(current_task_if_not_cancelled());
+    run(async {
+        let me = current_task()?;
+        let (points, yields) = (me.cancel_points(), me.schedule_points());
+        assert_eq!(current_task_if_not_cancelled()?, Some(me.clone()));
+        assert_eq!(me.cancel_points(), points + 1);
+        let out = in_cancelled_scope(async {
+            let me = current_task()?;
+            let points = me.cancel_points();
+            assert_eq!(current_task_if_not_cancelled()?, None);
+            assert_eq!(
+                me.cancel_points(),
+                points,
+                "the caller's own cancel point counts"
+            );
+            let shielded = CancelScope::new()
+                .shielded(true)
+                .run(async { current_task_if_not_cancelled() })
+                .await?;
+            assert_eq!(shielded, Some(Some(me)));
+            checkpoint().await
+        })
+        .await?;
+        assert_eq!(out, None);
+        // None of the calls yielded; the checkpoint in the scope did.
+        assert_eq!(me.schedule_points(), yields + 1);
+        Ok(())
+    });
+}
