@@ -37,7 +37,7 @@
 //! the byte streams of [`stream`] (Trio's `trio.abc` interfaces), the sockets of [`socket`]
 //! and the networking of [`net`] (`open_tcp_stream`, `serve_tcp`, `SocketStream`). Child
 //! processes are in [`process`] ([`run_process`], [`open_process`]), files and paths in
-//! [`fs`] ([`open_file`], `fs::read`, ...).
+//! [`fs`] ([`open_file`], [`Path`], `fs::read`, ...).
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -80,7 +80,7 @@ pub use crate::error::{
     DeadlockError, EndOfChannel, Error, ErrorGroup, KeyboardInterrupt, Result, RunFinishedError,
     TaskPanicked, TooSlowError, TrioInternalError, UsageError, WouldBlock,
 };
-pub use crate::fs::{open_file, wrap_file};
+pub use crate::fs::{Path, open_file, wrap_file};
 pub use crate::lowlevel::Timeout;
 pub use crate::lowlevel::{SleepForever, sleep_forever};
 pub use crate::private::run_main_with;

@@ -31,6 +31,9 @@
 //! # }
 //! ```
 //!
+//! [`Path`] (also `trio::Path`) is an owned path with these operations as async methods, and
+//! std's pure path methods through `Deref`.
+//!
 //! [`File`] is an open file with async methods (`read`, `write_all`, `seek`, `flush`,
 //! `sync_all`, ...), and a [`ReceiveStream`](crate::ReceiveStream) and
 //! [`SendStream`](crate::SendStream): the same code copies a file into a socket or a pipe.
@@ -38,22 +41,24 @@
 mod dir;
 mod error;
 mod file;
+mod path;
 mod readahead;
 
 use std::fs::{Metadata, Permissions};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Path as StdPath, PathBuf};
 
 pub use dir::{ReadDir, read_dir};
 pub use error::FsError;
 pub use file::{File, open_file, wrap_file};
+pub use path::Path;
 
 use crate::{Result, to_thread};
 
 /// Runs `op` on `path` in a worker thread; an error carries the operation and the path.
-async fn on_path<T, F>(operation: &'static str, path: &Path, op: F) -> Result<T>
+async fn on_path<T, F>(operation: &'static str, path: &StdPath, op: F) -> Result<T>
 where
-    F: FnOnce(&Path) -> io::Result<T> + Send + 'static,
+    F: FnOnce(&StdPath) -> io::Result<T> + Send + 'static,
     T: Send + 'static,
 {
     let owned = path.to_owned();
@@ -63,9 +68,9 @@ where
 }
 
 /// Runs `op` on two paths in a worker thread.
-async fn on_paths<T, F>(operation: &'static str, from: &Path, to: &Path, op: F) -> Result<T>
+async fn on_paths<T, F>(operation: &'static str, from: &StdPath, to: &StdPath, op: F) -> Result<T>
 where
-    F: FnOnce(&Path, &Path) -> io::Result<T> + Send + 'static,
+    F: FnOnce(&StdPath, &StdPath) -> io::Result<T> + Send + 'static,
     T: Send + 'static,
 {
     let (a, b) = (from.to_owned(), to.to_owned());
@@ -86,7 +91,7 @@ macro_rules! path_fns {
         ///
         /// # Cancel safety
         /// Safe: cancelled while its thread runs, it waits for it and returns the result.
-        pub async fn $name(path: impl AsRef<Path>) -> Result<$ret> {
+        pub async fn $name(path: impl AsRef<StdPath>) -> Result<$ret> {
             on_path($op, path.as_ref(), $std).await
         }
     )*};
@@ -105,7 +110,7 @@ path_fns! {
     symlink_metadata("read the metadata of") -> Metadata = |p| std::fs::symlink_metadata(p);
     /// Whether the path exists (std's `fs::exists`): `Ok(false)` only when it surely does not;
     /// a permission error is an error.
-    try_exists("check") -> bool = |p: &Path| p.try_exists();
+    try_exists("check") -> bool = |p: &StdPath| p.try_exists();
     /// Creates a directory (std's `fs::create_dir`); its parent must exist.
     create_dir("create the directory") -> () = |p| std::fs::create_dir(p);
     /// Creates a directory and any missing parents (std's `fs::create_dir_all`); one that
@@ -132,7 +137,7 @@ path_fns! {
 ///
 /// # Cancel safety
 /// Safe: cancelled while its thread writes, it finishes the write and returns.
-pub async fn write(path: impl AsRef<Path>, contents: impl Into<Vec<u8>>) -> Result<()> {
+pub async fn write(path: impl AsRef<StdPath>, contents: impl Into<Vec<u8>>) -> Result<()> {
     let contents = contents.into();
     on_path("write", path.as_ref(), move |p| std::fs::write(p, contents)).await
 }
@@ -146,7 +151,7 @@ pub async fn write(path: impl AsRef<Path>, contents: impl Into<Vec<u8>>) -> Resu
 ///
 /// # Cancel safety
 /// Safe: cancelled while its thread runs, it waits for it.
-pub async fn set_permissions(path: impl AsRef<Path>, permissions: Permissions) -> Result<()> {
+pub async fn set_permissions(path: impl AsRef<StdPath>, permissions: Permissions) -> Result<()> {
     on_path("set the permissions of", path.as_ref(), move |p| {
         std::fs::set_permissions(p, permissions)
     })
@@ -162,7 +167,7 @@ pub async fn set_permissions(path: impl AsRef<Path>, permissions: Permissions) -
 ///
 /// # Cancel safety
 /// Safe: cancelled while its thread runs, the rename happens (or fails) and is reported.
-pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<()> {
+pub async fn rename(from: impl AsRef<StdPath>, to: impl AsRef<StdPath>) -> Result<()> {
     on_paths("rename", from.as_ref(), to.as_ref(), |a, b| {
         std::fs::rename(a, b)
     })
@@ -179,7 +184,7 @@ pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<()> 
 ///
 /// # Cancel safety
 /// Safe: cancelled while its thread copies, it finishes the copy and returns.
-pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<u64> {
+pub async fn copy(from: impl AsRef<StdPath>, to: impl AsRef<StdPath>) -> Result<u64> {
     on_paths("copy", from.as_ref(), to.as_ref(), |a, b| {
         std::fs::copy(a, b)
     })
@@ -195,7 +200,7 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<u64> {
 ///
 /// # Cancel safety
 /// Safe: cancelled while its thread runs, it waits for it.
-pub async fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> Result<()> {
+pub async fn hard_link(original: impl AsRef<StdPath>, link: impl AsRef<StdPath>) -> Result<()> {
     on_paths("link", original.as_ref(), link.as_ref(), |a, b| {
         std::fs::hard_link(a, b)
     })

@@ -9,6 +9,7 @@ use std::task::Poll;
 
 use trio_test::MockClock;
 
+pub mod fs;
 pub mod serial;
 pub mod threads;
 
