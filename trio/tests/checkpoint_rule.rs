@@ -435,6 +435,51 @@ fn files() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "paths go through worker threads")]
+fn paths() {
+    let dir = std::env::temp_dir().join(format!("trio-rule-path-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a temp dir");
+    let root = trio::Path::new(&dir);
+    run(async move {
+        let path = root.join("f");
+        immediate!(path.write("0123456789"));
+        immediate!(path.touch());
+        immediate!(path.read());
+        immediate!(path.read_to_string());
+        immediate!(path.metadata());
+        immediate!(path.symlink_metadata());
+        immediate!(path.exists());
+        immediate!(path.try_exists());
+        immediate!(path.is_file());
+        immediate!(path.is_dir());
+        immediate!(path.is_symlink());
+        immediate!(path.canonicalize());
+        immediate!(path.absolute());
+        immediate!(trio::Path::cwd());
+        immediate!(trio::Path::home());
+        immediate!(path.open(std::fs::OpenOptions::new().read(true)));
+        let permissions = std::fs::metadata(&path)?.permissions();
+        immediate!(path.set_permissions(permissions));
+        immediate!(path.copy(root.join("g")));
+        let moved = immediate!(root.join("g").rename(root.join("h")));
+        immediate!(root.join("i").hard_link_to(&moved));
+        immediate!(root.join("i").same_file(&moved));
+        immediate!(root.join("link").symlink_to(&path));
+        immediate!(root.join("link").read_link());
+        immediate!(root.join("i").remove_file());
+        immediate!(root.join("d").create_dir());
+        immediate!(root.join("d/e").create_dir_all());
+        immediate!(root.join("d/e").remove_dir());
+        let mut entries = immediate!(root.read_dir());
+        immediate!(entries.next());
+        immediate!(root.join("d").remove_dir_all());
+        Ok(())
+    });
+    std::fs::remove_dir_all(&dir).expect("remove the temp dir");
+}
+
+#[test]
 fn stream_methods_over_memory_and_lockstep_streams() {
     run(async {
         // Shared (`Rc`) so that a task can hold one end: the methods take `&self`.
