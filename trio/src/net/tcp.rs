@@ -356,9 +356,15 @@ pub async fn open_tcp_listeners_with(
         listeners.push(SocketListener::new(socket)?);
     }
     if listeners.is_empty() && !unsupported.is_empty() {
+        // Trio's message, with each family's error (Trio chains them as an ExceptionGroup).
+        let errors: Vec<String> = unsupported.iter().map(ToString::to_string).collect();
         return Err(Error::new(io::Error::new(
             io::ErrorKind::Unsupported,
-            "this system doesn't support any of the kinds of socket that that address could use",
+            format!(
+                "This system doesn't support any of the kinds of socket that that address could \
+                 use: {}",
+                errors.join("; ")
+            ),
         )));
     }
     Ok(listeners)
