@@ -260,3 +260,7 @@ pub use trio::lowlevel::WaitAllTasksBlocked;
 /// # trio's documentation of it
 #[doc(inline)]
 pub use trio::lowlevel::wait_all_tasks_blocked;
+/// Trio's `trio.testing.active_thread_count` and `trio.testing.wait_all_threads_completed`
+/// (they live in `trio::to_thread`).
+#[doc(inline)]
+pub use trio::to_thread::{active_thread_count, wait_all_threads_completed};

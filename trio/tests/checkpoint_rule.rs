@@ -345,6 +345,23 @@ fn threads_and_signals() {
         blocking!(limiter => trio::to_thread::Options::new().limiter(limiter).run_sync(|| 1), then {
             limiter.set_total_tokens(1);
         });
+        immediate!(trio::to_thread::wait_all_threads_completed());
+        // Waiting for a call in progress, whose thread waits for the run (an event).
+        thread_local! { static GATE: Event = Event::new(); }
+        trio::open_nursery(|nursery| async move {
+            nursery.start_soon(async {
+                trio::to_thread::run_sync(|| {
+                    trio::from_thread::run(|| async { GATE.with(Event::clone).wait().await })
+                })
+                .await?
+            })?;
+            wait_all_tasks_blocked().await?;
+            blocking!(=> trio::to_thread::wait_all_threads_completed(), then {
+                GATE.with(Event::set);
+            });
+            Ok(())
+        })
+        .await?;
         // `SignalReceiver::next` (`receiver.next()`) is checked in tests/signals.rs
         // (`next_is_a_checkpoint_and_loses_nothing_when_cancelled`): receivers open only on
         // the main thread, and these tests do not run there.
@@ -429,6 +446,17 @@ fn files() {
         immediate!(entries.next()); // fetches a batch in a thread
         immediate!(entries.next()); // from the batch
         immediate!(fs::remove_dir_all(root.join("d")));
+        // `trio::Path`'s own methods (each one thread call, as the functions above).
+        let tpath = trio::Path::new(&path);
+        immediate!(trio::Path::cwd());
+        immediate!(trio::Path::home());
+        immediate!(tpath.exists());
+        immediate!(tpath.is_file());
+        immediate!(tpath.is_symlink());
+        immediate!(tpath.absolute());
+        immediate!(tpath.same_file(&path));
+        immediate!(trio::Path::new(root.join("j")).hard_link_to(&path));
+        immediate!(trio::Path::new(root.join("k")).symlink_to(&path));
         Ok(())
     });
     std::fs::remove_dir_all(&dir).expect("remove the temp dir");

@@ -129,6 +129,103 @@ fn tcp_nodelay_is_on() {
     });
 }
 
+/// Trio sets `TCP_NOTSENT_LOWAT` to 16 KiB on a TCP `SocketStream` where the system has it;
+/// both options stay the caller's to change.
+#[cfg(target_os = "linux")]
+#[test]
+fn tcp_streams_set_notsent_lowat_to_16_kib_and_options_pass_through() {
+    run(async {
+        let (client, server) = tcp_stream_pair().await?;
+        assert_eq!(client.socket().socket2()?.tcp_notsent_lowat()?, 16384);
+        assert_eq!(server.socket().socket2()?.tcp_notsent_lowat()?, 16384);
+        client.set_nodelay(false)?;
+        assert!(!client.socket().socket2()?.tcp_nodelay()?);
+        client.socket().socket2()?.set_tcp_notsent_lowat(4096)?;
+        assert_eq!(client.socket().socket2()?.tcp_notsent_lowat()?, 4096);
+        // A Unix socket has neither option: the stream is made all the same.
+        let (a, _b) = unix_stream_pair().await?;
+        assert!(a.socket().socket2()?.tcp_notsent_lowat().is_err());
+        Ok(())
+    });
+}
+
+fn can_bind_127_0_0_2() -> bool {
+    std::net::TcpListener::bind("127.0.0.2:0").is_ok()
+}
+
+/// Trio's `test_local_address_real`: the source address is bound (with
+/// `IP_BIND_ADDRESS_NO_PORT` on Linux), an address of the wrong family fails every attempt,
+/// and a wildcard or a host name works.
+#[test]
+fn local_address_binds_the_source_address() {
+    use trio::net::{ConnectError, ConnectOptions, open_tcp_stream_with};
+    run(async {
+        let listeners = open_tcp_listeners(0, Some("127.0.0.1")).await?;
+        let port = listeners[0].local_addr()?.port();
+        let local = if can_bind_127_0_0_2() {
+            "127.0.0.2"
+        } else {
+            "127.0.0.1"
+        };
+        let options = ConnectOptions::new().local_address(local);
+        let client = open_tcp_stream_with("127.0.0.1", port, &options).await?;
+        let client_addr = client.local_addr()?.expect("an IP socket");
+        assert_eq!(client_addr.ip().to_string(), local);
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let mut value: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            let fd = client.socket().socket2()?.as_raw_fd();
+            // SAFETY: an open fd, and a `c_int` with its length on the stack.
+            let r = unsafe {
+                libc::getsockopt(
+                    fd,
+                    libc::IPPROTO_IP,
+                    libc::IP_BIND_ADDRESS_NO_PORT,
+                    (&mut value as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            };
+            assert_eq!((r, value), (0, 1));
+        }
+        let server = listeners[0].accept().await?;
+        assert_eq!(server.peer_addr()?, Some(client_addr));
+
+        // The IPv6 wildcard cannot reach an IPv4 address: every attempt fails.
+        let options = ConnectOptions::new().local_address("::");
+        let error = open_tcp_stream_with("127.0.0.1", port, &options)
+            .await
+            .expect_err("an IPv6 source for an IPv4 peer");
+        let io = error
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
+        let connect = io
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<ConnectError>())
+            .expect("a ConnectError inside");
+        assert!(io.to_string().starts_with(&format!(
+            "all attempts to connect to 127.0.0.1:{port} failed"
+        )));
+        assert_eq!(connect.attempts().len(), 1);
+
+        // The IPv4 wildcard works, and so does a host name (resolved in the attempt's family).
+        for local in ["0.0.0.0", "localhost"] {
+            let options = ConnectOptions::new().local_address(local);
+            let client = open_tcp_stream_with("127.0.0.1", port, &options).await?;
+            let server = listeners[0].accept().await?;
+            assert_eq!(server.peer_addr()?, client.local_addr()?);
+        }
+        // A name that does not resolve fails the attempt, as an OS error would.
+        let options = ConnectOptions::new().local_address("no-such-host.invalid");
+        let error = open_tcp_stream_with("127.0.0.1", port, &options)
+            .await
+            .expect_err("an unresolvable source");
+        assert!(error.is::<std::io::Error>(), "{error:?}");
+        Ok(())
+    });
+}
+
 #[test]
 fn a_peer_reset_mid_send_all_is_a_broken_resource_error() {
     run(async {

@@ -6,6 +6,8 @@
 mod process_cases;
 
 use process_cases::*;
+use trio::process::Stdio;
+use trio::stream::prelude::*;
 
 #[test]
 fn exit_statuses() {
@@ -146,4 +148,70 @@ fn waiting_uses_no_thread_per_child() {
         }
         Ok(())
     });
+}
+
+/// Trio's `test_warn_on_cancel_SIGKILL_escalation`: the default `deliver_cancel` warns when a
+/// child ignored SIGTERM for 5 seconds (here through `tracing`, target `trio::run_process`),
+/// and `run_process` still ends with the cancellation alone.
+#[test]
+fn the_sigkill_escalation_is_a_warning() {
+    let _serial = serial();
+    let warnings = Warnings::default();
+    let seen = warnings.0.clone();
+    tracing::subscriber::with_default(warnings, || {
+        no_leaks(|| {
+            run_autojump(async {
+                let mut command = sh("trap '' TERM; echo ready; exec sleep 3600");
+                command.stdout(Stdio::piped());
+                let child = with_supervised(command, |p| async move {
+                    assert_eq!(p.stdout().unwrap().receive_some(10).await?, b"ready\n");
+                    Ok(())
+                })
+                .await?;
+                assert_eq!(signal_of(&child), Some(libc::SIGKILL));
+                Ok(())
+            })
+        })
+    });
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].contains("ignored SIGTERM for 5 seconds"),
+        "{seen:?}"
+    );
+}
+
+/// Collects the messages of `WARN` events of target `trio::run_process`.
+#[derive(Default)]
+struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+struct Message(String);
+
+impl tracing::field::Visit for Message {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let meta = event.metadata();
+        if meta.target() == "trio::run_process" && *meta.level() == tracing::Level::WARN {
+            let mut message = Message(String::new());
+            event.record(&mut message);
+            self.0.lock().unwrap().push(message.0);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }

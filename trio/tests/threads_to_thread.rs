@@ -453,3 +453,87 @@ fn never_more_than_40_threads_run_at_once_under_the_default_limiter() {
         Ok(())
     });
 }
+
+/// Trio's `test_wait_all_threads_completed` and `..._no_threads`: calls count from the start
+/// of their thread until they return; `wait_all_threads_completed` returns when none is left,
+/// and an abandoned call stops counting when it returns although its thread runs on.
+#[test]
+fn wait_all_threads_completed_waits_for_every_call_in_progress() {
+    run(async {
+        assert_eq!(to_thread::active_thread_count()?, 0);
+        to_thread::wait_all_threads_completed().await?;
+        let none_left = Rc::new(Cell::new(false));
+        let nl = none_left.clone();
+        trio::open_nursery(|nursery| async move {
+            for name in ["e1", "e2"] {
+                nursery.start_soon(async move {
+                    // The thread waits for the run (a trio event), so every task blocks.
+                    to_thread::run_sync(move || {
+                        trio::from_thread::run(move || async move { event(name).wait().await })
+                    })
+                    .await??;
+                    event(if name == "e1" {
+                        "e1 exited"
+                    } else {
+                        "e2 exited"
+                    })
+                    .set();
+                    Ok(())
+                })?;
+            }
+            trio::lowlevel::wait_all_tasks_blocked().await?;
+            nursery.start_soon(async move {
+                to_thread::wait_all_threads_completed().await?;
+                nl.set(true);
+                Ok(())
+            })?;
+            trio::lowlevel::wait_all_tasks_blocked().await?;
+            assert!(!none_left.get());
+            assert_eq!(to_thread::active_thread_count()?, 2);
+
+            event("e1").set();
+            event("e1 exited").wait().await?;
+            trio::lowlevel::wait_all_tasks_blocked().await?;
+            assert!(!none_left.get());
+            assert_eq!(to_thread::active_thread_count()?, 1);
+
+            event("e2").set();
+            event("e2 exited").wait().await?;
+            trio::lowlevel::wait_all_tasks_blocked().await?;
+            assert!(none_left.get());
+            assert_eq!(to_thread::active_thread_count()?, 0);
+            Ok(())
+        })
+        .await?;
+
+        // Abandoned: no longer counted once the call has returned.
+        let gate = Gate::default();
+        let g = gate.clone();
+        let scope = CancelScope::new();
+        let s = scope.clone();
+        trio::open_nursery(|nursery| async move {
+            nursery.start_soon(async move {
+                s.run(Options::new().abandon_on_cancel(true).run_sync(move || {
+                    set_from_worker("abandoned started");
+                    g.wait();
+                }))
+                .await?;
+                Ok(())
+            })?;
+            event("abandoned started").wait().await?;
+            assert_eq!(to_thread::active_thread_count()?, 1);
+            scope.cancel();
+            Ok(())
+        })
+        .await?;
+        assert_eq!(to_thread::active_thread_count()?, 0);
+        assert!(
+            trio::move_on_after(1, to_thread::wait_all_threads_completed())
+                .await?
+                .is_some()
+        );
+        gate.open();
+        Ok(())
+    });
+    assert!(to_thread::active_thread_count().is_err(), "outside a run");
+}

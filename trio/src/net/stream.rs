@@ -11,6 +11,10 @@ use crate::stream::{
 };
 use crate::{BrokenResourceError, ClosedResourceError, Error, Result, UsageError};
 
+/// The `TCP_NOTSENT_LOWAT` a TCP [`SocketStream`] sets (Trio's choice, 16 KiB).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const NOTSENT_LOWAT: u32 = 1 << 14;
+
 /// How much [`SocketStream`]'s `receive_some` callers usually ask for (Trio's
 /// `DEFAULT_RECEIVE_SIZE`): 64 KiB.
 pub const DEFAULT_RECEIVE_SIZE: usize = 65536;
@@ -20,7 +24,10 @@ pub const DEFAULT_RECEIVE_SIZE: usize = 65536;
 /// (`send_all`, `receive_some`, `send_eof`, `aclose`, ...).
 ///
 /// On a TCP socket it turns `TCP_NODELAY` on (as Trio does: a stream's `send_all` is a whole
-/// message, not a byte to batch). Errors of the socket come out as the stream interface's:
+/// message, not a byte to batch) and, on Linux, sets `TCP_NOTSENT_LOWAT` to 16 KiB (Trio's
+/// default: the socket reports writable only when little unsent data is queued, so
+/// `wait_send_all_might_not_block` and a blocked `send_all` wake when sending is worth it).
+/// Change either through [`socket`](Self::socket)`().socket2()`. Errors of the socket come out as the stream interface's:
 /// [`ClosedResourceError`] once it was closed (or, for sending, after `send_eof`),
 /// [`BrokenResourceError`] for any other failure (a reset, a peer gone), with the system
 /// error in its message.
@@ -77,9 +84,9 @@ pub(crate) fn stream_error(e: Error) -> Error {
 }
 
 impl SocketStream {
-    /// Wraps a connected stream socket; turns `TCP_NODELAY` on (ignoring sockets that have no
-    /// such option, as Unix sockets). Fails with a [`UsageError`] if it is not a stream socket.
-    /// Not a checkpoint.
+    /// Wraps a connected stream socket; turns `TCP_NODELAY` on and sets `TCP_NOTSENT_LOWAT`
+    /// (ignoring sockets that have no such options, as Unix sockets). Fails with a
+    /// [`UsageError`] if it is not a stream socket. Not a checkpoint.
     pub fn new(socket: Socket) -> Result<SocketStream> {
         if socket.socket_type()? != Type::STREAM {
             return Err(Error::new(UsageError::new(
@@ -88,6 +95,10 @@ impl SocketStream {
         }
         // Not every stream socket has the option (Unix sockets do not): Trio ignores that.
         let _ = socket.set_nodelay(true);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Ok(sys) = socket.socket2() {
+            let _ = sys.set_tcp_notsent_lowat(NOTSENT_LOWAT);
+        }
         Ok(SocketStream {
             socket,
             send_detector: ConflictDetector::new(

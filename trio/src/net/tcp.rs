@@ -53,8 +53,12 @@ impl ConnectOptions {
         self
     }
 
-    /// The local IP address to connect from (bound with port 0 before connecting). An IPv4
-    /// address cannot reach IPv6 hosts and the reverse: `"0.0.0.0"` or `"::"` force a family.
+    /// The local IP address or host name to connect from (bound with port 0 before
+    /// connecting; a name is resolved for each attempt's family). An IPv4 address cannot
+    /// reach IPv6 hosts and the reverse: `"0.0.0.0"` or `"::"` force a family. An attempt
+    /// whose address cannot be bound (or whose name does not resolve) fails like a refused
+    /// connection. On Linux the socket gets `IP_BIND_ADDRESS_NO_PORT`, so the bind uses up no
+    /// port before the connect.
     pub fn local_address(mut self, address: impl Into<String>) -> Self {
         self.local_address = Some(address.into());
         self
@@ -132,7 +136,8 @@ pub async fn open_tcp_stream(host: &str, port: u16) -> Result<SocketStream> {
 /// [`open_tcp_stream`] with options: the happy-eyeballs delay and a local address.
 ///
 /// Errors: what [`getaddrinfo`] fails with; an `io::Error` holding a [`ConnectError`] when
-/// every attempt failed; a [`UsageError`] for an empty host or a negative delay.
+/// every attempt failed (a `local_address` that no attempt could bind included); a
+/// [`UsageError`] for an empty host or a negative delay.
 ///
 /// # Checkpoint
 /// Yes: it resolves the name and waits for a connection.
@@ -242,24 +247,46 @@ async fn attempt(
 async fn connect_one(race: &Race, target: &AddrInfo) -> Result<Socket> {
     let socket = Socket::new(target.domain, target.socket_type, target.protocol)?;
     if let Some(local) = &race.local_address {
-        bind_local(&socket, local, target.addr)?;
+        bind_local(&socket, local, target).await?;
     }
     socket.connect(&SockAddr::from(target.addr)).await?;
     Ok(socket)
 }
 
-/// Binds the source address of an attempt (port 0).
-fn bind_local(socket: &Socket, local: &str, remote: SocketAddr) -> Result<()> {
+/// Binds the source address of an attempt (port 0), as Trio's `sock.bind((local_address, 0))`:
+/// a name resolves in the attempt's family, and any failure is the attempt's `io::Error`.
+async fn bind_local(socket: &Socket, local: &str, target: &AddrInfo) -> Result<()> {
+    let remote = target.addr;
     let incompatible = || {
         Error::new(io::Error::other(format!(
             "local_address={local:?} is incompatible with remote address {remote}"
         )))
     };
-    let ip: IpAddr = local.parse().map_err(|_| {
-        Error::new(UsageError::new(format!(
-            "local_address must be an IP address (got {local:?})"
-        )))
-    })?;
+    let ip = match local.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => {
+            let hints = AddrInfoHints {
+                family: Some(target.domain),
+                socket_type: Some(target.socket_type),
+                protocol: None,
+                flags: AI_PASSIVE,
+            };
+            match getaddrinfo(Some(local), 0, hints).await {
+                Ok(found) => match found.first() {
+                    Some(info) => info.addr.ip(),
+                    None => return Err(incompatible()),
+                },
+                Err(e) if e.is_cancelled() => return Err(e),
+                Err(_) => return Err(incompatible()),
+            }
+        }
+    };
+    // An optimisation only (Trio ignores its failure too).
+    #[cfg(target_os = "linux")]
+    if let Ok(sys) = socket.socket2() {
+        use std::os::fd::AsRawFd;
+        let _ = crate::sys::net::set_bind_address_no_port(sys.as_raw_fd());
+    }
     socket
         .bind(&SockAddr::from(SocketAddr::new(ip, 0)))
         .map_err(|_| incompatible())
@@ -329,9 +356,15 @@ pub async fn open_tcp_listeners_with(
         listeners.push(SocketListener::new(socket)?);
     }
     if listeners.is_empty() && !unsupported.is_empty() {
+        // Trio's message, with each family's error (Trio chains them as an ExceptionGroup).
+        let errors: Vec<String> = unsupported.iter().map(ToString::to_string).collect();
         return Err(Error::new(io::Error::new(
             io::ErrorKind::Unsupported,
-            "this system doesn't support any of the kinds of socket that that address could use",
+            format!(
+                "This system doesn't support any of the kinds of socket that that address could \
+                 use: {}",
+                errors.join("; ")
+            ),
         )));
     }
     Ok(listeners)

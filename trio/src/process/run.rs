@@ -48,7 +48,8 @@ type DeliverCancel = Box<dyn FnOnce(Process) -> Pin<Box<dyn Future<Output = Resu
 ///   exit successfully is a [`CalledProcessError`] carrying its exit status and what was
 ///   captured (its stderr, say). [`SpawnError`](super::SpawnError) when it cannot be started.
 /// - **Cancellation:** cancelled, `run_process` delivers the cancellation to the child
-///   (SIGTERM, then SIGKILL if the child is still there 5 seconds later, or whatever
+///   (SIGTERM, then SIGKILL if the child is still there 5 seconds later, with a warning
+///   through `tracing`, target `trio::run_process`; or whatever
 ///   [`deliver_cancel`](RunProcess::deliver_cancel) does), waits until the child has exited,
 ///   and then returns `Cancelled`. If its future is dropped instead (a panic unwinding, a run
 ///   torn down), it kills the child with SIGKILL and reaps it before the drop returns. On
@@ -377,11 +378,35 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The default `deliver_cancel`: SIGTERM, then SIGKILL after 5 seconds (Trio's POSIX default).
+/// The default `deliver_cancel`: SIGTERM, then SIGKILL after 5 seconds (Trio's POSIX
+/// default). As in Trio it never fails: the escalation and a failed signal are warnings
+/// (through `tracing`, target `trio::run_process`), and a failed SIGTERM is followed by a
+/// SIGKILL at once, so the wait for the child still ends.
 async fn terminate_then_kill(process: Process) -> Result<()> {
-    process.terminate()?;
-    sleep(5).await?;
-    process.kill()
+    let failed = match process.terminate() {
+        Ok(()) => {
+            sleep(5).await?;
+            tracing::warn!(
+                target: "trio::run_process",
+                pid = process.pid(),
+                "process `{}` ignored SIGTERM for 5 seconds (maybe pass a custom \
+                 deliver_cancel?); trying SIGKILL",
+                process.command(),
+            );
+            process.kill().err()
+        }
+        Err(e) => Some(e),
+    };
+    if let Some(e) = failed {
+        tracing::warn!(
+            target: "trio::run_process",
+            pid = process.pid(),
+            "tried to kill process `{}`, but failed with: {e}",
+            process.command(),
+        );
+        let _ = process.kill();
+    }
+    Ok(())
 }
 
 async fn feed_input(stdin: PipeSendStream, data: Vec<u8>) -> Result<()> {

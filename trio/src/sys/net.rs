@@ -1,5 +1,6 @@
-//! Network calls that socket2 does not wrap (POSIX): `getaddrinfo` and `getnameinfo`, and a
-//! zero-timeout `poll` that tells whether a socket is ready right now.
+//! Network calls that socket2 does not wrap (POSIX): `getaddrinfo` and `getnameinfo`, a
+//! zero-timeout `poll` that tells whether a socket is ready right now, and Linux's
+//! `IP_BIND_ADDRESS_NO_PORT`.
 //!
 //! The name lookups block (a lookup may take seconds): callers run them in a worker thread
 //! unless the flags make them numeric-only.
@@ -188,5 +189,27 @@ pub(crate) fn ready_now(fd: std::os::fd::RawFd, writing: bool) -> io::Result<boo
         if e.kind() != io::ErrorKind::Interrupted {
             return Err(e);
         }
+    }
+}
+
+/// Sets Linux's `IP_BIND_ADDRESS_NO_PORT` on `fd`: a bind to port 0 then leaves the port to
+/// `connect`, so binding a source address does not use up an ephemeral port on its own.
+#[cfg(target_os = "linux")]
+pub(crate) fn set_bind_address_no_port(fd: std::os::fd::RawFd) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: a pointer to a `c_int` on the stack and its size; the caller keeps `fd` open.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }

@@ -53,11 +53,13 @@
 //! [`from_thread`]: crate::from_thread
 //! [`from_thread::check_cancelled`]: crate::from_thread::check_cancelled
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
@@ -69,7 +71,7 @@ use super::link::{Call, HostGuard, Outcome, Request};
 use crate::lowlevel::{
     ExternalWait, RunVar, SleepForever, checkpoint_if_cancelled, current_trio_token, sleep_forever,
 };
-use crate::sync::{Borrower, CapacityLimiter};
+use crate::sync::{Borrower, CapacityLimiter, Event};
 use crate::{CancelSource, Cancelled, Error, IntoSeconds, Result, WouldBlock};
 
 /// The number of tokens of each run's default limiter (Trio's `DEFAULT_LIMIT`).
@@ -84,6 +86,84 @@ static DEFAULT_LIMITER: RunVar<CapacityLimiter> =
 /// thread when the thread reports that it has finished.
 static ABANDONED: RunVar<HashMap<u64, Held>> =
     RunVar::with_default("trio.to_thread.abandoned", HashMap::new);
+
+/// The run's `run_sync` calls in progress (Trio's `_active_threads_local`).
+static ACTIVE: RunVar<Rc<ActiveCalls>> =
+    RunVar::with_default("trio.to_thread.active_threads", Rc::default);
+
+/// How many calls are in progress, and the event the last one to end sets.
+#[derive(Default)]
+struct ActiveCalls {
+    count: Cell<usize>,
+    all_done: RefCell<Rc<Event>>,
+}
+
+/// Counts one call as in progress while it lives.
+struct ActiveCall(Rc<ActiveCalls>);
+
+impl ActiveCall {
+    fn begin() -> Result<ActiveCall> {
+        let calls = ACTIVE.get()?;
+        calls.count.set(calls.count.get() + 1);
+        Ok(ActiveCall(calls))
+    }
+}
+
+impl Drop for ActiveCall {
+    fn drop(&mut self) {
+        let left = self.0.count.get() - 1;
+        self.0.count.set(left);
+        if left == 0 {
+            // Waiters hold the old event; later waits get a fresh one.
+            self.0.all_done.take().set();
+        }
+    }
+}
+
+/// How many [`run_sync`] calls of this run are in progress (Trio's
+/// `trio.testing.active_thread_count`): a call counts from when it has its limiter token
+/// until it returns, so an abandoned call stops counting when it returns although its thread
+/// runs on. Fails outside a run. Not a checkpoint.
+pub fn active_thread_count() -> Result<usize> {
+    Ok(ACTIVE.get()?.count.get())
+}
+
+/// Waits until no [`run_sync`] call of this run is in progress (Trio's
+/// `trio.testing.wait_all_threads_completed`), for tests of code that uses threads. With
+/// [`wait_all_tasks_blocked`](crate::lowlevel::wait_all_tasks_blocked) in a loop it waits
+/// for everything to settle:
+///
+/// ```
+/// # fn main() -> trio::Result<()> {
+/// trio::run(async {
+///     trio::open_nursery(|nursery| async move {
+///         nursery.start_soon(async {
+///             trio::to_thread::run_sync(|| std::thread::sleep(std::time::Duration::from_millis(5)))
+///                 .await
+///         })?;
+///         trio::to_thread::wait_all_threads_completed().await?;
+///         assert_eq!(trio::to_thread::active_thread_count()?, 0);
+///         Ok(())
+///     })
+///     .await
+/// })
+/// # }
+/// ```
+///
+/// # Checkpoint
+/// Yes: a full checkpoint first, then it waits while calls are in progress.
+///
+/// # Cancel safety
+/// Safe: it only waits.
+pub async fn wait_all_threads_completed() -> Result<()> {
+    crate::lowlevel::checkpoint().await?;
+    let calls = ACTIVE.get()?;
+    while calls.count.get() != 0 {
+        let done = calls.all_done.borrow().clone();
+        done.wait().await?;
+    }
+    Ok(())
+}
 
 /// Call numbers (the limiter borrowers), unique in the process.
 static NEXT_CALL: AtomicU64 = AtomicU64::new(0);
@@ -243,10 +323,18 @@ impl Options {
                 return Err(e);
             }
         };
+        let active = match ActiveCall::begin() {
+            Ok(active) => active,
+            Err(e) => {
+                held.release()?;
+                return Err(e);
+            }
+        };
         let call = Arc::new(Call::new(token, id, self.abandon_on_cancel));
         let mut wait = Wait {
             call: call.clone(),
             held: Some(held),
+            _active: active,
             external: ExternalWait::begin().ok(),
             running: None,
             yielded: false,
@@ -376,6 +464,8 @@ struct Wait<T> {
     call: Arc<Call<T>>,
     /// The token, until the thread's outcome is taken or the call is abandoned.
     held: Option<Held>,
+    /// Counts the call in [`active_thread_count`] until it returns (or is dropped).
+    _active: ActiveCall,
     /// Counted while the thread runs its own code (not while it waits for this run).
     external: Option<ExternalWait>,
     /// A `from_thread::run` request running in this task.
