@@ -446,17 +446,6 @@ fn files() {
         immediate!(entries.next()); // fetches a batch in a thread
         immediate!(entries.next()); // from the batch
         immediate!(fs::remove_dir_all(root.join("d")));
-        // `trio::Path`'s own methods (each one thread call, as the functions above).
-        let tpath = trio::Path::new(&path);
-        immediate!(trio::Path::cwd());
-        immediate!(trio::Path::home());
-        immediate!(tpath.exists());
-        immediate!(tpath.is_file());
-        immediate!(tpath.is_symlink());
-        immediate!(tpath.absolute());
-        immediate!(tpath.same_file(&path));
-        immediate!(trio::Path::new(root.join("j")).hard_link_to(&path));
-        immediate!(trio::Path::new(root.join("k")).symlink_to(&path));
         Ok(())
     });
     std::fs::remove_dir_all(&dir).expect("remove the temp dir");
