@@ -322,6 +322,17 @@ impl fmt::Debug for MemorySendStream {
     }
 }
 
+/// Dropping the last handle closes the stream (running its close hook), as dropping a socket
+/// closes it: the peer of a [`memory_stream_pair`] sees EOF instead of waiting forever. A hook
+/// that holds a strong handle keeps the stream open until it is closed explicitly.
+impl Drop for MemorySendStream {
+    fn drop(&mut self) {
+        if Rc::strong_count(&self.inner) == 1 && !self.inner.outgoing.is_closed() {
+            self.close();
+        }
+    }
+}
+
 impl MemorySendStream {
     /// A stream with no hooks.
     pub fn new() -> Self {
@@ -505,6 +516,16 @@ impl fmt::Debug for MemoryReceiveStream {
         f.debug_struct("MemoryReceiveStream")
             .field("closed", &self.inner.closed.get())
             .finish_non_exhaustive()
+    }
+}
+
+/// Dropping the last handle closes the stream (running its close hook), as dropping a socket
+/// closes it: a sender pumping into it gets `BrokenResourceError`.
+impl Drop for MemoryReceiveStream {
+    fn drop(&mut self) {
+        if Rc::strong_count(&self.inner) == 1 && !self.inner.closed.get() {
+            self.close();
+        }
     }
 }
 

@@ -418,3 +418,51 @@ fn a_hook_may_replace_or_remove_itself() {
         Ok(())
     });
 }
+
+/// Dropping the last handle of a memory stream closes it, as dropping a socket does: the peer
+/// of a pair gets the data sent so far and then EOF (or, for a dropped receiver, the sender's
+/// next send fails). A clone keeps the stream open.
+#[test]
+fn dropping_the_last_handle_closes_the_stream() {
+    run(async {
+        let (left, right) = memory_stream_pair();
+        let (left_send, left_receive) = left.into_inner();
+        left_send.send_all(b"last words").await?;
+        let clone = left_send.clone();
+        drop(left_send);
+        clone.send_all(b"!").await?; // still open: the clone is a handle to it
+        drop(clone);
+        let mut got = Vec::new();
+        loop {
+            let chunk = right.receive_some(64).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            got.extend_from_slice(&chunk);
+        }
+        assert_eq!(got, b"last words!");
+
+        // The other direction: the receiver is dropped, the sender's pump is broken.
+        drop(left_receive);
+        assert_err::<BrokenResourceError, _>(right.send_all(b"anyone?").await);
+
+        // A close hook runs once, at the drop.
+        let closes = Rc::new(Cell::new(0));
+        let c = closes.clone();
+        let stream = MemorySendStream::with_hooks(
+            None,
+            None,
+            Some(SyncHook::new(move || c.set(c.get() + 1))),
+        );
+        drop(stream);
+        assert_eq!(closes.get(), 1);
+        // Closed explicitly first: the drop does not run the hook again.
+        let c = closes.clone();
+        let stream =
+            MemoryReceiveStream::with_hooks(None, Some(SyncHook::new(move || c.set(c.get() + 1))));
+        stream.close();
+        drop(stream);
+        assert_eq!(closes.get(), 2);
+        Ok(())
+    });
+}
