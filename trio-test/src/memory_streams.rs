@@ -303,6 +303,7 @@ struct SendInner {
 /// hook that runs (nor does Trio's).
 ///
 /// A handle: clones share one stream (as Python references do), so a hook can hold one.
+/// Dropping the last handle closes the stream.
 #[derive(Clone)]
 pub struct MemorySendStream {
     inner: Rc<SendInner>,
@@ -499,7 +500,8 @@ struct ReceiveInner {
 /// Trio; the stream notices from its conflict detector), and the next receive runs the hook
 /// afresh.
 ///
-/// A handle: clones share one stream, so a hook can hold one.
+/// A handle: clones share one stream, so a hook can hold one. Dropping the last handle closes
+/// the stream.
 #[derive(Clone)]
 pub struct MemoryReceiveStream {
     inner: Rc<ReceiveInner>,
