@@ -156,9 +156,13 @@ fn waiting_uses_no_thread_per_child() {
 #[test]
 fn the_sigkill_escalation_is_a_warning() {
     let _serial = serial();
-    let warnings = Warnings::default();
-    let seen = warnings.0.clone();
-    tracing::subscriber::with_default(warnings, || {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .without_time()
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
         no_leaks(|| {
             run_autojump(async {
                 let mut command = sh("trap '' TERM; echo ready; exec sleep 3600");
@@ -173,45 +177,28 @@ fn the_sigkill_escalation_is_a_warning() {
             })
         })
     });
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 1, "{seen:?}");
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).expect("UTF-8");
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|line| line.trim_start().starts_with("WARN") && line.contains("trio::run_process:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{text}");
     assert!(
-        seen[0].contains("ignored SIGTERM for 5 seconds"),
-        "{seen:?}"
+        warnings[0].contains("ignored SIGTERM for 5 seconds"),
+        "{text}"
     );
 }
 
-/// Collects the messages of `WARN` events of target `trio::run_process`.
-#[derive(Default)]
-struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+/// What a `tracing_subscriber::fmt` subscriber writes, kept for the test to read.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
-struct Message(String);
-
-impl tracing::field::Visit for Message {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.0 = format!("{value:?}");
-        }
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
     }
-}
-
-impl tracing::Subscriber for Warnings {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let meta = event.metadata();
-        if meta.target() == "trio::run_process" && *meta.level() == tracing::Level::WARN {
-            let mut message = Message(String::new());
-            event.record(&mut message);
-            self.0.lock().unwrap().push(message.0);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }
