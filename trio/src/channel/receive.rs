@@ -92,8 +92,7 @@ impl<T> MemoryReceiveChannel<T> {
     #[inline]
     pub fn recv(&self) -> RecvFuture<'_, T> {
         RecvFuture {
-            chan: self,
-            op: Op::new(),
+            receive: self.receive(),
             ending: None,
         }
     }
@@ -440,6 +439,13 @@ pin_project_lite::pin_project! {
     }
 }
 
+impl<T> ReceiveFuture<'_, T> {
+    /// Whether the receive waited in the receivers' lot (and so has yielded).
+    fn waited(self: Pin<&Self>) -> bool {
+        self.project_ref().op.waited()
+    }
+}
+
 impl<T> Future for ReceiveFuture<'_, T> {
     type Output = Result<T>;
 
@@ -451,24 +457,15 @@ impl<T> Future for ReceiveFuture<'_, T> {
 }
 
 pin_project_lite::pin_project! {
-    /// The future of [`MemoryReceiveChannel::recv`]: the receive operation of
-    /// [`ReceiveFuture`], with the end of the channel as `Ok(None)`.
+    /// The future of [`MemoryReceiveChannel::recv`]: a [`ReceiveFuture`], with the end of the
+    /// channel as `Ok(None)`.
     #[must_use = "futures do nothing unless awaited"]
     pub struct RecvFuture<'a, T> {
-        chan: &'a MemoryReceiveChannel<T>,
         #[pin]
-        op: Op<T>,
+        receive: ReceiveFuture<'a, T>,
         // The schedule point before an `Ok(None)` found without waiting: unlike Trio's
         // `EndOfChannel` error, the end is a normal return, so it is a full checkpoint.
         ending: Option<CancelShieldedCheckpoint>,
-    }
-
-    impl<'a, T> PinnedDrop for RecvFuture<'a, T> {
-        #[inline(always)]
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            this.op.abandon(&this.chan.state);
-        }
     }
 }
 
@@ -484,14 +481,10 @@ impl<T> Future for RecvFuture<'_, T> {
         if let Some(ending) = this.ending {
             return Pin::new(ending).poll(cx).map(|()| Ok(None));
         }
-        match this
-            .op
-            .as_mut()
-            .poll(&this.chan.state, &this.chan.handle, cx)
-        {
+        match this.receive.as_mut().poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(value)) => Poll::Ready(Ok(Some(value))),
-            Poll::Ready(Err(e)) => end_or_error(e, this.op.as_ref().waited(), this.ending, cx),
+            Poll::Ready(Err(e)) => end_or_error(e, this.receive.as_ref().waited(), this.ending, cx),
         }
     }
 }
