@@ -11,7 +11,7 @@ use super::{MemoryChannelStatistics, statistics};
 use crate::lowlevel::{
     CancelShieldedCheckpoint, Park, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
 };
-use crate::{ClosedResourceError, Error, Result, WouldBlock};
+use crate::{Error, Result, WouldBlock};
 
 /// The receiving half of a memory channel (see [`open_memory_channel`](super::open_memory_channel)).
 ///
@@ -48,9 +48,9 @@ impl<T> MemoryReceiveChannel<T> {
 
     /// Receives a value if one is ready: from the buffer, or from the oldest blocked sender.
     /// Fails with [`WouldBlock`] if none is, [`EndOfChannel`](crate::EndOfChannel) once every
-    /// sender is closed and the buffer is empty, and [`ClosedResourceError`] if this handle is
-    /// closed (ask with [`Error::is_would_block`], [`Error::is_end_of_channel`],
-    /// [`Error::is_closed`]).
+    /// sender is closed and the buffer is empty, and
+    /// [`ClosedResourceError`](crate::ClosedResourceError) if this handle is closed (ask with
+    /// [`Error::is_would_block`], [`Error::is_end_of_channel`], [`Error::is_closed`]).
     /// Not a checkpoint.
     pub fn try_receive(&self) -> Result<T> {
         let received = self.state.borrow_mut().try_receive(&self.handle);
@@ -63,8 +63,8 @@ impl<T> MemoryReceiveChannel<T> {
 
     /// Receives the next value, waiting for one: `Ok(Some(value))`, or `Ok(None)` once every
     /// sender is closed and the buffer is drained (the end of the channel, and every later
-    /// call too). The errors are [`ClosedResourceError`] if this handle is closed and
-    /// `Cancelled`.
+    /// call too). The errors are [`ClosedResourceError`](crate::ClosedResourceError) if this
+    /// handle is closed and `Cancelled`.
     ///
     /// ```
     /// # fn main() -> trio::Result<()> {
@@ -119,8 +119,9 @@ impl<T> MemoryReceiveChannel<T> {
     }
 
     /// Closes this handle (idempotent). Its own blocked receives fail with
-    /// [`ClosedResourceError`]; once every receive handle is closed, senders fail with
-    /// [`BrokenResourceError`](crate::BrokenResourceError) and the buffered values are dropped.
+    /// [`ClosedResourceError`](crate::ClosedResourceError); once every receive handle is closed,
+    /// senders fail with [`BrokenResourceError`](crate::BrokenResourceError) and the buffered
+    /// values are dropped.
     /// Not a checkpoint.
     pub fn close(&self) {
         if !self.handle.closed.replace(true) {
@@ -146,14 +147,10 @@ impl<T> MemoryReceiveChannel<T> {
         self.handle.closed.get()
     }
 
-    /// A new handle, as `clone`, but failing with [`ClosedResourceError`] if this one is
-    /// closed (Trio's `clone`).
+    /// A new handle, as `clone`, but failing with
+    /// [`ClosedResourceError`](crate::ClosedResourceError) if this one is closed (Trio's `clone`).
     pub fn try_clone(&self) -> Result<Self> {
-        if self.is_closed() {
-            return Err(Error::new(ClosedResourceError::new(
-                "can't clone a closed receive channel handle",
-            )));
-        }
+        self.handle.check_clone("receive")?;
         Ok(self.clone())
     }
 
@@ -167,12 +164,9 @@ impl<T> Clone for MemoryReceiveChannel<T> {
     /// Another receive handle to the same channel, counted in `open_receive_channels`.
     /// Cloning a closed handle gives a closed handle (see [`try_clone`](Self::try_clone)).
     fn clone(&self) -> Self {
-        let handle = Rc::new(HandleCore::default());
-        if self.is_closed() {
-            handle.closed.set(true);
-        } else {
-            self.state.borrow_mut().open_recv += 1;
-        }
+        let handle = self
+            .handle
+            .clone_handle(|| self.state.borrow_mut().open_recv += 1);
         MemoryReceiveChannel::new(self.state.clone(), handle)
     }
 }
