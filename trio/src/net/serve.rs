@@ -169,28 +169,24 @@ where
     H: Fn(L::Stream) -> Fut + 'static,
     Fut: Future<Output = Result<()>> + 'static,
 {
-    let result = accept_loop(&*listener, &handler_nursery, &handler).await;
+    // The handler's own future is the task, so the task is named after the handler (`echo`
+    // for `async fn echo(stream)`), as Trio names it.
+    let start = |stream| handler_nursery.start_soon(handler(stream));
+    let result = accept_loop(&*listener, start).await;
     // Trio's `async with listener`: closed on the way out, whatever the way.
     let _ = crate::stream::aclose_forcefully(&*listener).await;
     result
 }
 
-async fn accept_loop<L, H, Fut>(
+/// Accepts connections on `listener` and passes each to `start`, until an error that is not
+/// a lack of resources.
+async fn accept_loop<L: Listener>(
     listener: &L,
-    handler_nursery: &Nursery,
-    handler: &Rc<H>,
-) -> Result<()>
-where
-    L: Listener + 'static,
-    L::Stream: 'static,
-    H: Fn(L::Stream) -> Fut + 'static,
-    Fut: Future<Output = Result<()>> + 'static,
-{
+    start: impl Fn(L::Stream) -> Result<()>,
+) -> Result<()> {
     loop {
         match listener.accept().await {
-            // The handler's own future is the task, so the task is named after the handler
-            // (`echo` for `async fn echo(stream)`), as Trio names it.
-            Ok(stream) => handler_nursery.start_soon(handler(stream))?,
+            Ok(stream) => start(stream)?,
             Err(e) => match errno_of(&e) {
                 Some(errno) if ACCEPT_CAPACITY_ERRNOS.contains(&errno) => {
                     tracing::error!(
