@@ -37,10 +37,11 @@ fn might_be_ready(_: &mut Context<'_>) -> Poll<Result<()>> {
     Poll::Ready(Ok(()))
 }
 
-/// `Debug` for the futures: where the operation is (their stream need not be `Debug`).
+/// `Debug` for the futures: where the operation is (their stream need not be `Debug`). A
+/// future whose type needs a bound on its stream names it (`Accept: Listener`).
 macro_rules! debug_futures {
-    ($($name:ident),*) => {$(
-        impl<S: ?Sized> fmt::Debug for $name<'_, S> {
+    ($($name:ident $(: $bound:path)?),*) => {$(
+        impl<S: ?Sized $(+ $bound)?> fmt::Debug for $name<'_, S> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($name))
                     .field("phase", &self.op.phase())
@@ -55,16 +56,9 @@ debug_futures!(
     WaitSendAllMightNotBlock,
     SendEof,
     ReceiveSome,
-    ReceiveInto
+    ReceiveInto,
+    Accept: Listener
 );
-
-impl<L: Listener + ?Sized> fmt::Debug for Accept<'_, L> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Accept")
-            .field("phase", &self.op.phase())
-            .finish_non_exhaustive()
-    }
-}
 
 impl<R: ?Sized> fmt::Debug for Aclose<'_, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
