@@ -11,7 +11,7 @@ use super::{MemoryChannelStatistics, statistics};
 use crate::lowlevel::{
     CancelShieldedCheckpoint, Park, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
 };
-use crate::{ClosedResourceError, Error, Result, WouldBlock};
+use crate::{Error, Result, WouldBlock};
 
 /// The receiving half of a memory channel (see [`open_memory_channel`](super::open_memory_channel)).
 ///
@@ -48,9 +48,9 @@ impl<T> MemoryReceiveChannel<T> {
 
     /// Receives a value if one is ready: from the buffer, or from the oldest blocked sender.
     /// Fails with [`WouldBlock`] if none is, [`EndOfChannel`](crate::EndOfChannel) once every
-    /// sender is closed and the buffer is empty, and [`ClosedResourceError`] if this handle is
-    /// closed (ask with [`Error::is_would_block`], [`Error::is_end_of_channel`],
-    /// [`Error::is_closed`]).
+    /// sender is closed and the buffer is empty, and
+    /// [`ClosedResourceError`](crate::ClosedResourceError) if this handle is closed (ask with
+    /// [`Error::is_would_block`], [`Error::is_end_of_channel`], [`Error::is_closed`]).
     /// Not a checkpoint.
     pub fn try_receive(&self) -> Result<T> {
         let received = self.state.borrow_mut().try_receive(&self.handle);
@@ -63,8 +63,8 @@ impl<T> MemoryReceiveChannel<T> {
 
     /// Receives the next value, waiting for one: `Ok(Some(value))`, or `Ok(None)` once every
     /// sender is closed and the buffer is drained (the end of the channel, and every later
-    /// call too). The errors are [`ClosedResourceError`] if this handle is closed and
-    /// `Cancelled`.
+    /// call too). The errors are [`ClosedResourceError`](crate::ClosedResourceError) if this
+    /// handle is closed and `Cancelled`.
     ///
     /// ```
     /// # fn main() -> trio::Result<()> {
@@ -92,8 +92,7 @@ impl<T> MemoryReceiveChannel<T> {
     #[inline]
     pub fn recv(&self) -> RecvFuture<'_, T> {
         RecvFuture {
-            chan: self,
-            op: Op::new(),
+            receive: self.receive(),
             ending: None,
         }
     }
@@ -120,8 +119,9 @@ impl<T> MemoryReceiveChannel<T> {
     }
 
     /// Closes this handle (idempotent). Its own blocked receives fail with
-    /// [`ClosedResourceError`]; once every receive handle is closed, senders fail with
-    /// [`BrokenResourceError`](crate::BrokenResourceError) and the buffered values are dropped.
+    /// [`ClosedResourceError`](crate::ClosedResourceError); once every receive handle is closed,
+    /// senders fail with [`BrokenResourceError`](crate::BrokenResourceError) and the buffered
+    /// values are dropped.
     /// Not a checkpoint.
     pub fn close(&self) {
         if !self.handle.closed.replace(true) {
@@ -147,14 +147,10 @@ impl<T> MemoryReceiveChannel<T> {
         self.handle.closed.get()
     }
 
-    /// A new handle, as `clone`, but failing with [`ClosedResourceError`] if this one is
-    /// closed (Trio's `clone`).
+    /// A new handle, as `clone`, but failing with
+    /// [`ClosedResourceError`](crate::ClosedResourceError) if this one is closed (Trio's `clone`).
     pub fn try_clone(&self) -> Result<Self> {
-        if self.is_closed() {
-            return Err(Error::new(ClosedResourceError::new(
-                "can't clone a closed receive channel handle",
-            )));
-        }
+        self.handle.check_clone("receive")?;
         Ok(self.clone())
     }
 
@@ -168,12 +164,9 @@ impl<T> Clone for MemoryReceiveChannel<T> {
     /// Another receive handle to the same channel, counted in `open_receive_channels`.
     /// Cloning a closed handle gives a closed handle (see [`try_clone`](Self::try_clone)).
     fn clone(&self) -> Self {
-        let handle = Rc::new(HandleCore::default());
-        if self.is_closed() {
-            handle.closed.set(true);
-        } else {
-            self.state.borrow_mut().open_recv += 1;
-        }
+        let handle = self
+            .handle
+            .clone_handle(|| self.state.borrow_mut().open_recv += 1);
         MemoryReceiveChannel::new(self.state.clone(), handle)
     }
 }
@@ -440,6 +433,13 @@ pin_project_lite::pin_project! {
     }
 }
 
+impl<T> ReceiveFuture<'_, T> {
+    /// Whether the receive waited in the receivers' lot (and so has yielded).
+    fn waited(self: Pin<&Self>) -> bool {
+        self.project_ref().op.waited()
+    }
+}
+
 impl<T> Future for ReceiveFuture<'_, T> {
     type Output = Result<T>;
 
@@ -451,24 +451,15 @@ impl<T> Future for ReceiveFuture<'_, T> {
 }
 
 pin_project_lite::pin_project! {
-    /// The future of [`MemoryReceiveChannel::recv`]: the receive operation of
-    /// [`ReceiveFuture`], with the end of the channel as `Ok(None)`.
+    /// The future of [`MemoryReceiveChannel::recv`]: a [`ReceiveFuture`], with the end of the
+    /// channel as `Ok(None)`.
     #[must_use = "futures do nothing unless awaited"]
     pub struct RecvFuture<'a, T> {
-        chan: &'a MemoryReceiveChannel<T>,
         #[pin]
-        op: Op<T>,
+        receive: ReceiveFuture<'a, T>,
         // The schedule point before an `Ok(None)` found without waiting: unlike Trio's
         // `EndOfChannel` error, the end is a normal return, so it is a full checkpoint.
         ending: Option<CancelShieldedCheckpoint>,
-    }
-
-    impl<'a, T> PinnedDrop for RecvFuture<'a, T> {
-        #[inline(always)]
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            this.op.abandon(&this.chan.state);
-        }
     }
 }
 
@@ -484,14 +475,10 @@ impl<T> Future for RecvFuture<'_, T> {
         if let Some(ending) = this.ending {
             return Pin::new(ending).poll(cx).map(|()| Ok(None));
         }
-        match this
-            .op
-            .as_mut()
-            .poll(&this.chan.state, &this.chan.handle, cx)
-        {
+        match this.receive.as_mut().poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(value)) => Poll::Ready(Ok(Some(value))),
-            Poll::Ready(Err(e)) => end_or_error(e, this.op.as_ref().waited(), this.ending, cx),
+            Poll::Ready(Err(e)) => end_or_error(e, this.receive.as_ref().waited(), this.ending, cx),
         }
     }
 }

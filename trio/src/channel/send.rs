@@ -11,7 +11,7 @@ use super::{MemoryChannelStatistics, statistics};
 use crate::lowlevel::{
     CancelShieldedCheckpoint, Park, cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled,
 };
-use crate::{ClosedResourceError, Error, Result, WouldBlock};
+use crate::{Error, Result, WouldBlock};
 
 /// A send that failed, with the value it could not send.
 ///
@@ -44,7 +44,7 @@ impl<T> SendError<T> {
         SendError { value, error }
     }
 
-    /// Why the send failed: [`WouldBlock`], [`ClosedResourceError`],
+    /// Why the send failed: [`WouldBlock`], [`ClosedResourceError`](crate::ClosedResourceError),
     /// [`BrokenResourceError`](crate::BrokenResourceError), `Cancelled`, ...
     pub fn error(&self) -> &Error {
         &self.error
@@ -81,7 +81,7 @@ impl<T> SendError<T> {
         self.error.is_cancelled()
     }
 
-    /// Whether this send handle was closed ([`ClosedResourceError`]).
+    /// Whether this send handle was closed ([`ClosedResourceError`](crate::ClosedResourceError)).
     pub fn is_closed(&self) -> bool {
         self.error.is_closed()
     }
@@ -136,7 +136,7 @@ pub struct MemorySendChannel<T> {
 impl<T> MemorySendChannel<T> {
     /// Sends `value` if that can be done without waiting: to the oldest blocked receiver, else
     /// into the buffer. Fails (handing the value back) with [`WouldBlock`] when the buffer is
-    /// full, [`ClosedResourceError`] when this handle is closed, and
+    /// full, [`ClosedResourceError`](crate::ClosedResourceError) when this handle is closed, and
     /// [`BrokenResourceError`](crate::BrokenResourceError) when every receiver is closed.
     /// Not a checkpoint.
     pub fn try_send(&self, value: T) -> Result<(), SendError<T>> {
@@ -170,8 +170,9 @@ impl<T> MemorySendChannel<T> {
     }
 
     /// Closes this handle (idempotent). Its own blocked sends fail with
-    /// [`ClosedResourceError`]; once every send handle is closed, receivers get
-    /// [`EndOfChannel`](crate::EndOfChannel) after the buffer drains. Not a checkpoint.
+    /// [`ClosedResourceError`](crate::ClosedResourceError); once every send handle is closed,
+    /// receivers get [`EndOfChannel`](crate::EndOfChannel) after the buffer drains. Not a
+    /// checkpoint.
     pub fn close(&self) {
         if !self.handle.closed.replace(true) {
             self.state.borrow_mut().close_sender(&self.handle);
@@ -195,14 +196,10 @@ impl<T> MemorySendChannel<T> {
         self.handle.closed.get()
     }
 
-    /// A new handle, as `clone`, but failing with [`ClosedResourceError`] if this one is
-    /// closed (Trio's `clone`).
+    /// A new handle, as `clone`, but failing with
+    /// [`ClosedResourceError`](crate::ClosedResourceError) if this one is closed (Trio's `clone`).
     pub fn try_clone(&self) -> Result<Self> {
-        if self.is_closed() {
-            return Err(Error::new(ClosedResourceError::new(
-                "can't clone a closed send channel handle",
-            )));
-        }
+        self.handle.check_clone("send")?;
         Ok(self.clone())
     }
 
@@ -216,12 +213,9 @@ impl<T> Clone for MemorySendChannel<T> {
     /// Another send handle to the same channel, counted in `open_send_channels`. Cloning a
     /// closed handle gives a closed handle (see [`try_clone`](Self::try_clone)).
     fn clone(&self) -> Self {
-        let handle = Rc::new(HandleCore::default());
-        if self.is_closed() {
-            handle.closed.set(true);
-        } else {
-            self.state.borrow_mut().open_send += 1;
-        }
+        let handle = self
+            .handle
+            .clone_handle(|| self.state.borrow_mut().open_send += 1);
         MemorySendChannel {
             state: self.state.clone(),
             handle,

@@ -19,6 +19,30 @@ pub(super) struct HandleCore {
     pub(super) closed: Cell<bool>,
 }
 
+impl HandleCore {
+    /// A new handle of the same side (Rust's `clone`): closed if this one is, else open, and
+    /// then `count_open` counts it in the channel.
+    pub(super) fn clone_handle(&self, count_open: impl FnOnce()) -> Rc<HandleCore> {
+        let handle = Rc::new(HandleCore::default());
+        if self.closed.get() {
+            handle.closed.set(true);
+        } else {
+            count_open();
+        }
+        handle
+    }
+
+    /// Trio's `clone` refuses a closed handle: `ClosedResourceError`, naming the handle's
+    /// `side`. Inlined, as the test was in the generic `try_clone`s.
+    #[inline]
+    pub(super) fn check_clone(&self, side: &str) -> Result<(), Error> {
+        if self.closed.get() {
+            return Err(closed_clone(side));
+        }
+        Ok(())
+    }
+}
+
 /// Which handle a waiter belongs to: the address of its `HandleCore`. Unique among live
 /// waiters: a send or receive future borrows its handle, so no waiter outlives it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -310,6 +334,13 @@ impl<T> State<T> {
 fn closed(what: &str) -> Error {
     Error::new(ClosedResourceError::new(format!(
         "this {what} channel handle was closed"
+    )))
+}
+
+#[cold]
+fn closed_clone(side: &str) -> Error {
+    Error::new(ClosedResourceError::new(format!(
+        "can't clone a closed {side} channel handle"
     )))
 }
 

@@ -142,11 +142,11 @@ where
     crate::open_nursery(|nursery| async move {
         let handler_nursery = handler_nursery.unwrap_or_else(|| nursery.clone());
         for listener in &listeners {
-            nursery.start_soon(serve_one(
-                listener.clone(),
-                handler_nursery.clone(),
-                handler.clone(),
-            ))?;
+            let (handler, handler_nursery) = (handler.clone(), handler_nursery.clone());
+            // The handler's own future is the task, so the task is named after the handler
+            // (`echo` for `async fn echo(stream)`), as Trio names it.
+            let start = move |stream| handler_nursery.start_soon(handler(stream));
+            nursery.start_soon(serve_one(listener.clone(), start))?;
         }
         // The listeners queue connections already; `started` comes last in case starting the
         // loops failed.
@@ -158,39 +158,26 @@ where
     .await
 }
 
-async fn serve_one<L, H, Fut>(
+/// Serves one listener: accepts connections and passes each to `start`, then closes it.
+async fn serve_one<L: Listener>(
     listener: Rc<L>,
-    handler_nursery: Nursery,
-    handler: Rc<H>,
-) -> Result<()>
-where
-    L: Listener + 'static,
-    L::Stream: 'static,
-    H: Fn(L::Stream) -> Fut + 'static,
-    Fut: Future<Output = Result<()>> + 'static,
-{
-    let result = accept_loop(&*listener, &handler_nursery, &handler).await;
+    start: impl Fn(L::Stream) -> Result<()>,
+) -> Result<()> {
+    let result = accept_loop(&*listener, start).await;
     // Trio's `async with listener`: closed on the way out, whatever the way.
     let _ = crate::stream::aclose_forcefully(&*listener).await;
     result
 }
 
-async fn accept_loop<L, H, Fut>(
+/// Accepts connections on `listener` and passes each to `start`, until an error that is not
+/// a lack of resources.
+async fn accept_loop<L: Listener>(
     listener: &L,
-    handler_nursery: &Nursery,
-    handler: &Rc<H>,
-) -> Result<()>
-where
-    L: Listener + 'static,
-    L::Stream: 'static,
-    H: Fn(L::Stream) -> Fut + 'static,
-    Fut: Future<Output = Result<()>> + 'static,
-{
+    start: impl Fn(L::Stream) -> Result<()>,
+) -> Result<()> {
     loop {
         match listener.accept().await {
-            // The handler's own future is the task, so the task is named after the handler
-            // (`echo` for `async fn echo(stream)`), as Trio names it.
-            Ok(stream) => handler_nursery.start_soon(handler(stream))?,
+            Ok(stream) => start(stream)?,
             Err(e) => match errno_of(&e) {
                 Some(errno) if ACCEPT_CAPACITY_ERRNOS.contains(&errno) => {
                     tracing::error!(

@@ -85,6 +85,7 @@ pub use resolve::{
 };
 
 use custom::CustomRef;
+pub(crate) use ops::{Nonblocking, Phase, polled_after_completion};
 use os::OsSocket;
 
 use crate::{BusyResourceError, ClosedResourceError, Error, Result, UsageError};
@@ -341,8 +342,11 @@ impl Socket {
         }
     }
 
-    /// Marks `dir` as used by a Trio-layer operation; `BusyResourceError` if it already is.
-    pub(crate) fn claim(&self, dir: Dir) -> Result<()> {
+    /// Marks `dir` as used by a Trio-layer operation until the claim is dropped;
+    /// `BusyResourceError` if it already is. Inlined into the operations' polls: the claim
+    /// it returns is larger than a bare `Result`.
+    #[inline]
+    pub(crate) fn claim(&self, dir: Dir) -> Result<Claim<'_>> {
         let busy = self.busy.get();
         if busy & dir.bit() != 0 {
             return Err(Error::new(BusyResourceError::new(match dir {
@@ -351,11 +355,7 @@ impl Socket {
             })));
         }
         self.busy.set(busy | dir.bit());
-        Ok(())
-    }
-
-    pub(crate) fn release(&self, dir: Dir) {
-        self.busy.set(self.busy.get() & !dir.bit());
+        Ok(Claim { socket: self, dir })
     }
 
     /// Receives into `buf` (possibly uninitialised memory); `Ready(Ok(n))` with the first `n`
@@ -481,6 +481,19 @@ impl Socket {
                 Err(e) => Poll::Ready(Err(e)),
             },
         }
+    }
+}
+
+/// A direction of a socket that a Trio-layer operation uses ([`Socket::claim`]).
+pub(crate) struct Claim<'a> {
+    socket: &'a Socket,
+    dir: Dir,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let busy = &self.socket.busy;
+        busy.set(busy.get() & !self.dir.bit());
     }
 }
 

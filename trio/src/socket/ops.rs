@@ -7,6 +7,9 @@
 //! received nothing. Operations that take something from the socket (receives, `accept`)
 //! make their schedule point before the first attempt instead: what a success takes is
 //! returned at once, never held across a yield where a dropped future would lose it.
+//!
+//! Those steps are [`Nonblocking`], which the Trio-layer stream futures (`stream/ext.rs`) run
+//! too, with a stream's conflict detector as the claim.
 
 use std::future::Future;
 use std::io::IoSlice;
@@ -14,20 +17,154 @@ use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use super::{Dir, Repr, SockAddr, Socket};
+use super::{Claim, Dir, Repr, SockAddr, Socket};
 use crate::lowlevel::{
     CancelShieldedCheckpoint, cancel_shielded_checkpoint, checkpoint_if_cancelled,
 };
 use crate::{Error, Result, UsageError};
 
+/// Where a [`Nonblocking`] operation is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
+pub(crate) enum Phase {
+    /// Not polled yet, or its first cancel point yielded before raising.
     Start,
     /// A taking operation's schedule point, before its first attempt.
     YieldingFirst,
+    /// An attempt returned `Pending`, or a taking operation waits before its first attempt.
     Waiting,
+    /// The first attempt succeeded at once; in the schedule point.
     Yielding,
+    /// Returned its result.
     Done,
+}
+
+/// One operation as Trio's `_nonblocking_helper` runs it (see the module docs): the claim of
+/// its resource (`G`, a guard, held until the result), a cancel point, one attempt, a
+/// schedule point if that succeeded at once, else a wait and a cancel point before each
+/// retry. A taking operation makes its schedule point before its first attempt.
+pub(crate) struct Nonblocking<T, G> {
+    phase: Phase,
+    guard: Option<G>,
+    /// The value of an attempt that succeeded at once, held over the schedule point.
+    ready: Option<T>,
+    yield_point: CancelShieldedCheckpoint,
+    /// Make the schedule point before the first attempt rather than after it.
+    yield_first: bool,
+}
+
+impl<T, G> Nonblocking<T, G> {
+    /// An operation that puts something in (a send, a connect): Trio's order, the attempt and
+    /// then its schedule point.
+    pub(crate) fn new() -> Self {
+        Nonblocking {
+            phase: Phase::Start,
+            guard: None,
+            ready: None,
+            yield_point: cancel_shielded_checkpoint(),
+            yield_first: false,
+        }
+    }
+
+    /// An operation that takes something out (received bytes, a connection): its schedule
+    /// point comes before its first attempt, as a success held across a yield would be lost
+    /// with a future dropped there (by a `select`, say). Dropped at any point, such an
+    /// operation has taken nothing, or has returned it.
+    pub(crate) fn taking() -> Self {
+        Nonblocking {
+            yield_first: true,
+            ..Nonblocking::new()
+        }
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    fn finish(&mut self, result: Result<T>) -> Poll<Result<T>> {
+        self.phase = Phase::Done;
+        self.guard = None;
+        Poll::Ready(result)
+    }
+
+    /// One poll of the operation `what`. `claim` claims the resource on the first poll (`None`:
+    /// nothing to claim); `probe`, for a taking operation's first attempt, is `Pending` when
+    /// the attempt is certain to wait (the wait is then its schedule point); `attempt` makes
+    /// one try. A success at once gets its schedule point; an error at once returns at once.
+    ///
+    /// Always inlined: it is the whole of each operation's poll, with its closures.
+    #[inline(always)]
+    pub(crate) fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        what: &str,
+        claim: impl FnOnce() -> Result<Option<G>>,
+        probe: impl FnOnce(&mut Context<'_>) -> Poll<Result<()>>,
+        attempt: impl FnOnce(&mut Context<'_>) -> Poll<Result<T>>,
+    ) -> Poll<Result<T>> {
+        match self.phase {
+            // The guard is there already when the cancel point below yielded first.
+            Phase::Start if self.guard.is_none() => match claim() {
+                Ok(guard) => self.guard = guard,
+                Err(e) => return self.finish(Err(e)),
+            },
+            Phase::Start | Phase::Waiting => {}
+            Phase::YieldingFirst => {
+                ready!(Pin::new(&mut self.yield_point).poll(cx));
+                // Yielded already: a success below returns at once. The cancel point comes
+                // again, as a cancel delivered during the yield did not wake the task.
+                self.phase = Phase::Waiting;
+            }
+            Phase::Yielding => {
+                ready!(Pin::new(&mut self.yield_point).poll(cx));
+                return match self.ready.take() {
+                    Some(value) => self.finish(Ok(value)),
+                    None => self.finish(Err(polled_after_completion(what))),
+                };
+            }
+            Phase::Done => return Poll::Ready(Err(polled_after_completion(what))),
+        }
+        // The cancel point: before the first attempt, and before every retry after a wake-up
+        // (so a cancelled receive has taken nothing).
+        match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return self.finish(Err(e)),
+            // Cancelled: the cancel point yields before it raises; the next poll raises.
+            Poll::Pending => return Poll::Pending,
+        }
+        if self.yield_first && self.phase == Phase::Start {
+            // Certain to wait: the wait is the schedule point, and nothing is held across it.
+            if probe(cx).is_pending() {
+                self.phase = Phase::Waiting;
+                return Poll::Pending;
+            }
+            self.phase = Phase::YieldingFirst;
+            if Pin::new(&mut self.yield_point).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.phase = Phase::Waiting;
+        }
+        match attempt(cx) {
+            Poll::Ready(Ok(value)) if self.phase == Phase::Start => {
+                self.phase = Phase::Yielding;
+                match Pin::new(&mut self.yield_point).poll(cx) {
+                    Poll::Ready(()) => self.finish(Ok(value)),
+                    Poll::Pending => {
+                        self.ready = Some(value);
+                        Poll::Pending
+                    }
+                }
+            }
+            Poll::Ready(result) => self.finish(result),
+            Poll::Pending => {
+                self.phase = Phase::Waiting;
+                Poll::Pending
+            }
+        }
+    }
+}
+
+pub(crate) fn polled_after_completion(what: &str) -> Error {
+    Error::new(UsageError::new(format!("{what} polled after it finished")))
 }
 
 /// One Trio-layer socket operation: `op(socket, cx, first)` makes one attempt, `first` on the
@@ -35,16 +172,12 @@ enum Phase {
 struct SocketOp<'a, T, F> {
     socket: &'a Socket,
     dir: Dir,
-    phase: Phase,
-    claimed: bool,
     /// A cancelled (or abandoned) connect closes the socket.
     close_on_cancel: bool,
-    /// The outcome of an attempt that succeeded (or failed) at once, held over the schedule
-    /// point.
-    outcome: Option<Result<T>>,
-    yield_point: CancelShieldedCheckpoint,
-    /// Make the schedule point before the first attempt (see the module docs).
-    yield_first: bool,
+    /// The attempt's outcome is the value, unless it is `Cancelled`: a failure at once gets
+    /// its schedule point too (Trio's `_try_sync`), while a `Cancelled` from a custom socket
+    /// was a checkpoint's already.
+    checkpoints: Nonblocking<Result<T>, Claim<'a>>,
     /// An attempt was made: later ones may consult readiness first.
     tried: bool,
     /// Ask the reactor whether the first attempt would wait (see `taking`).
@@ -63,12 +196,8 @@ where
         SocketOp {
             socket,
             dir,
-            phase: Phase::Start,
-            claimed: false,
             close_on_cancel: false,
-            outcome: None,
-            yield_point: cancel_shielded_checkpoint(),
-            yield_first: false,
+            checkpoints: Nonblocking::new(),
             tried: false,
             probe: false,
             op,
@@ -79,24 +208,15 @@ where
     /// unless `probe` and the reactor says it will wait (the wait is its schedule point).
     /// A stream receive of zero bytes does not probe: it returns at once with no data.
     fn taking(socket: &'a Socket, probe: bool, op: F) -> Self {
-        let mut taking = SocketOp::new(socket, Dir::Read, op);
-        taking.yield_first = true;
-        taking.probe = probe;
-        taking
-    }
-
-    fn finish(&mut self, result: Result<T>) -> Poll<Result<T>> {
-        self.phase = Phase::Done;
-        if self.claimed {
-            self.claimed = false;
-            self.socket.release(self.dir);
+        SocketOp {
+            socket,
+            dir: Dir::Read,
+            close_on_cancel: false,
+            checkpoints: Nonblocking::taking(),
+            tried: false,
+            probe,
+            op,
         }
-        if let Err(e) = &result {
-            if self.close_on_cancel && e.is_cancelled() {
-                self.socket.close();
-            }
-        }
-        Poll::Ready(result)
     }
 }
 
@@ -108,69 +228,33 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
-        match this.phase {
-            // Claimed already when the cancel point below yielded first.
-            Phase::Start if !this.claimed => {
-                if let Err(e) = this.socket.claim(this.dir) {
-                    this.phase = Phase::Done;
-                    return Poll::Ready(Err(e));
+        let (socket, dir, probe) = (this.socket, this.dir, this.probe);
+        let (tried, op) = (&mut this.tried, &mut this.op);
+        let polled = this.checkpoints.poll(
+            cx,
+            "socket operation",
+            || socket.claim(dir).map(Some),
+            |cx| match probe {
+                true => socket.poll_read_hint(cx),
+                false => Poll::Ready(Ok(())),
+            },
+            |cx| {
+                let first = !*tried;
+                *tried = true;
+                op(socket, cx, first).map(|outcome| match outcome {
+                    Err(e) if e.is_cancelled() => Err(e),
+                    outcome => Ok(outcome),
+                })
+            },
+        );
+        match polled {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(outcome)) => Poll::Ready(outcome),
+            Poll::Ready(Err(e)) => {
+                if this.close_on_cancel && e.is_cancelled() {
+                    socket.close();
                 }
-                this.claimed = true;
-            }
-            Phase::Start | Phase::Waiting => {}
-            Phase::YieldingFirst => {
-                ready!(Pin::new(&mut this.yield_point).poll(cx));
-                // The cancel point comes again: a cancel delivered during the yield did not
-                // wake the task.
-                this.phase = Phase::Waiting;
-            }
-            Phase::Yielding => {
-                ready!(Pin::new(&mut this.yield_point).poll(cx));
-                let outcome = this.outcome.take();
-                return this.finish(outcome.unwrap_or_else(|| Err(polled_after_completion())));
-            }
-            Phase::Done => return Poll::Ready(Err(polled_after_completion())),
-        }
-        match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(e)) => return this.finish(Err(e)),
-            // Cancelled: the cancel point yields before it raises; the next poll raises.
-            Poll::Pending => return Poll::Pending,
-        }
-        if this.yield_first && this.phase == Phase::Start {
-            // Certain to wait: the wait is the schedule point, and nothing is held across it.
-            if this.probe && this.socket.poll_read_hint(cx).is_pending() {
-                this.phase = Phase::Waiting;
-                return Poll::Pending;
-            }
-            this.phase = Phase::YieldingFirst;
-            if Pin::new(&mut this.yield_point).poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            this.phase = Phase::Waiting;
-        }
-        let first = !this.tried;
-        this.tried = true;
-        let immediate = this.phase == Phase::Start;
-        match (this.op)(this.socket, cx, first) {
-            // Trio's `_try_sync`: an immediate outcome, success or failure, gets its schedule
-            // point (a `Cancelled` from a custom socket is already a checkpoint's).
-            Poll::Ready(outcome)
-                if immediate && !outcome.as_ref().is_err_and(Error::is_cancelled) =>
-            {
-                this.phase = Phase::Yielding;
-                match Pin::new(&mut this.yield_point).poll(cx) {
-                    Poll::Ready(()) => this.finish(outcome),
-                    Poll::Pending => {
-                        this.outcome = Some(outcome);
-                        Poll::Pending
-                    }
-                }
-            }
-            Poll::Ready(outcome) => this.finish(outcome),
-            Poll::Pending => {
-                this.phase = Phase::Waiting;
-                Poll::Pending
+                Poll::Ready(Err(e))
             }
         }
     }
@@ -178,18 +262,11 @@ where
 
 impl<T, F> Drop for SocketOp<'_, T, F> {
     fn drop(&mut self) {
-        if self.claimed {
-            self.socket.release(self.dir);
-        }
         // A connect abandoned mid-way leaves the socket in an unknown state.
-        if self.close_on_cancel && self.phase == Phase::Waiting {
+        if self.close_on_cancel && self.checkpoints.phase() == Phase::Waiting {
             self.socket.close();
         }
     }
-}
-
-fn polled_after_completion() -> Error {
-    Error::new(UsageError::new("socket operation polled after it finished"))
 }
 
 /// The attempts of the async methods: `first` makes the system call before consulting

@@ -2,9 +2,10 @@
 //! stream, and the named futures they return.
 //!
 //! Every operation but `aclose` runs the same state machine ([`Op`]), Trio's
-//! `_nonblocking_helper` (`trio/_socket.py`): take the direction's conflict detector; a cancel
-//! point; try once; on immediate success a cancel-shielded schedule point; otherwise wait, and
-//! on each wake-up check for cancellation before trying again.
+//! `_nonblocking_helper` (`trio/_socket.py`) as the socket operations run it (`socket/ops.rs`):
+//! take the direction's conflict detector; a cancel point; try once; on immediate success a
+//! cancel-shielded schedule point; otherwise wait, and on each wake-up check for cancellation
+//! before trying again. Operations that take something make their schedule point first.
 
 use std::fmt;
 use std::future::Future;
@@ -15,141 +16,19 @@ use super::{
     AsyncResource, ConflictDetector, ConflictGuard, HalfCloseableStream, Listener, ReceiveBuf,
     ReceiveStream, SendStream,
 };
-use crate::lowlevel::{
-    CancelShieldedCheckpoint, Checkpoint, cancel_shielded_checkpoint, checkpoint,
-    checkpoint_if_cancelled,
-};
+use crate::lowlevel::{Checkpoint, checkpoint};
+use crate::socket::{Nonblocking, Phase, polled_after_completion};
 use crate::{BrokenResourceError, CancelScope, Error, Result, UsageError};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// Not polled yet.
-    Start,
-    /// A receiving operation's schedule point, made before its first attempt (see
-    /// `Op::receiving`).
-    YieldingFirst,
-    /// The first attempt returned `Pending`.
-    Waiting,
-    /// Succeeded at the first attempt; in the schedule point.
-    Yielding,
-    /// Returned its result.
-    Done,
-}
+/// The state machine every Trio-layer stream operation shares (see the module docs), its
+/// claim the direction's conflict detector.
+type Op<'a, T> = Nonblocking<T, ConflictGuard<'a>>;
 
-/// The state machine every Trio-layer stream operation shares (see the module docs).
-struct Op<'a, T> {
-    phase: Phase,
-    guard: Option<ConflictGuard<'a>>,
-    ready: Option<T>,
-    yield_point: CancelShieldedCheckpoint,
-    /// Make the schedule point before the first attempt rather than after its success.
-    yield_first: bool,
-}
-
-impl<'a, T> Op<'a, T> {
-    fn new() -> Self {
-        Op {
-            phase: Phase::Start,
-            guard: None,
-            ready: None,
-            yield_point: cancel_shielded_checkpoint(),
-            yield_first: false,
-        }
-    }
-
-    /// An operation that takes something out of its stream (received bytes, an accepted
-    /// connection). Its schedule point comes before its first attempt: a schedule point after
-    /// a success would hold what was taken across a yield, and a future dropped there (by a
-    /// `select`, say) would lose it. Dropped at any point, such an operation has taken
-    /// nothing, or has returned it.
-    fn receiving() -> Self {
-        Op {
-            yield_first: true,
-            ..Op::new()
-        }
-    }
-
-    /// One poll of the operation `what`: `detector` is asked for on the first poll only,
-    /// `attempt` makes one try at the operation. `probe`, for a taking operation, says
-    /// whether its first attempt is certain to wait (`poll_receive_ready`).
-    fn poll(
-        &mut self,
-        cx: &mut Context<'_>,
-        what: &'static str,
-        detector: impl FnOnce() -> Option<&'a ConflictDetector>,
-        probe: impl FnOnce(&mut Context<'_>) -> Poll<Result<()>>,
-        attempt: impl FnOnce(&mut Context<'_>) -> Poll<Result<T>>,
-    ) -> Poll<Result<T>> {
-        match self.phase {
-            // The guard is there already when the cancel point below yielded first.
-            Phase::Start if self.guard.is_none() => {
-                if let Some(detector) = detector() {
-                    match detector.enter() {
-                        Ok(guard) => self.guard = Some(guard),
-                        Err(e) => return self.finish(Err(e)),
-                    }
-                }
-            }
-            Phase::Start | Phase::Waiting => {}
-            Phase::YieldingFirst => {
-                ready!(Pin::new(&mut self.yield_point).poll(cx));
-                // Yielded already: a success below returns at once. The cancel point comes
-                // again, as a cancel delivered during the yield did not wake the task.
-                self.phase = Phase::Waiting;
-            }
-            Phase::Yielding => {
-                ready!(Pin::new(&mut self.yield_point).poll(cx));
-                return match self.ready.take() {
-                    Some(value) => self.finish(Ok(value)),
-                    None => self.finish(Err(polled_after_completion(what))),
-                };
-            }
-            Phase::Done => return Poll::Ready(Err(polled_after_completion(what))),
-        }
-        // The cancel point: before the first attempt, and before every retry after a wake-up
-        // (so a cancelled receive has taken nothing).
-        match Pin::new(&mut checkpoint_if_cancelled()).poll(cx) {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(e)) => return self.finish(Err(e)),
-            // Cancelled: the cancel point yields before it raises; the next poll raises.
-            Poll::Pending => return Poll::Pending,
-        }
-        if self.yield_first && self.phase == Phase::Start {
-            // Certain to wait: the wait is the schedule point, and nothing is held across it.
-            if probe(cx).is_pending() {
-                self.phase = Phase::Waiting;
-                return Poll::Pending;
-            }
-            self.phase = Phase::YieldingFirst;
-            if Pin::new(&mut self.yield_point).poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            self.phase = Phase::Waiting;
-        }
-        match attempt(cx) {
-            Poll::Ready(Ok(value)) if self.phase == Phase::Start => {
-                self.phase = Phase::Yielding;
-                match Pin::new(&mut self.yield_point).poll(cx) {
-                    Poll::Ready(()) => self.finish(Ok(value)),
-                    Poll::Pending => {
-                        self.ready = Some(value);
-                        Poll::Pending
-                    }
-                }
-            }
-            Poll::Ready(result) => self.finish(result),
-            Poll::Pending => {
-                self.phase = Phase::Waiting;
-                Poll::Pending
-            }
-        }
-    }
-
-    fn finish(&mut self, result: Result<T>) -> Poll<Result<T>> {
-        self.phase = Phase::Done;
-        self.guard = None;
-        Poll::Ready(result)
-    }
+/// The claim of an operation: its stream's conflict detector, if it has one. Inlined into
+/// the futures' polls, which are built in the crate of the stream.
+#[inline]
+fn enter(detector: Option<&ConflictDetector>) -> Result<Option<ConflictGuard<'_>>> {
+    detector.map(ConflictDetector::enter).transpose()
 }
 
 /// The probe of an operation that takes nothing (and so never makes the schedule point
@@ -158,13 +37,14 @@ fn might_be_ready(_: &mut Context<'_>) -> Poll<Result<()>> {
     Poll::Ready(Ok(()))
 }
 
-/// `Debug` for the futures: where the operation is (their stream need not be `Debug`).
+/// `Debug` for the futures: where the operation is (their stream need not be `Debug`). A
+/// future whose type needs a bound on its stream names it (`Accept: Listener`).
 macro_rules! debug_futures {
-    ($($name:ident),*) => {$(
-        impl<S: ?Sized> fmt::Debug for $name<'_, S> {
+    ($($name:ident $(: $bound:path)?),*) => {$(
+        impl<S: ?Sized $(+ $bound)?> fmt::Debug for $name<'_, S> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($name))
-                    .field("phase", &self.op.phase)
+                    .field("phase", &self.op.phase())
                     .finish_non_exhaustive()
             }
         }
@@ -176,16 +56,9 @@ debug_futures!(
     WaitSendAllMightNotBlock,
     SendEof,
     ReceiveSome,
-    ReceiveInto
+    ReceiveInto,
+    Accept: Listener
 );
-
-impl<L: Listener + ?Sized> fmt::Debug for Accept<'_, L> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Accept")
-            .field("phase", &self.op.phase)
-            .finish_non_exhaustive()
-    }
-}
 
 impl<R: ?Sized> fmt::Debug for Aclose<'_, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -193,10 +66,6 @@ impl<R: ?Sized> fmt::Debug for Aclose<'_, R> {
             .field("phase", &self.phase)
             .finish_non_exhaustive()
     }
-}
-
-fn polled_after_completion(what: &str) -> Error {
-    Error::new(UsageError::new(format!("{what} polled after it finished")))
 }
 
 /// Trio's `AsyncResource.aclose`, for every [`AsyncResource`].
@@ -353,7 +222,7 @@ impl<S: SendStream + ?Sized> Future for SendAll<'_, S> {
         this.op.poll(
             cx,
             "send_all",
-            || stream.send_conflict_detector(),
+            || enter(stream.send_conflict_detector()),
             might_be_ready,
             |cx| {
                 // An empty `data` still makes one call, which reports a closed stream.
@@ -396,7 +265,7 @@ impl<S: SendStream + ?Sized> Future for WaitSendAllMightNotBlock<'_, S> {
         this.op.poll(
             cx,
             "wait_send_all_might_not_block",
-            || stream.send_conflict_detector(),
+            || enter(stream.send_conflict_detector()),
             might_be_ready,
             |cx| stream.poll_wait_send_all_might_not_block(cx),
         )
@@ -445,7 +314,7 @@ impl<S: HalfCloseableStream + ?Sized> Future for SendEof<'_, S> {
         this.op.poll(
             cx,
             "send_eof",
-            || stream.send_conflict_detector(),
+            || enter(stream.send_conflict_detector()),
             might_be_ready,
             |cx| stream.poll_send_eof(cx),
         )
@@ -475,7 +344,7 @@ pub trait ReceiveStreamExt: ReceiveStream {
             stream: self,
             max_bytes,
             buf: Vec::new(),
-            op: Op::receiving(),
+            op: Op::taking(),
         }
     }
 
@@ -493,7 +362,7 @@ pub trait ReceiveStreamExt: ReceiveStream {
         ReceiveInto {
             stream: self,
             buf,
-            op: Op::receiving(),
+            op: Op::taking(),
         }
     }
 }
@@ -541,7 +410,7 @@ impl<S: ReceiveStream + ?Sized> Future for ReceiveSome<'_, S> {
         this.op.poll(
             cx,
             "receive_some",
-            || stream.receive_conflict_detector(),
+            || enter(stream.receive_conflict_detector()),
             // A bad size is reported after the schedule point, not after a wait.
             |cx| match max_bytes {
                 0 => Poll::Ready(Ok(())),
@@ -587,7 +456,7 @@ impl<S: ReceiveStream + ?Sized> Future for ReceiveInto<'_, S> {
         this.op.poll(
             cx,
             "receive_into",
-            || stream.receive_conflict_detector(),
+            || enter(stream.receive_conflict_detector()),
             |cx| match empty {
                 true => Poll::Ready(Ok(())),
                 false => stream.poll_receive_ready(cx),
@@ -619,7 +488,7 @@ pub trait ListenerExt: Listener {
     fn accept(&self) -> Accept<'_, Self> {
         Accept {
             listener: self,
-            op: Op::receiving(),
+            op: Op::taking(),
         }
     }
 }
@@ -646,7 +515,7 @@ impl<L: Listener + ?Sized> Future for Accept<'_, L> {
         this.op.poll(
             cx,
             "accept",
-            || listener.accept_conflict_detector(),
+            || enter(listener.accept_conflict_detector()),
             |cx| listener.poll_accept_ready(cx),
             |cx| listener.poll_accept(cx),
         )
