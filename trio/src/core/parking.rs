@@ -455,7 +455,7 @@ impl<D> ParkingLot<D> {
     pub fn break_lot(&self, cause: Option<&Task>) {
         let cause = cause
             .cloned()
-            .or_else(|| super::introspect::current_task().ok());
+            .or_else(|| Runner::with_current_task(|_, task| Task::from_inner(task.clone())));
         let wakes: Vec<Wake> = {
             let mut inner = self.inner.borrow_mut();
             if inner.broken.is_some() {
