@@ -659,3 +659,34 @@ fn a_stream_item_handed_over_to_a_dropped_receiver_is_not_lost() {
         Ok(())
     });
 }
+
+/// Trio's `test_statistics`, the high-water mark: `peak_buffer_used` follows the most values
+/// the buffer held at once and does not drop when the buffer drains; a value handed straight
+/// to a waiting receiver never enters the buffer.
+#[test]
+fn peak_buffer_used_is_a_high_water_mark() {
+    run(async {
+        let (tx, rx) = open_memory_channel::<u32>(2);
+        assert_eq!(tx.statistics(), rx.statistics());
+        assert_eq!(tx.statistics().peak_buffer_used, 0);
+        tx.try_send(1).map_err(|e| e.into_error())?;
+        assert_eq!(tx.statistics().peak_buffer_used, 1);
+        tx.try_send(2).map_err(|e| e.into_error())?;
+        assert_eq!(rx.statistics().peak_buffer_used, 2);
+        rx.try_receive()?;
+        rx.try_receive()?;
+        let s = rx.statistics();
+        assert_eq!((s.current_buffer_used, s.peak_buffer_used), (0, 2));
+        let (tx0, rx0) = open_memory_channel::<u32>(0);
+        trio::open_nursery(|n| async move {
+            n.start_soon(async move {
+                rx0.receive().await?;
+                assert_eq!(rx0.statistics().peak_buffer_used, 0);
+                Ok(())
+            })?;
+            wait_all_tasks_blocked().await?;
+            tx0.send(7).await.map_err(|e| e.into_error())
+        })
+        .await
+    });
+}

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use common::{Log, assert_err, run, try_run};
 use trio::lowlevel::{
-    ParkingLot, RunVar, add_parking_lot_breaker, current_task, remove_parking_lot_breaker,
+    ParkingLot, RunVar, Task, add_parking_lot_breaker, current_task, remove_parking_lot_breaker,
     wait_all_tasks_blocked,
 };
 use trio::{BrokenResourceError, DeadlockError, UsageError};
@@ -44,7 +44,10 @@ fn exit_of_a_task_breaks_its_lots() {
         })
         .await?;
         assert!(lot.is_broken());
-        assert_eq!(lot.broken_by().map(|t| t.name()), Some("owner".into()));
+        assert_eq!(
+            lot.broken_by().iter().map(|t| t.name()).collect::<Vec<_>>(),
+            ["owner"]
+        );
         // Later parks fail at once.
         assert_err::<BrokenResourceError, _>(lot.park().await);
         Ok(())
@@ -165,8 +168,59 @@ fn a_finished_task_cannot_take_a_breaker() {
         .await?;
         let finished = slot.borrow_mut().take().expect("the child ran");
         let lot = ParkingLot::new();
-        assert_err::<UsageError, _>(add_parking_lot_breaker(&finished, &lot));
+        // Trio raises BrokenResourceError here.
+        assert_err::<BrokenResourceError, _>(add_parking_lot_breaker(&finished, &lot));
         assert!(!lot.is_broken());
+        Ok(())
+    });
+}
+
+/// Trio's `test_parking_lot_breaker_basic`, `_rebreak` and `_multiple_breakers_exit`:
+/// `broken_by` lists every breaker in order, `break_lot()` names the calling task, and
+/// breaking again adds a breaker without changing the lot's error.
+#[test]
+fn broken_by_lists_every_breaker_and_defaults_to_the_calling_task() {
+    run(async {
+        let me = current_task()?;
+        let lot = ParkingLot::new();
+        lot.break_lot(None);
+        lot.break_lot(None);
+        assert_eq!(lot.broken_by(), [me.clone(), me.clone()]);
+        let e = lot.park().await.unwrap_err();
+        assert!(e.is::<BrokenResourceError>(), "{e}");
+        let lot2 = lot.clone();
+        let kids = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let k = kids.clone();
+        trio::open_nursery(|n| async move {
+            for _ in 0..3 {
+                let l = lot2.clone();
+                let task = n
+                    .start(|st: trio::TaskStatus<Task>| async move {
+                        st.started(current_task()?)?;
+                        add_parking_lot_breaker(&current_task()?, &l)?;
+                        trio::sleep_forever().await
+                    })
+                    .await?;
+                k.borrow_mut().push(task);
+            }
+            n.cancel_scope().cancel();
+            Ok(())
+        })
+        .await?;
+        let children = kids.borrow().clone();
+        let mut expected = vec![me.clone(), me];
+        let by = lot.broken_by();
+        assert_eq!(by[..2], expected[..]);
+        expected.extend(children.iter().cloned());
+        let mut tail: Vec<_> = by[2..].iter().map(|t| t.id()).collect();
+        let mut want: Vec<_> = children.iter().map(|t| t.id()).collect();
+        tail.sort();
+        want.sort();
+        assert_eq!(tail, want);
+        assert_eq!(by.len(), expected.len());
+        // The lot's error still names its first breaker.
+        let again = lot.park().await.unwrap_err();
+        assert_eq!(again.to_string(), e.to_string());
         Ok(())
     });
 }

@@ -584,3 +584,30 @@ fn current_task_if_not_cancelled_is_a_cancel_point_that_never_yields() {
         Ok(())
     });
 }
+
+/// Trio's `test_timeout_deadline_on_entry`: once a scope is entered, its relative deadline is
+/// the time left until its deadline, so it follows `set_deadline` and the clock.
+#[test]
+fn relative_deadline_after_entry_is_the_time_left() {
+    run(async {
+        let cs = CancelScope::with_relative_deadline(5.0)?;
+        assert_eq!(cs.relative_deadline(), 5.0);
+        let start = trio::current_time()?;
+        let c = cs.clone();
+        cs.run(async move {
+            assert_eq!(c.deadline(), start + 5.0);
+            assert_eq!(c.relative_deadline(), 5.0);
+            c.set_deadline(start + 3.0)?;
+            assert_eq!(c.relative_deadline(), 3.0);
+            c.set_relative_deadline(4.0)?;
+            assert_eq!(c.deadline(), start + 4.0);
+            assert_eq!(c.relative_deadline(), 4.0);
+            trio::sleep(1.0).await?;
+            assert_eq!(c.relative_deadline(), 3.0);
+            Ok(())
+        })
+        .await?;
+        assert_eq!(CancelScope::new().relative_deadline(), f64::INFINITY);
+        Ok(())
+    });
+}

@@ -78,6 +78,10 @@ pub struct MemoryChannelStatistics {
     pub tasks_waiting_send: usize,
     /// Tasks blocked in `receive`.
     pub tasks_waiting_receive: usize,
+    /// The most values the buffer has held at once since the channel was opened (a value
+    /// handed straight to a waiting receiver never enters the buffer). Draining the buffer
+    /// does not lower it: it is the figure to size `max_buffer_size` from.
+    pub peak_buffer_used: usize,
 }
 
 fn statistics<T>(state: &State<T>) -> MemoryChannelStatistics {
@@ -88,6 +92,7 @@ fn statistics<T>(state: &State<T>) -> MemoryChannelStatistics {
         open_receive_channels: state.open_recv,
         tasks_waiting_send: state.senders.len(),
         tasks_waiting_receive: state.receivers.len(),
+        peak_buffer_used: state.peak_buffer,
     }
 }
 

@@ -107,6 +107,8 @@ pub(super) struct State<T> {
     pub(super) open_recv: usize,
     pub(super) senders: ParkingLot<SendWait<T>>,
     pub(super) receivers: ParkingLot<RecvWait<T>>,
+    /// The most values the buffer has held at once (Trio's `peak_buffer_used`).
+    pub(super) peak_buffer: usize,
     /// Values handed to receivers that have not returned them yet. They may still come back
     /// (a dropped receive), so the channel has not ended while any are in flight.
     in_flight: usize,
@@ -125,6 +127,7 @@ impl<T> State<T> {
             open_recv: 1,
             senders: ParkingLot::new(),
             receivers: ParkingLot::new(),
+            peak_buffer: 0,
             in_flight: 0,
         }
     }
@@ -207,6 +210,9 @@ impl<T> State<T> {
         };
         if self.buffer.len() < self.max_buffer {
             self.buffer.push_back(value);
+            if self.buffer.len() > self.peak_buffer {
+                self.peak_buffer = self.buffer.len();
+            }
             return TrySend::Sent;
         }
         TrySend::Full(value)

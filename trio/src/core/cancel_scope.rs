@@ -207,10 +207,17 @@ impl CancelScope {
         Ok(())
     }
 
-    /// The relative deadline in seconds (`f64::INFINITY`: none). It is turned into an absolute
-    /// deadline when the scope is entered.
+    /// The relative deadline in seconds (`f64::INFINITY`: none). Before the scope is entered,
+    /// the duration it will have at entry; once entered, the time left until its deadline
+    /// (Trio's `deadline - current_time()`, so it follows `set_deadline` and the clock).
     pub fn relative_deadline(&self) -> f64 {
-        self.state.relative_deadline.get()
+        let state = &self.state;
+        if state.phase.get() != Phase::Unentered
+            && let Some(now) = Runner::with_current(|runner| runner.current_time())
+        {
+            return state.deadline.get() - now;
+        }
+        state.relative_deadline.get()
     }
 
     /// Sets the relative deadline (any [`IntoSeconds`](crate::IntoSeconds) type). Before entry

@@ -50,6 +50,9 @@ pub(crate) struct NurseryInner {
     /// The nursery's cancel scope; its `tasks` list is the nursery's child list.
     pub(crate) scope: Rc<ScopeState>,
     pub(crate) parent_task: Cell<Option<TaskKey>>,
+    /// The parent task's record, kept once the nursery has closed while something else still
+    /// holds the nursery: Trio's upward links outlive the tasks (`parent_task` after exit).
+    parent_kept: RefCell<Option<Rc<TaskInner>>>,
     pub(crate) pending_starts: Cell<usize>,
     pub(crate) closed: Cell<bool>,
     body_done: Cell<bool>,
@@ -86,6 +89,7 @@ impl NurseryInner {
         Rc::new(NurseryInner {
             scope,
             parent_task: Cell::new(None),
+            parent_kept: RefCell::new(None),
             pending_starts: Cell::new(0),
             closed: Cell::new(false),
             body_done: Cell::new(false),
@@ -119,6 +123,7 @@ impl NurseryInner {
         let NurseryInner {
             scope: _,
             parent_task,
+            parent_kept,
             pending_starts: _,
             closed,
             body_done,
@@ -133,6 +138,7 @@ impl NurseryInner {
             has_waiter_waker,
         } = inner;
         parent_task.set(None);
+        *parent_kept.get_mut() = None;
         closed.set(false);
         body_done.set(false);
         entered.set(false);
@@ -452,8 +458,11 @@ impl Nursery {
             .collect()
     }
 
-    /// The task that opened the nursery.
+    /// The task that opened the nursery (also after the task and the nursery have ended).
     pub fn parent_task(&self) -> Option<Task> {
+        if let Some(task) = &*self.inner.parent_kept.borrow() {
+            return Some(Task::from_inner(task.clone()));
+        }
         let key = self.inner.parent_task.get()?;
         Runner::with_current(|runner| runner.task(key))
             .flatten()
@@ -631,6 +640,11 @@ where
             let absorbs =
                 nursery.scope.is_cancelled() && !nursery.scope.parent_cancellation_is_visible();
             nursery.close_keeping_child_list(Some(runner));
+            if Rc::strong_count(nursery) > 1 {
+                // A handle (or a child task's record) outlives the nursery: keep the upward
+                // link valid after the parent exits.
+                *nursery.parent_kept.borrow_mut() = Some(task.clone());
+            }
             let mut open = task.child_nurseries.borrow_mut();
             let is_this = |n: &Weak<NurseryInner>| std::ptr::eq(n.as_ptr(), Rc::as_ptr(nursery));
             if open.last().is_some_and(is_this) {

@@ -71,8 +71,9 @@ pub(super) struct LotInner<D> {
     /// them yet: still counted as waiting.
     sorting: usize,
     broken: Option<String>,
-    /// The task whose exit (or `break_lot` call) broke the lot.
-    broken_by: Option<Task>,
+    /// The tasks whose exit (or `break_lot` call) broke the lot, in order (Trio's list:
+    /// breaking a broken lot adds a breaker).
+    broken_by: Vec<Task>,
 }
 
 impl<D> Default for LotInner<D> {
@@ -81,7 +82,7 @@ impl<D> Default for LotInner<D> {
             queue: WaitList::default(),
             sorting: 0,
             broken: None,
-            broken_by: None,
+            broken_by: Vec::new(),
         }
     }
 }
@@ -449,15 +450,23 @@ impl<D> ParkingLot<D> {
 
     /// Breaks the lot: every parked task, and every later `park`, fails with
     /// [`BrokenResourceError`] naming `cause` (for example the task that died holding a lock).
+    /// `None` names the calling task (Trio's default), or no task outside a run. Breaking a
+    /// broken lot adds `cause` to [`broken_by`](Self::broken_by) and changes nothing else.
     pub fn break_lot(&self, cause: Option<&Task>) {
-        let reason = match cause {
-            Some(task) => format!("the parking lot was broken by task {:?}", task.name()),
-            None => "the parking lot was broken".to_string(),
-        };
+        let cause = cause
+            .cloned()
+            .or_else(|| Runner::with_current_task(|_, task| Task::from_inner(task.clone())));
         let wakes: Vec<Wake> = {
             let mut inner = self.inner.borrow_mut();
-            inner.broken = Some(reason);
-            inner.broken_by = cause.cloned();
+            if inner.broken.is_some() {
+                inner.broken_by.extend(cause);
+                return;
+            }
+            inner.broken = Some(match &cause {
+                Some(task) => format!("the parking lot was broken by task {:?}", task.name()),
+                None => "the parking lot was broken".to_string(),
+            });
+            inner.broken_by.extend(cause);
             let mut wakes = Vec::new();
             while let Some(node) = inner.queue.pop_front() {
                 // SAFETY: just unlinked with the lot borrowed; nothing else runs meanwhile.
@@ -475,8 +484,9 @@ impl<D> ParkingLot<D> {
         self.inner.borrow().broken.is_some()
     }
 
-    /// The task named as the cause when the lot was broken, if any.
-    pub fn broken_by(&self) -> Option<Task> {
+    /// The tasks named as causes each time the lot was broken, oldest first (empty: not
+    /// broken, or broken with no task named).
+    pub fn broken_by(&self) -> Vec<Task> {
         self.inner.borrow().broken_by.clone()
     }
 
@@ -857,14 +867,14 @@ impl<D> Park<D> {
 /// lock whose owner dies without releasing it fails its waiters (Trio's
 /// `add_parking_lot_breaker`).
 ///
-/// Fails with a `UsageError` if `task` has already exited (the lot is not broken then: the
-/// caller decides).
+/// Fails with [`BrokenResourceError`] if `task` has already exited, as in Trio (the lot is
+/// not broken then: the caller decides).
 pub fn add_parking_lot_breaker(task: &Task, lot: &ParkingLot) -> Result<()> {
     if task.inner.finished.get() {
-        return Err(Error::usage(format!(
-            "add_parking_lot_breaker: task {:?} has already exited",
+        return Err(Error::new(BrokenResourceError::new(format!(
+            "attempted to add already exited task {:?} as lot breaker",
             task.name()
-        )));
+        ))));
     }
     task.inner.lot_breakers.borrow_mut().push(lot.clone());
     Ok(())

@@ -323,7 +323,7 @@ impl LockCore {
             .borrow()
             .broken_by
             .clone()
-            .or_else(|| self.lot.broken_by())
+            .or_else(|| self.lot.broken_by().into_iter().next())
         {
             Some(task) => broken_error(&task),
             None => Error::new(BrokenResourceError::new("the lock is broken")),
