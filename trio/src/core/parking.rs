@@ -794,7 +794,8 @@ impl<D> Park<D> {
 impl<D> Future for Park<D> {
     type Output = Result<()>;
 
-    #[inline]
+    // Inlined into every primitive's wait: its common cases are a few `Copy` loads.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         // Every field is a cell: the park is only ever used through `&Park`.
         let this = self.into_ref().get_ref();
