@@ -95,6 +95,106 @@ fn repark_moves_waiters_keeping_their_order() {
     assert_eq!(seen.get(), ["0 woke", "1 woke", "2 woke", "3 woke"]);
 }
 
+/// Starts a waiter named `name` that parks in `lot` inside its own scope (returned), and
+/// logs how the park ended (Trio's `cancellable_waiter`).
+async fn cancellable_waiter(
+    nursery: &trio::Nursery,
+    name: usize,
+    lot: &ParkingLot,
+    log: &Log<String>,
+) -> trio::Result<trio::CancelScope> {
+    let scope = trio::CancelScope::new();
+    let (s, lot, log) = (scope.clone(), lot.clone(), log.clone());
+    nursery.start_soon(async move {
+        log.push(format!("sleep {name}"));
+        let r = s.run(lot.park()).await?;
+        match r {
+            Some(()) => log.push(format!("wake {name}")),
+            None => log.push(format!("cancelled {name}")),
+        }
+        Ok(())
+    })?;
+    wait_all_tasks_blocked().await?;
+    Ok(scope)
+}
+
+// Trio's test_parking_lot_repark: a reparked waiter wakes and cancels from its new lot.
+#[test]
+fn a_reparked_waiter_wakes_and_cancels_from_its_new_lot() {
+    let log = Log::default();
+    let seen = log.clone();
+    run(async move {
+        let (lot1, lot2) = (ParkingLot::new(), ParkingLot::new());
+        trio::open_nursery(|n| async move {
+            let mut scopes = Vec::new();
+            for i in 1..=3 {
+                scopes.push(cancellable_waiter(&n, i, &lot1, &log).await?);
+            }
+            assert_eq!(lot1.len(), 3);
+            lot1.repark(&lot2, 1);
+            assert_eq!((lot1.len(), lot2.len()), (2, 1));
+            lot2.unpark_all();
+            wait_all_tasks_blocked().await?;
+            assert_eq!(log.get(), ["sleep 1", "sleep 2", "sleep 3", "wake 1"]);
+
+            lot1.repark_all(&lot2);
+            assert_eq!((lot1.len(), lot2.len()), (0, 2));
+            scopes[1].cancel();
+            wait_all_tasks_blocked().await?;
+            assert_eq!(lot2.len(), 1, "the cancelled waiter left its new lot");
+            assert_eq!(log.get()[4], "cancelled 2");
+            assert_eq!(lot2.unpark_all().len(), 1);
+            wait_all_tasks_blocked().await?;
+            Ok(())
+        })
+        .await
+    });
+    assert_eq!(
+        seen.get(),
+        [
+            "sleep 1",
+            "sleep 2",
+            "sleep 3",
+            "wake 1",
+            "cancelled 2",
+            "wake 3"
+        ]
+    );
+}
+
+// Trio's test_parking_lot_repark_with_count; a count beyond the waiters moves them all.
+#[test]
+fn repark_with_a_count_moves_the_oldest_and_tolerates_too_large_counts() {
+    let log = Log::default();
+    let seen = log.clone();
+    run(async move {
+        let (lot1, lot2) = (ParkingLot::new(), ParkingLot::new());
+        trio::open_nursery(|n| async move {
+            for i in 1..=3 {
+                cancellable_waiter(&n, i, &lot1, &log).await?;
+            }
+            lot1.repark(&lot2, 2);
+            assert_eq!((lot1.len(), lot2.len()), (1, 2));
+            while !lot2.is_empty() {
+                lot2.unpark_one();
+                wait_all_tasks_blocked().await?;
+            }
+            assert_eq!(log.get()[3..], ["wake 1", "wake 2"]);
+            lot1.repark(&lot2, 10);
+            assert_eq!((lot1.len(), lot2.len()), (0, 1));
+            lot2.unpark_all();
+            Ok(())
+        })
+        .await
+    });
+    assert_eq!(
+        seen.get(),
+        [
+            "sleep 1", "sleep 2", "sleep 3", "wake 1", "wake 2", "wake 3"
+        ]
+    );
+}
+
 #[test]
 fn a_cancelled_waiter_leaves_the_queue() {
     let log = Log::default();

@@ -3,7 +3,8 @@
 //! Other threads reach a run only through [`TrioToken::run_sync_soon`] and through task wakers
 //! (a waker used off the run's thread queues the task's key here). Both push onto one mutex
 //! protected FIFO and wake the run loop through a mio `Waker`. After the run has finished the
-//! queue is closed: callbacks are refused with [`RunFinishedError`], late wakes are dropped,
+//! queue is closed: the callbacks accepted before still run, later ones are refused with
+//! [`RunFinishedError`], late wakes are dropped,
 //! and the `Waker` (an eventfd or a pipe) is closed, so that a token or a task waker that
 //! another thread still holds keeps no fd open.
 
@@ -101,17 +102,19 @@ impl EntryShared {
         self.tokens.load(Ordering::Acquire) > 0 || self.has_pending()
     }
 
-    /// Refuses everything from now on (the run is over).
-    pub(crate) fn close(&self) {
+    /// Refuses everything from now on (the run is over), and returns what was accepted
+    /// before: every accepted callback still runs, as in Trio.
+    pub(crate) fn close(&self) -> VecDeque<Entry> {
         let mut queue = self.lock();
         queue.closed = true;
         let items = std::mem::take(&mut queue.items);
         queue.idempotent.clear();
         drop(queue);
+        self.pending.store(false, Ordering::Release);
         // Nothing is pushed after `closed`, so nothing wakes the closed waker.
         self.waker.write().unwrap_or_else(|e| e.into_inner()).take();
-        // Dropped callbacks may own things whose drop pushes (a waker): not under the lock.
-        drop(items);
+        // The callbacks run (or drop) outside the lock: they may push, and are refused.
+        items
     }
 }
 
@@ -133,7 +136,9 @@ impl TrioToken {
     ///
     /// `f` runs between task steps (not inside a task), so it must not block; it may wake
     /// tasks, set events, or cancel scopes it can reach. A panic in `f` tears the run down with
-    /// a `TrioInternalError`. Fails with [`RunFinishedError`] once the run has finished.
+    /// a `TrioInternalError` (later callbacks still run). Fails with [`RunFinishedError`] once
+    /// the run has finished; a callback accepted before that always runs, at the latest as
+    /// the run ends (after its last task).
     pub fn run_sync_soon(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
         if self.shared.push(Entry::Call(Box::new(f))) {
             Ok(())
@@ -143,8 +148,8 @@ impl TrioToken {
     }
 
     /// Like [`run_sync_soon`](Self::run_sync_soon), but a callback (identified by its `Arc`)
-    /// that is already queued is not queued again. Ordering is only guaranteed among
-    /// non-idempotent calls.
+    /// that is already queued is not queued again. One that has started running is queued
+    /// again. Calls run in the order they were first queued.
     pub fn run_sync_soon_idempotent(
         &self,
         f: Arc<dyn Fn() + Send + Sync + 'static>,
@@ -176,6 +181,13 @@ impl PartialEq for TrioToken {
 }
 
 impl Eq for TrioToken {}
+
+/// Hashes the run's identity, as equality compares it: tokens of one run hash alike.
+impl std::hash::Hash for TrioToken {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.shared).hash(state);
+    }
+}
 
 impl std::fmt::Debug for TrioToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

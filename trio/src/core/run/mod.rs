@@ -153,8 +153,8 @@ where
     if loop_result.is_err() {
         runner.drop_all_tasks();
     }
+    runner.close_entries();
     runner.instruments.after_run();
-    runner.entry.close();
     let ki_in_teardown = ctrl_c.is_some_and(|ctrl_c| ctrl_c.uninstall(&runner.reactor));
     let dump_signal = runner.dump_signal.borrow_mut().take();
     if let Some(dump_signal) = dump_signal {

@@ -304,10 +304,23 @@ impl Runner {
 
     /// Runs the callbacks and applies the wakes that other threads queued.
     fn process_entries(&self) {
-        for entry in self.entry.drain() {
+        self.run_entries(self.entry.drain(), true);
+    }
+
+    /// Closes the entry queue when the tasks are gone, and runs the callbacks it had
+    /// accepted (Trio's entry task runs what is left once it is done): each accepted
+    /// callback runs, and what they queue is refused.
+    pub(super) fn close_entries(&self) {
+        self.run_entries(self.entry.close(), false);
+    }
+
+    fn run_entries(&self, entries: std::collections::VecDeque<Entry>, wake: bool) {
+        for entry in entries {
             let panicked = match entry {
                 Entry::Wake(bits) => {
-                    self.schedule(TaskKey::from_bits(bits));
+                    if wake {
+                        self.schedule(TaskKey::from_bits(bits));
+                    }
                     None
                 }
                 Entry::Call(f) => catch_unwind(AssertUnwindSafe(f)).err(),

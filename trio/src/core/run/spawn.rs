@@ -30,9 +30,14 @@ impl Runner {
                 "this nursery is closed to new tasks (its block has finished)",
             ));
         }
-        let locals = self
-            .with_polled_task(|t| t.locals.borrow().clone())
-            .flatten();
+        // A system task starts from the run's context, not its spawner's (Trio's
+        // `system_context`): no task-locals.
+        let locals = if system {
+            None
+        } else {
+            self.with_polled_task(|t| t.locals.borrow().clone())
+                .flatten()
+        };
         let mut tasks = self.tasks.borrow_mut();
         let key = tasks.next_key();
         let id = self.next_task_id.get();
