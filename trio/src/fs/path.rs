@@ -64,10 +64,10 @@ pub struct Path {
     inner: PathBuf,
 }
 
-/// Defines async methods that run one `std::path::Path` or `std::fs` call on `self` in a
-/// worker thread, with the standard doc sections.
+/// Defines async methods that call the [`trio::fs`](super) function of the same name on
+/// `self`, with the standard doc sections.
 macro_rules! path_methods {
-    ($($(#[$doc:meta])* $name:ident($op:literal) -> $ret:ty = $call:expr;)*) => {$(
+    ($($(#[$doc:meta])* $name:ident -> $ret:ty;)*) => {$(
         $(#[$doc])*
         ///
         /// # Checkpoint
@@ -76,7 +76,7 @@ macro_rules! path_methods {
         /// # Cancel safety
         /// Safe: cancelled while its thread runs, it waits for it and returns the result.
         pub async fn $name(&self) -> Result<$ret> {
-            on_path($op, &self.inner, $call).await
+            super::$name(&self.inner).await
         }
     )*};
 }
@@ -154,37 +154,47 @@ impl Path {
 
     path_methods! {
         /// The metadata, following symlinks (std's `fs::metadata`; Trio's `stat`).
-        metadata("read the metadata of") -> Metadata = |p| std::fs::metadata(p);
+        metadata -> Metadata;
         /// The metadata of the path itself, not following a symlink (Trio's `lstat`).
-        symlink_metadata("read the metadata of") -> Metadata = |p| std::fs::symlink_metadata(p);
+        symlink_metadata -> Metadata;
         /// Whether the path exists: `Ok(false)` only when it surely does not; an error such as
         /// permission denied on a parent is an [`FsError`](super::FsError).
-        try_exists("check") -> bool = |p: &std::path::Path| p.try_exists();
+        try_exists -> bool;
         /// Reads the whole file (std's `fs::read`; Trio's `read_bytes`).
-        read("read") -> Vec<u8> = |p| std::fs::read(p);
+        read -> Vec<u8>;
         /// Reads the whole file as UTF-8 (Trio's `read_text`); invalid UTF-8 is an
         /// `InvalidData` [`FsError`](super::FsError).
-        read_to_string("read") -> String = |p| std::fs::read_to_string(p);
+        read_to_string -> String;
         /// Creates the directory; its parent must exist (Trio's `mkdir()`).
-        create_dir("create the directory") -> () = |p| std::fs::create_dir(p);
+        create_dir -> ();
         /// Creates the directory and any missing parents; one that exists already is fine
         /// (Trio's `mkdir(parents=True, exist_ok=True)`).
-        create_dir_all("create the directory") -> () = |p| std::fs::create_dir_all(p);
+        create_dir_all -> ();
         /// Removes the file (Trio's `unlink`).
-        remove_file("remove the file") -> () = |p| std::fs::remove_file(p);
+        remove_file -> ();
         /// Removes the empty directory (Trio's `rmdir`).
-        remove_dir("remove the directory") -> () = |p| std::fs::remove_dir(p);
+        remove_dir -> ();
         /// Removes the directory and everything in it.
-        remove_dir_all("remove the directory") -> () = |p| std::fs::remove_dir_all(p);
-        /// Creates the file if it is missing, and sets its modification time to now (Trio's
-        /// `touch`). Its contents are kept.
-        touch("touch") -> () = |p| {
+        remove_dir_all -> ();
+    }
+
+    /// Creates the file if it is missing, and sets its modification time to now (Trio's
+    /// `touch`). Its contents are kept.
+    ///
+    /// # Checkpoint
+    /// Yes (as [`to_thread::run_sync`]).
+    ///
+    /// # Cancel safety
+    /// Safe: cancelled while its thread runs, it waits for it and returns the result.
+    pub async fn touch(&self) -> Result<()> {
+        on_path("touch", &self.inner, |p| {
             OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(p)?
                 .set_modified(std::time::SystemTime::now())
-        };
+        })
+        .await
     }
 
     /// Whether the path exists, following symlinks (std's `Path::exists`, Trio's `exists`): an
@@ -249,9 +259,7 @@ impl Path {
     /// # Cancel safety
     /// Safe: it changes nothing.
     pub async fn canonicalize(&self) -> Result<Path> {
-        on_path("canonicalize", &self.inner, |p| std::fs::canonicalize(p))
-            .await
-            .map(Path::new)
+        super::canonicalize(&self.inner).await.map(Path::new)
     }
 
     /// The path made absolute against the current directory, without touching the file system
@@ -276,9 +284,7 @@ impl Path {
     /// # Cancel safety
     /// Safe: it changes nothing.
     pub async fn read_link(&self) -> Result<Path> {
-        on_path("read the link", &self.inner, |p| std::fs::read_link(p))
-            .await
-            .map(Path::new)
+        super::read_link(&self.inner).await.map(Path::new)
     }
 
     /// The entries of the directory (Trio's `iterdir`), as [`trio::fs::read_dir`](super::read_dir).
