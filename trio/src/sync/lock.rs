@@ -18,7 +18,7 @@
 //! a waiter, or break or watch the lock, sets the flag first; the slow paths clear it when they
 //! find the lock free and idle.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -447,14 +447,19 @@ impl LockCore {
     /// Frees the lock and hands it to the oldest waiter, if any.
     #[inline]
     pub(super) fn hand_off(&self) {
+        self.hand_off_borrowed(self.state.borrow_mut());
+    }
+
+    /// `hand_off` with the state already borrowed (by a caller that checked it first).
+    #[inline]
+    fn hand_off_borrowed(&self, mut st: RefMut<'_, LockState>) {
         if self.maybe_contended.get() {
+            drop(st);
             return self.hand_off_to_waiter();
         }
-        let old = {
-            let mut st = self.state.borrow_mut();
-            st.held = Held::Free;
-            st.owner.take()
-        };
+        st.held = Held::Free;
+        let old = st.owner.take();
+        drop(st);
         // Dropped with the state unborrowed: it may be the last handle to the task.
         drop(old);
     }
@@ -507,19 +512,10 @@ impl LockCore {
 
     #[inline]
     fn release_guard(&self, epoch: u64) {
-        let old = {
-            let mut st = self.state.borrow_mut();
-            if st.held != Held::Guard(epoch) {
-                return;
-            }
-            if self.maybe_contended.get() {
-                drop(st);
-                return self.hand_off_to_waiter();
-            }
-            st.held = Held::Free;
-            st.owner.take()
-        };
-        drop(old);
+        let st = self.state.borrow_mut();
+        if st.held == Held::Guard(epoch) {
+            self.hand_off_borrowed(st);
+        }
     }
 
     pub(super) fn statistics(&self) -> LockStatistics {
