@@ -95,7 +95,7 @@ static ACTIVE: RunVar<Rc<ActiveCalls>> =
 #[derive(Default)]
 struct ActiveCalls {
     count: Cell<usize>,
-    all_done: RefCell<Rc<Event>>,
+    all_done: RefCell<Event>,
 }
 
 /// Counts one call as in progress while it lives.
