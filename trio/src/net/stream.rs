@@ -27,10 +27,10 @@ pub const DEFAULT_RECEIVE_SIZE: usize = 65536;
 /// message, not a byte to batch) and, on Linux, sets `TCP_NOTSENT_LOWAT` to 16 KiB (Trio's
 /// default: the socket reports writable only when little unsent data is queued, so
 /// `wait_send_all_might_not_block` and a blocked `send_all` wake when sending is worth it).
-/// Change either through [`socket`](Self::socket)`().socket2()`. Errors of the socket come out as the stream interface's:
-/// [`ClosedResourceError`] once it was closed (or, for sending, after `send_eof`),
-/// [`BrokenResourceError`] for any other failure (a reset, a peer gone), with the system
-/// error in its message.
+/// Change either through [`socket`](Self::socket)`().socket2()`. Errors of the socket come
+/// out as the stream interface's: [`ClosedResourceError`] once it was closed (or, for
+/// sending, after `send_eof`), [`BrokenResourceError`] for any other failure (a reset, a
+/// peer gone), with the system error in its message.
 ///
 /// It holds the socket and two conflict detectors, plain data: it is `Send`.
 ///
