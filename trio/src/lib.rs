@@ -48,6 +48,7 @@ pub mod channel;
 mod core;
 mod error;
 pub mod fs;
+pub mod join;
 #[doc(hidden)]
 pub mod __private {
     //! Macro support; not a public API.
@@ -81,6 +82,7 @@ pub use crate::error::{
     TaskPanicked, TooSlowError, TrioInternalError, UsageError, WouldBlock,
 };
 pub use crate::fs::{Path, open_file, wrap_file};
+pub use crate::join::{join, join_all, race, race_all};
 pub use crate::lowlevel::Timeout;
 pub use crate::lowlevel::{SleepForever, sleep_forever};
 pub use crate::private::run_main_with;

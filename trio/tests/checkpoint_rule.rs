@@ -196,6 +196,29 @@ fn nurseries_and_scopes() {
 }
 
 #[test]
+fn concurrency_in_one_task() {
+    run(async {
+        let ready = || async { Ok::<_, trio::Error>(1) };
+        immediate!(trio::join((ready(), ready())));
+        immediate!(trio::join(trio::join_all([ready(), ready()])));
+        immediate!(trio::join(trio::join_all(Vec::<
+            std::future::Ready<trio::Result<()>>,
+        >::new())));
+        immediate!(trio::race((ready(), ready())));
+        immediate!(trio::race(trio::race_all([ready(), ready()])));
+        let event = Event::new();
+        blocking!(event => trio::join((event.wait(), checkpoint())), then { event.set(); });
+        let event = Event::new();
+        blocking!(event => trio::race((event.wait(), sleep_forever())), then { event.set(); });
+        let event = Event::new();
+        blocking!(event => trio::race(trio::race_all([event.wait(), event.wait()])), then {
+            event.set();
+        });
+        Ok(())
+    });
+}
+
+#[test]
 fn lowlevel() {
     run(async {
         immediate!(checkpoint());
