@@ -15,8 +15,8 @@
 //! - **Checkpoints.** Each is a checkpoint: a cancel point on entry, and a schedule point
 //!   before a normal return if no branch yielded.
 //!
-//! - **Panics** are the calling task's: a branch that panics unwinds through the combinator,
-//!   which drops the other branches on the way.
+//! - **Panics** are caught as a nursery catches a child's: the other branches are cancelled
+//!   and run until they end, then the panic resumes in the caller.
 //!
 //! Each wake-up polls every branch that is still running, so these suit a handful of
 //! branches; for many independent jobs, start tasks in a nursery.
@@ -47,8 +47,10 @@
 //! # }
 //! ```
 
+use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 
@@ -64,6 +66,8 @@ pub enum BranchState {
     Succeeded,
     /// Ended with this error.
     Failed(Error),
+    /// Panicked with this payload (its future is dropped).
+    Panicked(Box<dyn Any + Send>),
     /// Had ended before this poll.
     Ended,
 }
@@ -96,8 +100,14 @@ where
         let Some(future) = this.future.as_mut().as_pin_mut() else {
             return BranchState::Ended;
         };
-        let Poll::Ready(result) = future.poll(cx) else {
-            return BranchState::Running;
+        let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+        let result = match polled {
+            Ok(Poll::Pending) => return BranchState::Running,
+            Ok(Poll::Ready(result)) => result,
+            Err(payload) => {
+                this.future.set(None);
+                return BranchState::Panicked(payload);
+            }
         };
         this.future.set(None);
         match result {
@@ -296,6 +306,7 @@ async fn run_branches<B: Branches>(state: Pin<&mut B::State>, goal: Goal) -> Res
         errors: Vec::new(),
         origins: Vec::new(),
         cancelled: None,
+        panic: None,
     };
     let ended = scope.run(body).await?;
     if !yielded.get() {
@@ -315,6 +326,7 @@ struct Body<'a, B: Branches> {
     errors: Vec<Error>,
     origins: Vec<String>,
     cancelled: Option<Error>,
+    panic: Option<Box<dyn Any + Send>>,
 }
 
 impl<B: Branches> Body<'_, B> {
@@ -345,12 +357,23 @@ impl<B: Branches> Body<'_, B> {
                         cancelled_now = true;
                     }
                 }
+                BranchState::Panicked(payload) => {
+                    self.running -= 1;
+                    let message = panic_message(&*payload);
+                    self.scope
+                        .cancel_with_reason(format!("branch {index} panicked: {message}"));
+                    self.panic.get_or_insert(payload);
+                    cancelled_now = true;
+                }
             }
         }
         cancelled_now
     }
 
     fn result(&mut self) -> Result<Option<usize>> {
+        if let Some(payload) = self.panic.take() {
+            resume_unwind(payload);
+        }
         if !self.errors.is_empty() {
             let errors = std::mem::take(&mut self.errors);
             let origins = std::mem::take(&mut self.origins);
@@ -378,6 +401,17 @@ impl<B: Branches> Future for Body<'_, B> {
             return Poll::Pending;
         }
         Poll::Ready(this.result())
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    match (
+        payload.downcast_ref::<&str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(message), _) => message,
+        (_, Some(message)) => message,
+        _ => "(a payload that is not a string)",
     }
 }
 

@@ -304,3 +304,42 @@ fn eight_branches_of_different_types() {
         Ok(())
     });
 }
+
+#[test]
+fn a_panicking_branch_cancels_the_others_and_resumes_once_they_ended() {
+    let cleaned_up = std::rc::Rc::new(Cell::new(false));
+    let seen = cleaned_up.clone();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        run(async move {
+            join((
+                async {
+                    let r = sleep(10.0).await;
+                    let reason = r
+                        .as_ref()
+                        .err()
+                        .and_then(|e| e.as_cancelled())
+                        .and_then(|c| c.reason())
+                        .map(str::to_owned);
+                    assert_eq!(reason.as_deref(), Some("branch 1 panicked: kaboom"));
+                    CancelScope::new().shielded(true).run(sleep(1.0)).await?;
+                    seen.set(true);
+                    r
+                },
+                async {
+                    sleep(1.0).await?;
+                    panic!("kaboom");
+                    #[allow(unreachable_code)]
+                    Ok(())
+                },
+            ))
+            .await?;
+            Ok(())
+        })
+    }));
+    let payload = outcome.expect_err("the panic came out of the run");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"kaboom"));
+    assert!(
+        cleaned_up.get(),
+        "the other branch ended before the panic resumed"
+    );
+}
