@@ -611,3 +611,48 @@ fn relative_deadline_after_entry_is_the_time_left() {
         Ok(())
     });
 }
+
+#[test]
+fn is_relative_until_entered() {
+    run(async {
+        assert_eq!(CancelScope::new().is_relative(), Some(false));
+        assert_eq!(CancelScope::with_deadline(5.0)?.is_relative(), Some(false));
+        let relative = CancelScope::with_relative_deadline(5.0)?;
+        assert_eq!(relative.is_relative(), Some(true));
+        let inside = relative.clone();
+        relative
+            .run(async move {
+                assert_eq!(inside.is_relative(), None);
+                Ok(())
+            })
+            .await?;
+        assert_eq!(
+            relative.is_relative(),
+            None,
+            "once entered, always absolute"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn in_trio_run_and_in_trio_task() {
+    use trio::lowlevel::{current_trio_token, in_trio_run, in_trio_task};
+    assert!(!in_trio_run() && !in_trio_task());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let from_callback = seen.clone();
+    run(async move {
+        assert!(in_trio_run() && in_trio_task());
+        current_trio_token()?.run_sync_soon(move || {
+            *from_callback.lock().unwrap() = Some((in_trio_run(), in_trio_task()));
+        })?;
+        checkpoint().await?;
+        trio::sleep(1.0).await
+    });
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some((true, false)),
+        "a run_sync_soon callback runs outside tasks"
+    );
+    assert!(!in_trio_run());
+}

@@ -242,6 +242,14 @@ impl CancelScope {
         }
     }
 
+    /// Whether the deadline is relative (Trio's `is_relative`): `None` once the scope has been
+    /// entered (its deadline is absolute from then on), else whether it was given a relative
+    /// deadline (`Some(false)` when it has none at all).
+    pub fn is_relative(&self) -> Option<bool> {
+        let state = &self.state;
+        (state.phase.get() == Phase::Unentered).then(|| state.relative_deadline.get().is_finite())
+    }
+
     /// Whether the scope is shielded from the cancellation of enclosing scopes.
     pub fn shield(&self) -> bool {
         self.state.shield.get()

@@ -19,6 +19,18 @@ pub fn current_task() -> Result<Task> {
         .ok_or_else(|| not_in_run("current_task"))
 }
 
+/// Whether this thread is inside a trio run (in a task, an instrument or a `run_sync_soon`
+/// callback): whether [`current_trio_token`] would succeed. Trio's `in_trio_run`.
+pub fn in_trio_run() -> bool {
+    Runner::with_current(|_| ()).is_some()
+}
+
+/// Whether a trio task is being polled on this thread: whether [`current_task`] would
+/// succeed. Trio's `in_trio_task`.
+pub fn in_trio_task() -> bool {
+    Runner::with_current_task(|_, _| ()).is_some()
+}
+
 /// The root of the task tree (Trio's init task, parent of the main and system tasks).
 pub fn current_root_task() -> Result<Task> {
     Runner::with_current(|runner| runner.root_task().map(Task::from_inner))

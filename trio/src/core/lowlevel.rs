@@ -19,8 +19,8 @@ pub use super::external::ExternalWait;
 pub use super::idle::{WaitAllTasksBlocked, wait_all_tasks_blocked};
 pub use super::introspect::{
     RunStatistics, add_instrument, current_clock, current_effective_deadline, current_root_task,
-    current_seed, current_statistics, current_task, current_time, current_trio_token,
-    remove_instrument, spawn_system_task,
+    current_seed, current_statistics, current_task, current_time, current_trio_token, in_trio_run,
+    in_trio_task, remove_instrument, spawn_system_task,
 };
 pub use super::io::{FdRegistration, WaitIo, notify_closing, wait_readable, wait_writable};
 pub use super::local::{RunVar, TaskLocal};
