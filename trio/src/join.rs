@@ -7,7 +7,7 @@
 //!
 //! - **Errors never pass silently.** When a branch fails, the others are cancelled (a cancel
 //!   scope around all of them, as a nursery has), run until they end, and the result is an
-//!   [`ErrorGroup`](crate::ErrorGroup) of every error that is not `Cancelled`, each with
+//!   [`ErrorGroup`] of every error that is not `Cancelled`, each with
 //!   the branch it came from. A `Cancelled` from an enclosing scope comes out as itself.
 //! - **Nothing outlives the call.** A race's winner cancels the others, and the race
 //!   returns once they have ended (their cleanup runs, shielded parts included). Dropping

@@ -65,7 +65,17 @@ mod sys;
 mod threads;
 mod timeouts;
 
-pub use crate::core::lowlevel;
+pub mod lowlevel {
+    //! Trio's `trio.lowlevel`: what the higher layers (sync primitives, channels, I/O) and
+    //! advanced users build on. Almost all of it is the public face of the core layer (the
+    //! run loop); [`start_thread_soon`] is the worker-thread cache's.
+    //!
+    //! Everything above `core` reaches the run through this module and the crate root;
+    //! nothing above it names `crate::core`.
+
+    pub use crate::core::lowlevel::*;
+    pub use crate::threads::start_thread_soon;
+}
 pub use crate::threads::{from_thread, to_thread};
 
 pub use crate::channel::{

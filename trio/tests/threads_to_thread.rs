@@ -537,3 +537,84 @@ fn wait_all_threads_completed_waits_for_every_call_in_progress() {
     });
     assert!(to_thread::active_thread_count().is_err(), "outside a run");
 }
+
+#[test]
+fn start_thread_soon_runs_f_then_deliver_in_one_worker_thread_without_a_run() {
+    use std::sync::mpsc;
+    use trio::lowlevel::start_thread_soon;
+
+    let (sender, receiver) = mpsc::channel();
+    let caller = std::thread::current().id();
+    start_thread_soon(
+        move || {
+            let name = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
+            (6 * 7, std::thread::current().id(), name)
+        },
+        move |outcome| {
+            let delivered_in = std::thread::current().id();
+            sender.send((outcome.ok(), delivered_in)).unwrap();
+        },
+        Some("soon-thread-name-longer-than-fifteen"),
+    )
+    .unwrap();
+    let (outcome, delivered_in) = receiver.recv_timeout(LIMIT).unwrap();
+    let (value, ran_in, name) = outcome.expect("f returned");
+    assert_eq!(value, 42);
+    assert_ne!(ran_in, caller);
+    assert_eq!(ran_in, delivered_in, "deliver runs in f's thread");
+    if cfg!(target_os = "linux") {
+        assert_eq!(
+            name.trim_end(),
+            "soon-thread-nam",
+            "cut to Linux's 15 bytes"
+        );
+    }
+
+    // A panic in `f` is the outcome, not a lost thread.
+    let (sender, receiver) = mpsc::channel();
+    start_thread_soon(
+        || -> u8 { panic!("worker says no") },
+        move |outcome| {
+            let message = outcome
+                .err()
+                .and_then(|p| p.downcast_ref::<&str>().map(|m| m.to_string()));
+            sender.send(message).unwrap();
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        receiver.recv_timeout(LIMIT).unwrap().as_deref(),
+        Some("worker says no")
+    );
+}
+
+#[test]
+fn start_thread_soon_hands_back_to_a_run_through_its_token() {
+    run(async {
+        let token = trio::lowlevel::current_trio_token()?;
+        let on_trio_thread = std::thread::current().id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        trio::lowlevel::start_thread_soon(
+            || 7 * 6,
+            move |outcome| {
+                let value = outcome.expect("no panic");
+                token
+                    .run_sync_soon(move || tx.send((value, std::thread::current().id())).unwrap())
+                    .expect("the run is still going");
+            },
+            None,
+        )?;
+        // The run does not know of the thread: wait through short `to_thread` calls (each a
+        // real wait, so virtual time does not jump past it) until the callback has run.
+        let (value, ran_on) = loop {
+            if let Ok(value) = rx.try_recv() {
+                break value;
+            }
+            trio::to_thread::run_sync(|| std::thread::sleep(Duration::from_millis(1))).await?;
+        };
+        assert_eq!(value, 42);
+        assert_eq!(ran_on, on_trio_thread, "the callback ran in the run");
+        Ok(())
+    });
+}

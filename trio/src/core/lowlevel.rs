@@ -1,8 +1,6 @@
-//! The public face of the core layer (Trio's `trio.lowlevel`): what the higher layers (sync
-//! primitives, channels, I/O) and advanced users build on.
-//!
-//! Everything above `core` reaches the run through this module and the crate root; nothing
-//! above it names `crate::core`.
+//! The public face of the core layer, re-exported as `trio::lowlevel` (Trio's
+//! `trio.lowlevel`) together with the one low-level item of a higher layer,
+//! `start_thread_soon`.
 
 pub use super::blocked::DescribeWait;
 pub use super::checkpoint::{

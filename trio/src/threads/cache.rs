@@ -147,7 +147,9 @@ fn job_address(job: &dyn Job) -> usize {
     (job as *const dyn Job).cast::<()>() as usize
 }
 
-fn os_name(name: &str) -> CString {
+/// `name` as an OS thread name: cut at a NUL and to the platform's limit (15 bytes on Linux).
+pub(super) fn os_name(name: &str) -> CString {
+    let name = name.split('\0').next().unwrap_or_default();
     let mut end = name.len().min(sys::MAX_THREAD_NAME);
     while !name.is_char_boundary(end) {
         end -= 1;

@@ -260,13 +260,7 @@ impl Options {
     ///
     /// The name is the OS thread's; `std::thread::current().name()` stays the worker's.
     pub fn thread_name(mut self, name: impl Into<String>) -> Self {
-        let name = name.into();
-        let name = name.split('\0').next().unwrap_or_default();
-        let mut end = name.len().min(crate::sys::MAX_THREAD_NAME);
-        while !name.is_char_boundary(end) {
-            end -= 1;
-        }
-        self.name = CString::new(&name[..end]).ok();
+        self.name = Some(cache::os_name(&name.into()));
         self
     }
 
