@@ -57,6 +57,10 @@ struct Capture(Arc<Mutex<Seen>>);
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let mut fields = Fields::default();
+        // Only trio's task spans (with `--all-features`, tokio-console's spans are there too).
+        if attrs.metadata().name() != "task" {
+            return;
+        }
         attrs.record(&mut fields);
         let name = fields.get("name").unwrap_or("?").to_string();
         let span = ctx.span(id).expect("a new span");

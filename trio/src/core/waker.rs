@@ -27,6 +27,9 @@ pub(crate) struct WakeHandle {
     run_id: u64,
     key: AtomicU64,
     entry: Arc<EntryShared>,
+    /// The id of the task's tokio-console span (`run/console.rs`); 0: none.
+    #[cfg(feature = "console")]
+    console_id: AtomicU64,
 }
 
 impl WakeHandle {
@@ -78,6 +81,8 @@ impl WakerPool {
                 run_id: self.run_id,
                 key: AtomicU64::new(key.to_bits()),
                 entry: self.entry.clone(),
+                #[cfg(feature = "console")]
+                console_id: AtomicU64::new(0),
             }),
         };
         let raw = Arc::into_raw(handle).cast::<()>();
@@ -123,9 +128,44 @@ impl WakerPool {
     }
 }
 
+/// Files the task's waker under its tokio-console span (0: under none).
+#[cfg(feature = "console")]
+pub(crate) fn set_console_id(waker: &Waker, id: u64) {
+    if let Some(handle) = own_handle(waker) {
+        handle.console_id.store(id, Ordering::Relaxed);
+    }
+}
+
+/// Reports a waker operation to tokio-console, if the task has a console span.
+#[cfg(feature = "console")]
+pub(crate) fn report(waker: &Waker, op: &'static str) {
+    if let Some(handle) = own_handle(waker) {
+        report_op(handle, op);
+    }
+}
+
+#[cfg(feature = "console")]
+fn own_handle(waker: &Waker) -> Option<&WakeHandle> {
+    // SAFETY: the vtable check proves the data pointer came from `Arc::into_raw` in `make`,
+    // and the borrowed waker keeps that `Arc` alive as long as the returned reference.
+    std::ptr::eq(waker.vtable(), &VTABLE).then(|| unsafe { &*waker.data().cast::<WakeHandle>() })
+}
+
+#[cfg(feature = "console")]
+#[inline]
+fn report_op(handle: &WakeHandle, op: &'static str) {
+    let id = handle.console_id.load(Ordering::Relaxed);
+    if id != 0 {
+        tracing::trace!(target: "runtime::waker", op, task.id = id);
+    }
+}
+
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_by_ref_raw, drop_raw);
 
 unsafe fn clone_raw(data: *const ()) -> RawWaker {
+    #[cfg(feature = "console")]
+    // SAFETY: the caller's waker keeps the `Arc` alive for the duration of this call.
+    report_op(unsafe { &*data.cast::<WakeHandle>() }, "waker.clone");
     // SAFETY: `data` is a pointer from `Arc::into_raw::<WakeHandle>` whose count the caller's
     // waker owns; incrementing makes a second owned count for the new waker.
     unsafe { Arc::increment_strong_count(data.cast::<WakeHandle>()) };
@@ -135,6 +175,9 @@ unsafe fn clone_raw(data: *const ()) -> RawWaker {
 unsafe fn wake_raw(data: *const ()) {
     // SAFETY: waking by value consumes the waker's count; `from_raw` takes it over.
     let handle = unsafe { Arc::from_raw(data.cast::<WakeHandle>()) };
+    // The wake itself is reported by the run when it schedules the task (`run/console.rs`).
+    #[cfg(feature = "console")]
+    report_op(&handle, "waker.drop");
     handle.wake();
 }
 
@@ -146,5 +189,8 @@ unsafe fn wake_by_ref_raw(data: *const ()) {
 
 unsafe fn drop_raw(data: *const ()) {
     // SAFETY: dropping the waker releases the count it owned.
-    drop(unsafe { Arc::from_raw(data.cast::<WakeHandle>()) });
+    let handle = unsafe { Arc::from_raw(data.cast::<WakeHandle>()) };
+    #[cfg(feature = "console")]
+    report_op(&handle, "waker.drop");
+    drop(handle);
 }

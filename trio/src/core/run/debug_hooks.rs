@@ -65,6 +65,8 @@ pub(crate) struct DebugHooks {
     spans: Option<RefCell<std::collections::HashMap<u64, tracing::Span>>>,
     #[cfg(not(feature = "tracing"))]
     spans: Option<RefCell<()>>,
+    #[cfg(feature = "console")]
+    console: Option<super::console::ConsoleSpans>,
 }
 
 /// What `before_step` started, for `after_step` to finish.
@@ -72,6 +74,8 @@ pub(crate) struct StepWatch {
     started: Option<Instant>,
     #[cfg(feature = "tracing")]
     _entered: Option<tracing::span::EnteredSpan>,
+    #[cfg(feature = "console")]
+    _console: Option<tracing::span::EnteredSpan>,
 }
 
 impl DebugHooks {
@@ -79,16 +83,26 @@ impl DebugHooks {
         DebugHooks {
             slow_steps,
             spans: tracing_spans(),
+            #[cfg(feature = "console")]
+            console: super::console::ConsoleSpans::for_this_run(),
         }
     }
 
     /// Whether any hook is on: the run must take its instrumented paths.
     pub(crate) fn any(&self) -> bool {
+        #[cfg(feature = "console")]
+        if self.console.is_some() {
+            return true;
+        }
         self.slow_steps.is_some() || self.spans.is_some()
     }
 
     /// A task was spawned in a nursery opened by `parent` (`None`: the init task).
     pub(crate) fn task_spawned(&self, task: &TaskInner, parent: Option<&TaskInner>) {
+        #[cfg(feature = "console")]
+        if let Some(console) = &self.console {
+            console.task_spawned(task);
+        }
         #[cfg(feature = "tracing")]
         if let Some(spans) = &self.spans {
             let mut spans = spans.borrow_mut();
@@ -108,8 +122,23 @@ impl DebugHooks {
         let _ = (task, parent);
     }
 
+    /// A task was put on the run queue.
+    #[inline]
+    pub(crate) fn task_scheduled(&self, task: &TaskInner) {
+        #[cfg(feature = "console")]
+        if let Some(console) = &self.console {
+            console.task_woken(task);
+        }
+        #[cfg(not(feature = "console"))]
+        let _ = task;
+    }
+
     /// A task has exited: its span closes.
     pub(crate) fn task_exited(&self, task: &TaskInner) {
+        #[cfg(feature = "console")]
+        if let Some(console) = &self.console {
+            console.task_exited(task);
+        }
         #[cfg(feature = "tracing")]
         if let Some(spans) = &self.spans {
             let span = spans.borrow_mut().remove(&task.id);
@@ -124,6 +153,11 @@ impl DebugHooks {
     pub(crate) fn before_step(&self, task: &TaskInner) -> StepWatch {
         #[cfg(not(feature = "tracing"))]
         let _ = task;
+        // The console's span is entered first, so that trio's task span is the current one
+        // (the one events and child spans hang from) and the two exit in reverse order
+        // (`_entered` is dropped first).
+        #[cfg(feature = "console")]
+        let console = self.console.as_ref().and_then(|c| c.enter(task));
         StepWatch {
             started: self.slow_steps.as_ref().map(|_| Instant::now()),
             #[cfg(feature = "tracing")]
@@ -131,6 +165,8 @@ impl DebugHooks {
                 let span = spans.borrow().get(&task.id).cloned()?;
                 Some(span.entered())
             }),
+            #[cfg(feature = "console")]
+            _console: console,
         }
     }
 

@@ -6,13 +6,16 @@
 //! - `runner.rs`: the runner's state, the thread's pointer to it, and scheduling;
 //! - `spawn.rs`: creating tasks and retiring them; `pools.rs`: reusing their records;
 //! - `run_loop.rs`: the loop itself; `run_queue.rs`: the queue of runnable tasks;
-//! - `idle_waiters.rs`: `wait_all_tasks_blocked`'s waiters; `instruments.rs`: the hooks.
+//! - `idle_waiters.rs`: `wait_all_tasks_blocked`'s waiters; `instruments.rs`: the hooks;
+//! - `debug_hooks.rs`: slow steps and tracing spans; `console.rs`: tokio-console's spans.
 //!
 //! The run's structure is Trio's: an *init* task (the root of the task tree) opens the
 //! *system nursery*; the main task and every system task are its children. When the main task
 //! ends, init cancels the system nursery, waits for the system tasks, and the run ends.
 
 mod config;
+#[cfg(feature = "console")]
+mod console;
 pub(crate) mod debug_hooks;
 mod idle_waiters;
 pub(crate) mod instruments;

@@ -384,6 +384,7 @@ impl Runner {
             return;
         }
         self.runq.push(task.clone());
+        self.debug.task_scheduled(task);
         self.instruments
             .task_scheduled(&Task::from_inner(task.clone()));
     }
