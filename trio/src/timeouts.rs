@@ -130,6 +130,16 @@ pin_project_lite::pin_project! {
     }
 }
 
+impl<F> FailAfter<F> {
+    /// Shields the body from the cancellation of enclosing scopes (Trio's `shield=True`);
+    /// the deadline still applies. Set before the first poll.
+    pub fn shielded(self, shield: bool) -> Self {
+        FailAfter {
+            timeout: self.timeout.shielded(shield),
+        }
+    }
+}
+
 impl<F, T> Future for FailAfter<F>
 where
     F: Future<Output = Result<T>>,

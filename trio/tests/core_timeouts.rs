@@ -226,3 +226,38 @@ fn timeouts_in_a_join_do_not_mix_their_deadlines() {
         Ok(())
     });
 }
+
+#[test]
+fn a_shielded_timeout_keeps_outer_cancellation_out_but_its_own_deadline_applies() {
+    run(async {
+        let outer = trio::CancelScope::new();
+        outer.cancel();
+        let start = trio::current_time()?;
+        let inner = outer
+            .run(async {
+                // Trio's `move_on_after(2, shield=True)`: the outer cancel does not reach in.
+                let moved_on = trio::move_on_after(2.0, trio::sleep(10.0))
+                    .shielded(true)
+                    .await?;
+                assert_eq!(moved_on, None, "the timeout's own deadline ended it");
+                assert_eq!(trio::current_time()?, start + 2.0);
+                let done = trio::move_on_after(5.0, trio::lowlevel::checkpoint())
+                    .shielded(true)
+                    .await?;
+                assert_eq!(done, Some(()));
+                let too_slow = trio::fail_after(1.0, trio::sleep(10.0))
+                    .shielded(true)
+                    .await;
+                assert!(too_slow.is_err_and(|e| e.is_too_slow()));
+                // Unshielded, the outer cancellation reaches the body at once.
+                trio::move_on_after(5.0, trio::lowlevel::checkpoint()).await?;
+                unreachable!("the outer scope is cancelled");
+                #[allow(unreachable_code)]
+                Ok(())
+            })
+            .await?;
+        assert_eq!(inner, None);
+        assert_eq!(trio::current_time()?, start + 3.0);
+        Ok(())
+    });
+}

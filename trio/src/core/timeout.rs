@@ -65,8 +65,35 @@ fn enter_lazy_deadline_now(task: &TaskInner, runner: &Runner) {
 enum When {
     At(f64),
     After(f64),
+    /// `At` or `After` of a shielded timeout.
+    Shielded(Box<When>),
     /// A bad argument, reported by the first poll.
     Invalid(Error),
+}
+
+impl When {
+    /// The deadline, whether it has passed already, and whether the scope is shielded.
+    #[inline]
+    fn resolve(self, runner: &Runner) -> Result<(f64, bool, bool)> {
+        match self {
+            When::Invalid(e) => Err(e),
+            When::At(deadline) => Ok((
+                deadline,
+                deadline != f64::INFINITY && deadline <= runner.current_time(),
+                false,
+            )),
+            When::After(seconds) => Ok((runner.current_time() + seconds, seconds <= 0.0, false)),
+            When::Shielded(inner) => inner
+                .resolve_unshielded(runner)
+                .map(|(deadline, passed)| (deadline, passed, true)),
+        }
+    }
+
+    #[cold]
+    fn resolve_unshielded(self, runner: &Runner) -> Result<(f64, bool)> {
+        self.resolve(runner)
+            .map(|(deadline, passed, _)| (deadline, passed))
+    }
 }
 
 enum Stage {
@@ -99,9 +126,7 @@ pin_project_lite::pin_project! {
 impl<F> std::fmt::Debug for Timeout<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let stage = match &self.stage {
-            Stage::Start(When::At(deadline)) => format!("not started, deadline {deadline}"),
-            Stage::Start(When::After(seconds)) => format!("not started, {seconds} s"),
-            Stage::Start(When::Invalid(e)) => format!("invalid: {e}"),
+            Stage::Start(when) => format!("not started: {when:?}"),
             Stage::Entered(scope) => format!("waiting, deadline {}", scope.deadline()),
             Stage::Done => "done".to_string(),
         };
@@ -144,6 +169,25 @@ impl<F> Timeout<F> {
             stage: Stage::Start(when),
             body,
         }
+    }
+}
+
+impl<F> Timeout<F> {
+    /// Shields the body from the cancellation of enclosing scopes (Trio's `shield=True`);
+    /// the timeout's own deadline still applies. Set before the first poll.
+    pub fn shielded(mut self, shield: bool) -> Self {
+        if let Stage::Start(when) = &mut self.stage {
+            let unshielded = match std::mem::replace(when, When::At(f64::INFINITY)) {
+                When::Shielded(inner) => *inner,
+                other => other,
+            };
+            *when = match (shield, unshielded) {
+                (true, When::Invalid(e)) => When::Invalid(e),
+                (true, other) => When::Shielded(Box::new(other)),
+                (false, other) => other,
+            };
+        }
+        self
     }
 }
 
@@ -211,10 +255,18 @@ fn take_entered(task: &TaskInner) -> Option<Rc<ScopeState>> {
     Some(scope)
 }
 
-/// A new node with `deadline`, entered under the task's current status.
-fn enter_node(task: &TaskInner, runner: &Runner, deadline: f64) -> Result<Rc<ScopeState>> {
+/// A new node with `deadline` (and `shield`), entered under the task's current status.
+fn enter_node(
+    task: &TaskInner,
+    runner: &Runner,
+    deadline: f64,
+    shield: bool,
+) -> Result<Rc<ScopeState>> {
     let node = ScopeState::new();
     node.set_deadline_before_entry(deadline);
+    if shield {
+        node.set_shield(true);
+    }
     let parent = task.current_status.borrow().clone();
     node.enter(runner, parent, Some(task.key))?;
     Ok(node)
@@ -235,23 +287,20 @@ where
                 let Stage::Start(when) = std::mem::replace(stage, Stage::Done) else {
                     unreachable!("matched above")
                 };
-                let (deadline, passed) = match when {
-                    When::Invalid(e) => return Poll::Ready(Err(e)),
-                    When::At(deadline) => (
-                        deadline,
-                        deadline != f64::INFINITY && deadline <= runner.current_time(),
-                    ),
-                    When::After(seconds) => (runner.current_time() + seconds, seconds <= 0.0),
+                let (deadline, passed, shield) = match when.resolve(runner) {
+                    Ok(resolved) => resolved,
+                    Err(e) => return Poll::Ready(Err(e)),
                 };
-                // Not while another frame is open or waits to collect its node (infinite: none).
-                let lazy = !passed && task.lazy_deadline.get() == f64::INFINITY;
+                // Not while another frame is open or waits to collect its node (infinite: none),
+                // and not shielded: a shield changes what the body's cancel points see.
+                let lazy = !passed && !shield && task.lazy_deadline.get() == f64::INFINITY;
                 if lazy {
                     task.lazy_deadline.set(deadline);
                     let frame = LazyFrame { task };
                     let polled = body.as_mut().poll(cx);
                     return match (frame.close(), polled) {
                         (None, Poll::Ready(output)) => Poll::Ready(output.map(Some)),
-                        (None, Poll::Pending) => match enter_node(task, runner, deadline) {
+                        (None, Poll::Pending) => match enter_node(task, runner, deadline, false) {
                             Ok(node) => {
                                 *stage = Stage::Entered(node);
                                 Poll::Pending
@@ -269,7 +318,7 @@ where
                 }
                 // An enclosing lazy timeout enters first, so that this one hangs under it.
                 enter_lazy_deadline(task, runner);
-                match enter_node(task, runner, deadline) {
+                match enter_node(task, runner, deadline, shield) {
                     Ok(node) => *stage = Stage::Entered(node),
                     Err(e) => return Poll::Ready(Err(e)),
                 }
