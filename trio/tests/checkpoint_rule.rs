@@ -186,6 +186,11 @@ fn nurseries_and_scopes() {
                 checkpoint().await?;
                 status.started(())
             }));
+            immediate!(
+                n.start_named("named", |status: trio::TaskStatus<u32>| async move {
+                    status.started(7)
+                })
+            );
             Ok(())
         })
         .await?;

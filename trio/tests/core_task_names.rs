@@ -95,3 +95,24 @@ fn a_given_name_is_kept() {
         .await
     });
 }
+
+#[test]
+fn start_named_names_the_task_before_and_after_started() {
+    run(async {
+        trio::open_nursery(|nursery| async move {
+            let before = nursery
+                .start_named("listener", |status: trio::TaskStatus<String>| async move {
+                    let name = trio::lowlevel::current_task()?.name();
+                    status.started(name)?;
+                    trio::lowlevel::sleep_forever().await
+                })
+                .await?;
+            assert_eq!(before, "listener");
+            let names: Vec<String> = nursery.child_tasks().iter().map(|t| t.name()).collect();
+            assert_eq!(names, ["listener"]);
+            nursery.cancel_scope().cancel();
+            Ok(())
+        })
+        .await
+    });
+}

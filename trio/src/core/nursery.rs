@@ -438,7 +438,29 @@ impl Nursery {
         Fut: Future<Output = Result<()>> + 'static,
         V: 'static,
     {
-        Start::new(self.inner.clone(), task, Location::caller())
+        Start::new(self.inner.clone(), task, None, Location::caller())
+    }
+
+    /// [`start`](Self::start) with a name for the task (Trio's `start(..., name=)`).
+    ///
+    /// # Checkpoint
+    /// As [`start`](Self::start).
+    ///
+    /// # Cancel safety
+    /// As [`start`](Self::start).
+    #[track_caller]
+    pub fn start_named<V, F, Fut>(&self, name: impl Into<Cow<'static, str>>, task: F) -> Start<V, F>
+    where
+        F: FnOnce(TaskStatus<V>) -> Fut,
+        Fut: Future<Output = Result<()>> + 'static,
+        V: 'static,
+    {
+        Start::new(
+            self.inner.clone(),
+            task,
+            Some(name.into()),
+            Location::caller(),
+        )
     }
 
     /// The nursery's cancel scope: cancelling it cancels the body and every child.

@@ -5,6 +5,7 @@
 //! and cancelling the caller cancels it. `started` moves it (and the cancel-scope nodes under
 //! it) into the target nursery and hands its value to the caller.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::Location;
@@ -111,13 +112,19 @@ impl<V> TaskStatus<V> {
     }
 }
 
-type SpawnStart<V, F> =
-    fn(&Runner, &Rc<StartShared<V>>, F, &'static Location<'static>) -> Result<Rc<TaskInner>>;
+type SpawnStart<V, F> = fn(
+    &Runner,
+    &Rc<StartShared<V>>,
+    F,
+    Option<Cow<'static, str>>,
+    &'static Location<'static>,
+) -> Result<Rc<TaskInner>>;
 
 fn spawn_start<V, F, Fut>(
     runner: &Runner,
     shared: &Rc<StartShared<V>>,
     make: F,
+    name: Option<Cow<'static, str>>,
     site: &'static Location<'static>,
 ) -> Result<Rc<TaskInner>>
 where
@@ -128,12 +135,11 @@ where
     let future = make(TaskStatus {
         shared: shared.clone(),
     });
-    runner.spawn(
-        &shared.temp,
-        TaskFuture::new(future),
-        TaskLabel::of_type::<Fut>(site),
-        false,
-    )
+    let label = match name {
+        Some(name) => TaskLabel::given(name, site),
+        None => TaskLabel::of_type::<Fut>(site),
+    };
+    runner.spawn(&shared.temp, TaskFuture::new(future), label, false)
 }
 
 pin_project_lite::pin_project! {
@@ -146,6 +152,7 @@ pin_project_lite::pin_project! {
         shared: Option<Rc<StartShared<V>>>,
         task: Option<Rc<TaskInner>>,
         done: bool,
+        name: Option<Cow<'static, str>>,
         site: &'static Location<'static>,
         spawn: SpawnStart<V, F>,
     }
@@ -175,6 +182,7 @@ impl<V, F> Start<V, F> {
     pub(crate) fn new<Fut>(
         target: Rc<NurseryInner>,
         make: F,
+        name: Option<Cow<'static, str>>,
         site: &'static Location<'static>,
     ) -> Self
     where
@@ -189,6 +197,7 @@ impl<V, F> Start<V, F> {
             shared: None,
             task: None,
             done: false,
+            name,
             site,
             spawn: spawn_start::<V, F, Fut>,
         }
@@ -234,7 +243,7 @@ impl<V, F> Future for Start<V, F> {
                     .set(this.target.pending_starts.get() + 1);
                 *this.temp = Some(temp.clone());
                 *this.shared = Some(shared.clone());
-                let task = (this.spawn)(runner, &shared, make, this.site)?;
+                let task = (this.spawn)(runner, &shared, make, this.name.take(), this.site)?;
                 *shared.task.borrow_mut() = Rc::downgrade(&task);
                 *this.task = Some(task);
                 temp.note_waiter(caller, cx.waker());
