@@ -55,6 +55,10 @@ const CASES: &[Case] = &[
     ("tokio_cancel_scope", |n| {
         tokio_cancel_scope(&Tokio::new(), n)
     }),
+    ("trio_join2", trio_join2),
+    ("tokio_join2", |n| tokio_join2(&Tokio::new(), n)),
+    ("trio_race2", trio_race2),
+    ("tokio_select2", |n| tokio_select2(&Tokio::new(), n)),
     ("trio_pingpong1", |n| trio_pingpong(1, n)),
     ("trio_pingpong0", |n| trio_pingpong(0, n)),
     ("tokio_pingpong_mpsc", |n| {

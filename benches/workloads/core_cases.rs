@@ -177,3 +177,87 @@ pub fn tokio_cancel_scope(rt: &Tokio, iters: u64) -> Duration {
         start.elapsed()
     })
 }
+
+/// trio: `join` of two branches that each yield once (a checkpoint), inside one task.
+pub fn trio_join2(iters: u64) -> Duration {
+    trio_run(async move {
+        let start = Instant::now();
+        for i in 0..iters {
+            let out = trio::join((
+                async move {
+                    trio::lowlevel::checkpoint().await?;
+                    Ok(black_box(i))
+                },
+                async move {
+                    trio::lowlevel::checkpoint().await?;
+                    Ok(black_box(i + 1))
+                },
+            ))
+            .await?;
+            black_box(out);
+        }
+        Ok(start.elapsed())
+    })
+}
+
+/// tokio: `tokio::join!` of two branches that each yield once (`yield_now`).
+pub fn tokio_join2(rt: &Tokio, iters: u64) -> Duration {
+    rt.run(async move {
+        let start = Instant::now();
+        for i in 0..iters {
+            let out = tokio::join!(
+                async move {
+                    tokio::task::yield_now().await;
+                    black_box(i)
+                },
+                async move {
+                    tokio::task::yield_now().await;
+                    black_box(i + 1)
+                },
+            );
+            black_box(out);
+        }
+        start.elapsed()
+    })
+}
+
+/// trio: `race` of a branch that yields once and wins, and one that would wait forever
+/// (cancelled by the winner).
+pub fn trio_race2(iters: u64) -> Duration {
+    trio_run(async move {
+        let start = Instant::now();
+        for i in 0..iters {
+            let out = trio::race((
+                async move {
+                    trio::lowlevel::checkpoint().await?;
+                    Ok(black_box(i))
+                },
+                async move {
+                    trio::lowlevel::sleep_forever().await?;
+                    Ok(0)
+                },
+            ))
+            .await?;
+            black_box(out);
+        }
+        Ok(start.elapsed())
+    })
+}
+
+/// tokio: `tokio::select!` of a branch that yields once and one that never finishes.
+pub fn tokio_select2(rt: &Tokio, iters: u64) -> Duration {
+    rt.run(async move {
+        let start = Instant::now();
+        for i in 0..iters {
+            let out = tokio::select! {
+                v = async move {
+                    tokio::task::yield_now().await;
+                    black_box(i)
+                } => v,
+                v = std::future::pending::<u64>() => v,
+            };
+            black_box(out);
+        }
+        start.elapsed()
+    })
+}

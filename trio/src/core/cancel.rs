@@ -365,6 +365,22 @@ impl ScopeState {
     /// tasks under every node that became cancelled.
     #[inline(never)]
     fn propagate(self: &Rc<Self>, runner: &Runner) {
+        // A leaf that only its owner runs in (a timeout's, a `join`'s): no walk, no lists.
+        if self.children.borrow().is_empty() && self.tasks.borrow().is_empty() {
+            let parent_cancelled = self
+                .parent
+                .borrow()
+                .as_ref()
+                .is_some_and(|p| p.is_cancelled());
+            let new = self.cancel_called.get() || (!self.shield.get() && parent_cancelled);
+            if self.effectively_cancelled.replace(new) != new
+                && new
+                && let Some(owner) = self.owner.get()
+            {
+                wake_for_cancel(runner, owner);
+            }
+            return;
+        }
         let mut to_wake: Vec<TaskKey> = Vec::new();
         let mut stack: Vec<Rc<ScopeState>> = vec![self.clone()];
         while let Some(node) = stack.pop() {
@@ -384,14 +400,7 @@ impl ScopeState {
             stack.extend(node.children.borrow().iter().cloned());
         }
         for key in to_wake {
-            runner.schedule(key);
-            // Operations blocked under a combinator's waker must be re-polled too.
-            let task = runner.task(key);
-            if let Some(task) = task
-                && !task.cancel_wakers.borrow().is_empty()
-            {
-                task.wake_cancel_wakers();
-            }
+            wake_for_cancel(runner, key);
         }
     }
 
@@ -428,5 +437,17 @@ impl ScopeState {
             node = n.parent();
         }
         deadline
+    }
+}
+
+/// Wakes a task that cancellation has reached: schedules it, and wakes the wakers of
+/// operations blocked under a combinator's waker, which must be re-polled too.
+fn wake_for_cancel(runner: &Runner, key: TaskKey) {
+    runner.schedule(key);
+    let task = runner.task(key);
+    if let Some(task) = task
+        && !task.cancel_wakers.borrow().is_empty()
+    {
+        task.wake_cancel_wakers();
     }
 }
