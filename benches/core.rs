@@ -60,5 +60,23 @@ fn cancel_scope(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, spawn_join, switch, cancel_scope);
+fn join_and_race(c: &mut Criterion) {
+    let tokio = Tokio::new();
+    // Two branches that yield once each, inside one task.
+    let mut g = c.benchmark_group("join_two");
+    g.bench_function("trio_join", |b| b.iter_custom(trio_join2));
+    g.bench_function("tokio_join", |b| {
+        b.iter_custom(|iters| tokio_join2(&tokio, iters))
+    });
+    g.finish();
+    // A branch that yields once and wins against one that would wait forever.
+    let mut g = c.benchmark_group("race_two");
+    g.bench_function("trio_race", |b| b.iter_custom(trio_race2));
+    g.bench_function("tokio_select", |b| {
+        b.iter_custom(|iters| tokio_select2(&tokio, iters))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, spawn_join, switch, cancel_scope, join_and_race);
 criterion_main!(benches);
