@@ -6,6 +6,7 @@
 //!
 //! Each child sleeps a different time and reports; the slowest one is cut off by a
 //! `move_on_after`, which cancels it at its next checkpoint. The nursery waits for all of them.
+//! Then `join` and `race` run futures side by side inside the main task, borrowing its data.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -41,5 +42,26 @@ async fn main() -> trio::Result<()> {
     .await?;
     let elapsed = trio::current_time()? - start;
     println!("all {} children done in {elapsed:.2} s", log.borrow().len());
+
+    // No task, no `Rc` clone: both branches borrow `log`.
+    let (count, first) = trio::join((
+        async { Ok(log.borrow().len()) },
+        async { Ok(log.borrow()[0].clone()) },
+    ))
+    .await?;
+    println!("join: {count} lines, the first was {first:?}");
+    // The first to finish wins; the other is cancelled, and has ended when `race` returns.
+    let winner = trio::race((
+        async {
+            trio::sleep(0.01).await?;
+            Ok("quick")
+        },
+        async {
+            trio::sleep(1.0).await?;
+            Ok("slow")
+        },
+    ))
+    .await?;
+    println!("race: the {winner} branch won");
     Ok(())
 }
