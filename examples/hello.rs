@@ -44,10 +44,9 @@ async fn main() -> trio::Result<()> {
     println!("all {} children done in {elapsed:.2} s", log.borrow().len());
 
     // No task, no `Rc` clone: both branches borrow `log`.
-    let (count, first) = trio::join((
-        async { Ok(log.borrow().len()) },
-        async { Ok(log.borrow()[0].clone()) },
-    ))
+    let (count, first) = trio::join((async { Ok(log.borrow().len()) }, async {
+        Ok(log.borrow()[0].clone())
+    }))
     .await?;
     println!("join: {count} lines, the first was {first:?}");
     // The first to finish wins; the other is cancelled, and has ended when `race` returns.

@@ -98,48 +98,63 @@ impl Seen {
         found[0]
     }
 
-    /// Live wakers of a span as the console counts them: clones minus drops.
-    fn live_wakers(&self, span: u64) -> i64 {
+    /// The waker operations filed under `span`, in order.
+    fn ops_of(&self, span: u64) -> Vec<&str> {
         self.wakers
             .iter()
             .filter(|(_, id)| *id == span)
-            .map(|(op, _)| match op.as_str() {
-                "waker.clone" => 1,
-                "waker.drop" => -1,
-                _ => 0,
-            })
-            .sum()
+            .map(|(op, _)| op.as_str())
+            .collect()
     }
 }
 
-fn with_capture<T>(body: impl FnOnce() -> T) -> (T, Capture) {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::registry().with(capture.clone());
-    let out = tracing::subscriber::with_default(subscriber, body);
-    (out, capture)
+/// Live wakers after `ops`, as the console counts them: clones minus drops.
+fn live_wakers(ops: &[&str]) -> i64 {
+    ops.iter()
+        .map(|op| match *op {
+            "waker.clone" => 1,
+            "waker.drop" => -1,
+            _ => 0,
+        })
+        .sum()
 }
 
-#[test]
-fn every_task_has_a_spawn_span_in_consoles_shape_entered_for_each_step() {
-    let (result, capture) = with_capture(|| {
+/// Runs, under a capturing subscriber, a nursery with a task named `waiter` that makes
+/// `checkpoints` checkpoints and then waits for an event, set once every task is blocked;
+/// `others` starts more tasks first.
+fn capture_run_with_waiter(
+    waiter: &'static str,
+    checkpoints: usize,
+    others: impl FnOnce(&trio::Nursery) -> trio::Result<()> + 'static,
+) -> Capture {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    tracing::subscriber::with_default(subscriber, || {
         trio::run(async move {
             open_nursery(|nursery| async move {
                 let event = TrioEvent::new();
-                let waiter = event.clone();
-                nursery.start_soon_named("waiter", async move {
-                    for _ in 0..3 {
+                let set_later = event.clone();
+                nursery.start_soon_named(waiter, async move {
+                    for _ in 0..checkpoints {
                         trio::lowlevel::checkpoint().await?;
                     }
-                    waiter.wait().await
+                    event.wait().await
                 })?;
+                others(&nursery)?;
                 wait_all_tasks_blocked().await?;
-                event.set();
+                set_later.set();
                 Ok(())
             })
             .await
         })
-    });
-    result.unwrap();
+    })
+    .unwrap();
+    capture
+}
+
+#[test]
+fn every_task_has_a_spawn_span_in_consoles_shape_entered_for_each_step() {
+    let capture = capture_run_with_waiter("waiter", 3, |_| Ok(()));
     let seen = capture.0.lock().unwrap();
     let span = seen.span_of("waiter");
     let (target, has_parent, fields) = &seen.spawns[&span];
@@ -153,7 +168,7 @@ fn every_task_has_a_spawn_span_in_consoles_shape_entered_for_each_step() {
     let source = include_str!("debug_console.rs");
     let spawn_line = source
         .lines()
-        .position(|l| l.contains(r#"start_soon_named("waiter""#))
+        .position(|l| l.contains("nursery.start_soon_named(waiter,"))
         .unwrap()
         + 1;
     assert_eq!(fields.0["loc.line"], spawn_line.to_string());
@@ -169,28 +184,15 @@ fn every_task_has_a_spawn_span_in_consoles_shape_entered_for_each_step() {
 
 #[test]
 fn waker_events_are_filed_under_the_tasks_span_and_balance_out() {
-    let (result, capture) = with_capture(|| {
-        trio::run(async {
-            let event = TrioEvent::new();
-            open_nursery(|nursery| async move {
-                let waiter = event.clone();
-                nursery.start_soon_named("blocked", async move { waiter.wait().await })?;
-                // A waker cloned by hand (as a foreign future stores one) and woken.
-                nursery.start_soon_named("by-hand", async move {
-                    let waker =
-                        std::future::poll_fn(|cx| std::task::Poll::Ready(cx.waker().clone())).await;
-                    waker.wake_by_ref();
-                    waker.wake();
-                    Ok(())
-                })?;
-                wait_all_tasks_blocked().await?;
-                event.set();
-                Ok(())
-            })
-            .await
+    let capture = capture_run_with_waiter("blocked", 0, |nursery| {
+        // A waker cloned by hand (as a foreign future stores one) and woken.
+        nursery.start_soon_named("by-hand", async move {
+            let waker = std::future::poll_fn(|cx| std::task::Poll::Ready(cx.waker().clone())).await;
+            waker.wake_by_ref();
+            waker.wake();
+            Ok(())
         })
     });
-    result.unwrap();
     let seen = capture.0.lock().unwrap();
     for (op, id) in &seen.wakers {
         assert!(
@@ -198,15 +200,8 @@ fn waker_events_are_filed_under_the_tasks_span_and_balance_out() {
             "{op} filed under {id}, not a task span"
         );
     }
-    let by_hand = seen.span_of("by-hand");
-    let ops: Vec<&str> = seen
-        .wakers
-        .iter()
-        .filter(|(_, id)| *id == by_hand)
-        .map(|(op, _)| op.as_str())
-        .collect();
     assert_eq!(
-        ops,
+        seen.ops_of(seen.span_of("by-hand")),
         [
             "waker.clone",
             "waker.clone",
@@ -219,52 +214,27 @@ fn waker_events_are_filed_under_the_tasks_span_and_balance_out() {
     );
     let blocked = seen.span_of("blocked");
     assert!(
-        seen.wakers
-            .contains(&("waker.wake_by_ref".to_string(), blocked)),
+        seen.ops_of(blocked).contains(&"waker.wake_by_ref"),
         "a task woken through its key (Event::set) is reported as woken"
     );
     for name in ["blocked", "by-hand"] {
-        let span = seen.span_of(name);
-        assert_eq!(
-            seen.live_wakers(span),
-            0,
-            "{name}: every waker accounted for"
-        );
+        let ops = seen.ops_of(seen.span_of(name));
+        assert_eq!(live_wakers(&ops), 0, "{name}: every waker accounted for");
     }
 }
 
 #[test]
 fn a_blocked_task_is_never_reported_as_having_lost_its_waker() {
-    let snapshot = Arc::new(Mutex::new(None));
-    let (result, capture) = with_capture(|| {
-        let capture_seen = snapshot.clone();
-        trio::run(async move {
-            let event = TrioEvent::new();
-            open_nursery(|nursery| async move {
-                let waiter = event.clone();
-                nursery.start_soon_named("parked", async move { waiter.wait().await })?;
-                wait_all_tasks_blocked().await?;
-                capture_seen.lock().unwrap().replace(());
-                event.set();
-                Ok(())
-            })
-            .await
-        })
-    });
-    result.unwrap();
-    assert!(snapshot.lock().unwrap().is_some());
+    let capture = capture_run_with_waiter("parked", 0, |_| Ok(()));
     let seen = capture.0.lock().unwrap();
-    let span = seen.span_of("parked");
-    // While it waited (everything up to its last event) it held one waker: the run's.
-    let events: Vec<&(String, u64)> = seen.wakers.iter().filter(|(_, id)| *id == span).collect();
-    let mut live = 0;
-    for (op, _) in &events[..events.len() - 1] {
-        live += match op.as_str() {
-            "waker.clone" => 1,
-            "waker.drop" => -1,
-            _ => 0,
-        };
-        assert!(live >= 1, "a live task with no waker: {events:?}");
+    let ops = seen.ops_of(seen.span_of("parked"));
+    // While it lived (everything before its last event, the run letting go) it held at
+    // least one waker: the run's.
+    for end in 1..ops.len() {
+        assert!(
+            live_wakers(&ops[..end]) >= 1,
+            "a live task with no waker: {ops:?}"
+        );
     }
 }
 

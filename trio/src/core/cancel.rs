@@ -336,13 +336,19 @@ impl ScopeState {
     }
 
     fn recalculate_without_wakes(&self) {
-        let parent = self
+        self.effectively_cancelled.set(self.computed_state());
+    }
+
+    /// What the effective state of this node should be: cancelled itself, or reached by its
+    /// parent's cancellation through no shield.
+    #[inline]
+    fn computed_state(&self) -> bool {
+        let parent_cancelled = self
             .parent
             .borrow()
             .as_ref()
             .is_some_and(|p| p.is_cancelled());
-        self.effectively_cancelled
-            .set(self.cancel_called.get() || (!self.shield.get() && parent));
+        self.cancel_called.get() || (!self.shield.get() && parent_cancelled)
     }
 
     /// Recomputes the effective state of this node and, where it changed, of its subtree;
@@ -350,13 +356,7 @@ impl ScopeState {
     #[inline]
     pub(crate) fn recalculate(self: &Rc<Self>, runner: &Runner) {
         // Fast path (every scope entry comes here): nothing changes, nothing to push down.
-        let parent_cancelled = self
-            .parent
-            .borrow()
-            .as_ref()
-            .is_some_and(|p| p.is_cancelled());
-        let new = self.cancel_called.get() || (!self.shield.get() && parent_cancelled);
-        if self.effectively_cancelled.get() != new {
+        if self.effectively_cancelled.get() != self.computed_state() {
             self.propagate(runner);
         }
     }
@@ -367,12 +367,7 @@ impl ScopeState {
     fn propagate(self: &Rc<Self>, runner: &Runner) {
         // A leaf that only its owner runs in (a timeout's, a `join`'s): no walk, no lists.
         if self.children.borrow().is_empty() && self.tasks.borrow().is_empty() {
-            let parent_cancelled = self
-                .parent
-                .borrow()
-                .as_ref()
-                .is_some_and(|p| p.is_cancelled());
-            let new = self.cancel_called.get() || (!self.shield.get() && parent_cancelled);
+            let new = self.computed_state();
             if self.effectively_cancelled.replace(new) != new
                 && new
                 && let Some(owner) = self.owner.get()
@@ -384,12 +379,7 @@ impl ScopeState {
         let mut to_wake: Vec<TaskKey> = Vec::new();
         let mut stack: Vec<Rc<ScopeState>> = vec![self.clone()];
         while let Some(node) = stack.pop() {
-            let parent_cancelled = node
-                .parent
-                .borrow()
-                .as_ref()
-                .is_some_and(|p| p.is_cancelled());
-            let new = node.cancel_called.get() || (!node.shield.get() && parent_cancelled);
+            let new = node.computed_state();
             if node.effectively_cancelled.replace(new) == new {
                 continue;
             }
