@@ -70,6 +70,10 @@ const CASES: &[Case] = &[
     ("tokio_pingpong_rendezvous", |n| {
         tokio_pingpong_rendezvous(&Tokio::new(), n)
     }),
+    ("trio_pingpong_timeout", trio_pingpong_timeout),
+    ("tokio_pingpong_timeout", |n| {
+        tokio_pingpong_timeout(&Tokio::new(), n)
+    }),
     ("trio_lock", trio_lock_uncontended),
     ("trio_try_lock", trio_lock_try),
     ("tokio_lock", |n| tokio_lock_uncontended(&Tokio::new(), n)),

@@ -25,6 +25,14 @@ fn channels(c: &mut Criterion) {
     });
     g.finish();
 
+    // The cap-1 round trip with a timeout around each wait for the reply.
+    let mut g = c.benchmark_group("pingpong_cap1_round_trip_with_timeout");
+    g.bench_function("trio_fail_after", |b| b.iter_custom(trio_pingpong_timeout));
+    g.bench_function("tokio_timeout", |b| {
+        b.iter_custom(|iters| tokio_pingpong_timeout(&tokio, iters))
+    });
+    g.finish();
+
     let mut g = c.benchmark_group("pingpong_cap0_round_trip");
     g.bench_function("trio", |b| b.iter_custom(|iters| trio_pingpong(0, iters)));
     g.bench_function("tokio_mpsc1", |b| {

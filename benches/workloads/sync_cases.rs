@@ -236,3 +236,57 @@ pub fn tokio_lock_contended(rt: &Tokio, iters: u64) -> Duration {
         start.elapsed()
     })
 }
+
+/// trio: the cap-1 round trip with a timeout around each wait for the reply (the reply
+/// blocks, so the timeout's scope enters the cancel tree and its deadline the heap).
+pub fn trio_pingpong_timeout(iters: u64) -> Duration {
+    trio_run(async move {
+        let (ping_tx, ping_rx) = trio::open_memory_channel::<u64>(1);
+        let (pong_tx, pong_rx) = trio::open_memory_channel::<u64>(1);
+        let start = Instant::now();
+        trio::open_nursery(|n| async move {
+            n.start_soon(async move {
+                for _ in 0..iters {
+                    let v = ping_rx.receive().await?;
+                    pong_tx.send(v).await?;
+                }
+                Ok(())
+            })?;
+            n.start_soon(async move {
+                for i in 0..iters {
+                    ping_tx.send(i).await?;
+                    black_box(trio::fail_after(10.0, pong_rx.receive()).await?);
+                }
+                Ok(())
+            })?;
+            Ok(())
+        })
+        .await?;
+        Ok(start.elapsed())
+    })
+}
+
+/// tokio: the same, `tokio::time::timeout` around each `recv` of the reply.
+pub fn tokio_pingpong_timeout(rt: &Tokio, iters: u64) -> Duration {
+    rt.run(async move {
+        let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<u64>(1);
+        let (pong_tx, mut pong_rx) = tokio::sync::mpsc::channel::<u64>(1);
+        let start = Instant::now();
+        let echo = tokio::task::spawn_local(async move {
+            for _ in 0..iters {
+                let v = ping_rx.recv().await.expect("ping");
+                pong_tx.send(v).await.expect("pong");
+            }
+        });
+        let client = tokio::task::spawn_local(async move {
+            for i in 0..iters {
+                ping_tx.send(i).await.expect("ping");
+                let reply = tokio::time::timeout(Duration::from_secs(10), pong_rx.recv());
+                black_box(reply.await.expect("in time").expect("pong"));
+            }
+        });
+        echo.await.expect("join");
+        client.await.expect("join");
+        start.elapsed()
+    })
+}
