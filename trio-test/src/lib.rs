@@ -215,6 +215,8 @@ mod lockstep;
 mod memory_streams;
 mod network;
 mod sequencer;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use check_locks::{LockLike, check_lock_like};
 
@@ -234,6 +236,8 @@ pub use memory_streams::{
 };
 pub use network::open_stream_to_socket_listener;
 pub use sequencer::{Sequencer, SequencerStep};
+#[cfg(feature = "tls")]
+pub use tls::{LeafCert, TestCa};
 
 #[doc(inline)]
 pub use trio::lowlevel::WaitAllTasksBlocked;

@@ -63,6 +63,8 @@ pub mod sync;
 mod sys;
 mod threads;
 mod timeouts;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use crate::core::lowlevel;
 pub use crate::threads::{from_thread, to_thread};
