@@ -387,8 +387,15 @@ async fn accessors_need_the_handshake() -> Result<()> {
             "{err}"
         );
     }
-    assert_checkpoints(handshake_both(&a, &b)).await?;
-    assert_checkpoints(a.do_handshake()).await?; // done: still a checkpoint
+    // The handshake's two paths: waiting for the peer, and done already.
+    let (client, server) = (a.clone(), b.clone());
+    open_nursery(|n| async move {
+        n.start_soon(async move { assert_checkpoints(server.do_handshake()).await })?;
+        assert_checkpoints(client.do_handshake()).await
+    })
+    .await?;
+    assert_checkpoints(a.do_handshake()).await?;
+    assert_checkpoints(b.do_handshake()).await?;
     assert_eq!(b.server_hostname().as_deref(), Some(HOST), "from SNI");
     assert_eq!(a.selected_alpn_protocol()?, None);
     assert_eq!(b.selected_alpn_protocol()?, None);
@@ -572,6 +579,33 @@ async fn cancelled_handshake_leaves_the_stream_usable() -> Result<()> {
     a.send_all(b"x").await?;
     assert_eq!(b.receive_some(1).await?, b"x");
     Ok(())
+}
+
+#[trio::test(autojump)]
+async fn cancelled_send_leaves_the_stream_usable() -> Result<()> {
+    let pki = pki()?;
+    let (a, b) = lockstep_pair(&pki.client, &pki.server)?;
+    let (a, b) = (Rc::new(a), Rc::new(b));
+    handshake_both(&a, &b).await?;
+    // Nobody receives: over a lockstep transport the send waits for the peer, and is
+    // cancelled.
+    assert!(
+        trio::move_on_after(1.0, a.send_all(b"first"))
+            .await?
+            .is_none()
+    );
+    // Its record went on its way: the peer reads it, and the next send works.
+    let (a2, b2) = (a.clone(), b.clone());
+    open_nursery(|n| async move {
+        n.start_soon(async move { a2.send_all(b"second").await })?;
+        let mut got = Vec::new();
+        while got.len() < 11 {
+            got.extend(b2.receive_some(100).await?);
+        }
+        assert_eq!(got, b"firstsecond");
+        Ok(())
+    })
+    .await
 }
 
 /// Trio's `test_resource_busy_errors`, over lockstep streams (nothing completes by itself).

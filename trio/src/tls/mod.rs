@@ -2,7 +2,7 @@
 //! `trio.SSLStream`, `trio.SSLListener`, `open_ssl_over_tcp_stream`,
 //! `open_ssl_over_tcp_listeners`, `serve_ssl_over_tcp`). Behind trio's `tls` feature.
 //!
-//! - [`SslStream`] wraps any [`Stream`](crate::stream::Stream) (a TCP connection, a memory
+//! - [`SslStream`] wraps any [`Stream`] (a TCP connection, a memory
 //!   stream, another `SslStream`) and is a stream itself: `send_all`, `receive_some` and
 //!   `aclose` work as on any other.
 //! - [`SslListener`] wraps a [`Listener`](crate::stream::Listener): what it accepts are server

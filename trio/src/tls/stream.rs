@@ -14,8 +14,8 @@ use std::task::{Context, Poll, Waker, ready};
 use super::conn::{Plaintext, TlsConn, TlsError};
 use super::io::{Stalled, TransportReader, TransportWriter, WakerSet};
 use super::{
-    CertificateDer, ClientConfig, NeedHandshakeError, ProtocolVersion, SendEofNotSupported,
-    ServerConfig, SupportedCipherSuite,
+    CertificateDer, ClientConfig, DoHandshake, NeedHandshakeError, ProtocolVersion,
+    SendEofNotSupported, ServerConfig, SupportedCipherSuite,
 };
 use crate::lowlevel::current_task_if_not_cancelled;
 use crate::stream::{
@@ -400,8 +400,8 @@ impl<S: Stream> SslStream<S> {
     ///
     /// # Cancel safety
     /// Safe: the handshake's state is kept; a later operation (or call) goes on from there.
-    pub fn do_handshake(&self) -> super::DoHandshake<'_, S> {
-        super::DoHandshake::new(self)
+    pub fn do_handshake(&self) -> DoHandshake<'_, S> {
+        DoHandshake::new(self)
     }
 
     fn core(&self) -> Result<RefMut<'_, Core>> {
