@@ -192,3 +192,14 @@ async fn a_bad_server_name_fails_before_connecting() -> Result<()> {
     assert!(err.is::<trio::UsageError>(), "{err}");
     Ok(())
 }
+
+/// Over a socket, an `SslStream` holds plain data and may move between threads (hyper's
+/// upgrades and hyper-util need `Send` I/O): checked when this compiles.
+#[test]
+fn streams_and_listeners_over_sockets_are_send() {
+    fn send<T: Send>() -> &'static str {
+        std::any::type_name::<T>()
+    }
+    assert!(send::<SslStream<SocketStream>>().contains("SslStream"));
+    assert!(send::<SslListener<SocketListener>>().contains("SslListener"));
+}

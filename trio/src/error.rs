@@ -644,6 +644,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn broken_resource_error_with_a_source() {
+        let io = || std::io::Error::other("handshake alert");
+        let e = BrokenResourceError::with_source("TLS handshake failed", io());
+        assert_eq!(e.to_string(), "resource broken: TLS handshake failed");
+        assert_eq!(e.message(), "TLS handshake failed");
+        let source = StdError::source(&e).expect("a source");
+        assert_eq!(source.to_string(), "handshake alert");
+        assert!(source.is::<std::io::Error>());
+        assert_eq!(e.clone(), e, "a clone shares the source");
+        assert_ne!(e, BrokenResourceError::new("TLS handshake failed"));
+        let other = BrokenResourceError::with_source("TLS handshake failed", io());
+        assert_eq!(e, other, "sources compare by what they say");
+        assert!(StdError::source(&BrokenResourceError::new("gone")).is_none());
+    }
+
+    #[test]
     fn conversions_and_downcasts() {
         let e: Error = std::io::Error::other("boom").into();
         assert!(e.is::<std::io::Error>());

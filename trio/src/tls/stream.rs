@@ -8,16 +8,19 @@
 
 use std::cell::{RefCell, RefMut};
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
 
 use super::conn::{Plaintext, TlsConn, TlsError};
 use super::io::{Stalled, TransportReader, TransportWriter, WakerSet};
 use super::{
-    CertificateDer, ClientConfig, DoHandshake, NeedHandshakeError, ProtocolVersion,
-    SendEofNotSupported, ServerConfig, SupportedCipherSuite,
+    CertificateDer, ClientConfig, NeedHandshakeError, ProtocolVersion, SendEofNotSupported,
+    ServerConfig, SupportedCipherSuite,
 };
 use crate::lowlevel::current_task_if_not_cancelled;
+use crate::socket::Nonblocking;
 use crate::stream::{
     AsyncResource, ConflictDetector, HalfCloseableStream, ReceiveBuf, ReceiveStream, SendStream,
     Stream,
@@ -723,5 +726,45 @@ impl<S: Stream> HalfCloseableStream for SslStream<S> {
             core.eof_sent = true;
         }
         self.send_out(&mut core, cx)
+    }
+}
+
+/// The future of [`SslStream::do_handshake`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct DoHandshake<'a, S> {
+    stream: &'a SslStream<S>,
+    op: Nonblocking<(), ()>,
+}
+
+impl<'a, S: Stream> DoHandshake<'a, S> {
+    fn new(stream: &'a SslStream<S>) -> Self {
+        DoHandshake {
+            stream,
+            op: Nonblocking::new(),
+        }
+    }
+}
+
+impl<S> fmt::Debug for DoHandshake<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DoHandshake")
+            .field("phase", &self.op.phase())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Stream> Future for DoHandshake<'_, S> {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        let stream = this.stream;
+        this.op.poll(
+            cx,
+            "do_handshake",
+            || Ok(None),
+            |_| Poll::Ready(Ok(())),
+            |cx| stream.poll_handshake(cx),
+        )
     }
 }
