@@ -200,6 +200,15 @@
 //!
 //! For servers that let the system pick their port, [`open_stream_to_socket_listener`]
 //! connects a stream to a listener, on real sockets or fake ones.
+//!
+//! ## Certificates for TLS tests: `TestCa` (feature `tls`)
+//!
+//! With the `tls` feature, `TestCa` is a certificate authority made up for one test (Trio's
+//! `trustme`): `ca.issue_cert(["localhost", "127.0.0.1"])?` signs a `LeafCert`, whose
+//! `server_config()` presents it, while `ca.client_config()` trusts the CA and nothing else.
+//! Both are rustls configurations for `trio::tls::SslStream`, `SslListener` and
+//! `open_ssl_over_tcp_stream`; client certificates too
+//! (`client_config_with_cert`, `server_config_requiring_client_cert`).
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -215,6 +224,8 @@ mod lockstep;
 mod memory_streams;
 mod network;
 mod sequencer;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use check_locks::{LockLike, check_lock_like};
 
@@ -234,6 +245,8 @@ pub use memory_streams::{
 };
 pub use network::open_stream_to_socket_listener;
 pub use sequencer::{Sequencer, SequencerStep};
+#[cfg(feature = "tls")]
+pub use tls::{LeafCert, TestCa};
 
 #[doc(inline)]
 pub use trio::lowlevel::WaitAllTasksBlocked;

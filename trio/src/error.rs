@@ -421,9 +421,14 @@ impl fmt::Display for BusyResourceError {
 impl StdError for BusyResourceError {}
 
 /// A resource is broken: its peer went away, or its owner exited without releasing it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// It may carry the error that broke it as its [`source`](StdError::source) (a TLS stream's
+/// handshake failure carries the TLS library's error: Trio's `raise BrokenResourceError from
+/// exc`).
+#[derive(Clone, Debug)]
 pub struct BrokenResourceError {
     message: String,
+    source: Option<std::sync::Arc<dyn StdError + Send + Sync + 'static>>,
 }
 
 impl BrokenResourceError {
@@ -431,9 +436,38 @@ impl BrokenResourceError {
     pub fn new(message: impl Into<String>) -> Self {
         BrokenResourceError {
             message: message.into(),
+            source: None,
         }
     }
+
+    /// A broken-resource error with a message, and the error that caused it as its
+    /// [`source`](StdError::source).
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        BrokenResourceError {
+            message: message.into(),
+            source: Some(std::sync::Arc::new(source)),
+        }
+    }
+
+    /// What broke the resource.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
+
+/// Equal when the messages are, and the sources (if any) read the same.
+impl PartialEq for BrokenResourceError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+            && self.source.as_ref().map(ToString::to_string)
+                == other.source.as_ref().map(ToString::to_string)
+    }
+}
+
+impl Eq for BrokenResourceError {}
 
 impl fmt::Display for BrokenResourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -441,7 +475,13 @@ impl fmt::Display for BrokenResourceError {
     }
 }
 
-impl StdError for BrokenResourceError {}
+impl StdError for BrokenResourceError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
 
 /// The API was used in a way its rules forbid; the message says how.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -602,6 +642,22 @@ impl StdError for TrioInternalError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broken_resource_error_with_a_source() {
+        let io = || std::io::Error::other("handshake alert");
+        let e = BrokenResourceError::with_source("TLS handshake failed", io());
+        assert_eq!(e.to_string(), "resource broken: TLS handshake failed");
+        assert_eq!(e.message(), "TLS handshake failed");
+        let source = StdError::source(&e).expect("a source");
+        assert_eq!(source.to_string(), "handshake alert");
+        assert!(source.is::<std::io::Error>());
+        assert_eq!(e.clone(), e, "a clone shares the source");
+        assert_ne!(e, BrokenResourceError::new("TLS handshake failed"));
+        let other = BrokenResourceError::with_source("TLS handshake failed", io());
+        assert_eq!(e, other, "sources compare by what they say");
+        assert!(StdError::source(&BrokenResourceError::new("gone")).is_none());
+    }
 
     #[test]
     fn conversions_and_downcasts() {

@@ -35,7 +35,8 @@
 //! The layers, bottom up (imports only go down): [`lowlevel`] (the run loop, tasks, cancel
 //! status, `ParkingLot`, reactor), then timeouts and the rest of the API built on it, up to
 //! the byte streams of [`stream`] (Trio's `trio.abc` interfaces), the sockets of [`socket`]
-//! and the networking of [`net`] (`open_tcp_stream`, `serve_tcp`, `SocketStream`). Child
+//! and the networking of [`net`] (`open_tcp_stream`, `serve_tcp`, `SocketStream`), with TLS
+//! in `trio::tls` (the `tls` feature: `SslStream`, `SslListener`, on rustls). Child
 //! processes are in [`process`] ([`run_process`], [`open_process`]), files and paths in
 //! [`fs`] ([`open_file`], [`Path`], `fs::read`, ...).
 #![deny(missing_docs)]
@@ -64,6 +65,8 @@ pub mod sync;
 mod sys;
 mod threads;
 mod timeouts;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub mod lowlevel {
     //! Trio's `trio.lowlevel`: what the higher layers (sync primitives, channels, I/O) and

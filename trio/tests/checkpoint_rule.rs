@@ -670,6 +670,48 @@ fn networking() {
     });
 }
 
+/// TLS (trio's `tls` feature): the handshake's two paths, the TCP helpers; the server, as
+/// `serve_tcp`, only ever ends cancelled.
+#[cfg(feature = "tls")]
+#[test]
+fn tls() {
+    use std::sync::Arc;
+    use trio::tls::{SslStream, open_ssl_over_tcp_listeners, open_ssl_over_tcp_stream};
+    run(async {
+        let ca = trio_test::TestCa::new()?;
+        let client_config = Arc::new(ca.client_config()?);
+        let server_config = Arc::new(ca.issue_cert(["127.0.0.1"])?.server_config()?);
+        let (a, b) = memory_stream_pair();
+        let client = Rc::new(SslStream::client(a, client_config.clone(), "127.0.0.1")?);
+        let server = SslStream::server(b, server_config.clone())?;
+        blocking!(client => client.do_handshake(), then { server.do_handshake().await?; });
+        immediate!(client.do_handshake());
+        let config = server_config.clone();
+        let listeners = immediate!(open_ssl_over_tcp_listeners(0, config, Some("127.0.0.1")));
+        let port = listeners[0].transport_listener().local_addr()?.port();
+        immediate!(open_ssl_over_tcp_stream(
+            "127.0.0.1",
+            port,
+            client_config.clone()
+        ));
+        let options = trio::net::ConnectOptions::new();
+        let host = "127.0.0.1";
+        immediate!(trio::tls::open_ssl_over_tcp_stream_with(
+            host,
+            port,
+            client_config,
+            &options
+        ));
+        let echo = |_stream: SslStream<trio::net::SocketStream>| async { Ok(()) };
+        let scope = CancelScope::new();
+        scope.cancel();
+        let options = trio::net::ServeOptions::new().host("127.0.0.1");
+        let serve = trio::tls::serve_ssl_over_tcp(echo, 0, server_config, options);
+        assert!(scope.run(serve).await?.is_none());
+        Ok(())
+    });
+}
+
 #[test]
 fn the_documented_exceptions() {
     run(async {

@@ -77,6 +77,12 @@ impl<L> ServeOptions<L> {
         self.backlog = Some(backlog);
         self
     }
+
+    /// The interface and backlog [`serve_tcp`] listens with (also read by
+    /// `trio::tls::serve_ssl_over_tcp`).
+    pub(crate) fn listen_args(&self) -> (Option<&str>, Option<u32>) {
+        (self.host.as_deref(), self.backlog)
+    }
 }
 
 /// Accepts connections on every listener and starts `handler(stream)` for each in a task of
@@ -246,6 +252,7 @@ where
     H: Fn(SocketStream) -> Fut + 'static,
     Fut: Future<Output = Result<()>> + 'static,
 {
-    let listeners = open_tcp_listeners_with(port, options.host.as_deref(), options.backlog).await?;
+    let (host, backlog) = options.listen_args();
+    let listeners = open_tcp_listeners_with(port, host, backlog).await?;
     serve_listeners(handler, listeners, options).await
 }

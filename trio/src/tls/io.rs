@@ -1,0 +1,174 @@
+//! How [`SslStream`](super::SslStream) drives its transport at poll level: `io::Read` and
+//! `io::Write` adapters over the transport's poll methods (rustls reads ciphertext straight
+//! from one and writes it straight into the other), and [`WakerSet`], the waker every
+//! transport poll is made with.
+//!
+//! Why a set: several tasks may wait on one direction of the transport at once (the receiver
+//! for data, the sender for the handshake's next flight, a closer for its goodbye), while the
+//! transport's poll methods keep one waker per direction ("the last waker wins"). So the
+//! transport always gets the set's waker, and waking it wakes every task that registered since
+//! the last wake. A task that went away leaves a stale entry, which costs one spurious wake.
+//! Cancellation still reaches every waiting task: trio wakes the waker a blocked operation
+//! was polled with when its task is cancelled, and that wakes the set.
+
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use crate::stream::{ReceiveBuf, ReceiveStream, SendStream};
+use crate::{BrokenResourceError, Error};
+
+/// The tasks waiting on one direction of a transport.
+#[derive(Debug, Default)]
+pub(super) struct WakerSet {
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl WakerSet {
+    /// A set and the waker that wakes it.
+    pub(super) fn new() -> (Arc<WakerSet>, Waker) {
+        let set = Arc::new(WakerSet::default());
+        let waker = Waker::from(set.clone());
+        (set, waker)
+    }
+
+    /// Adds `waker` (once) to those the next wake wakes.
+    pub(super) fn register(&self, waker: &Waker) {
+        let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+    }
+
+    /// Wakes (and forgets) every registered waker.
+    pub(super) fn wake_all(&self) {
+        let wakers =
+            std::mem::take(&mut *self.wakers.lock().unwrap_or_else(PoisonError::into_inner));
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+impl Wake for WakerSet {
+    fn wake(self: Arc<Self>) {
+        self.wake_all();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wake_all();
+    }
+}
+
+/// What a transport poll inside an adapter came to, when the adapter reported an error to
+/// rustls: the poll was `Pending`, or failed with a trio error (kept whole here, since an
+/// `io::Error` through rustls would flatten it).
+#[derive(Debug)]
+pub(super) enum Stalled {
+    Pending,
+    Failed(Error),
+}
+
+/// `io::Read` over a transport's [`ReceiveStream::poll_receive`]: `Pending` reads as
+/// `WouldBlock`.
+pub(super) struct TransportReader<'a, 'b, S: ?Sized> {
+    transport: &'a S,
+    cx: &'a mut Context<'b>,
+    stalled: Option<Stalled>,
+}
+
+impl<'a, 'b, S: ReceiveStream + ?Sized> TransportReader<'a, 'b, S> {
+    pub(super) fn new(transport: &'a S, cx: &'a mut Context<'b>) -> Self {
+        TransportReader {
+            transport,
+            cx,
+            stalled: None,
+        }
+    }
+
+    /// Why the read failed, if the transport was the reason.
+    pub(super) fn stalled(self) -> Option<Stalled> {
+        self.stalled
+    }
+}
+
+impl<S: ReceiveStream + ?Sized> io::Read for TransportReader<'_, '_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut into = ReceiveBuf::new(buf);
+        match self.transport.poll_receive(self.cx, &mut into) {
+            Poll::Ready(Ok(())) => Ok(into.filled().len()),
+            Poll::Ready(Err(e)) => {
+                self.stalled = Some(Stalled::Failed(e));
+                Err(io::Error::other("the transport's receive failed"))
+            }
+            Poll::Pending => {
+                self.stalled = Some(Stalled::Pending);
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+        }
+    }
+}
+
+/// `io::Write` over a transport's [`SendStream::poll_send`] and `poll_send_vectored`:
+/// `Pending` writes as `WouldBlock`.
+pub(super) struct TransportWriter<'a, 'b, S: ?Sized> {
+    transport: &'a S,
+    cx: &'a mut Context<'b>,
+    stalled: Option<Stalled>,
+}
+
+impl<'a, 'b, S: SendStream + ?Sized> TransportWriter<'a, 'b, S> {
+    pub(super) fn new(transport: &'a S, cx: &'a mut Context<'b>) -> Self {
+        TransportWriter {
+            transport,
+            cx,
+            stalled: None,
+        }
+    }
+
+    /// Why the write failed, if the transport was the reason.
+    pub(super) fn stalled(self) -> Option<Stalled> {
+        self.stalled
+    }
+
+    fn outcome(&mut self, polled: Poll<crate::Result<usize>>, len: usize) -> io::Result<usize> {
+        match polled {
+            // A transport that takes nothing of a non-empty buffer breaks its contract; rustls
+            // would retry forever.
+            Poll::Ready(Ok(0)) if len > 0 => {
+                self.stalled = Some(Stalled::Failed(Error::new(BrokenResourceError::new(
+                    "the transport accepted no bytes of a non-empty TLS record",
+                ))));
+                Err(io::ErrorKind::WriteZero.into())
+            }
+            Poll::Ready(Ok(n)) => Ok(n),
+            Poll::Ready(Err(e)) => {
+                self.stalled = Some(Stalled::Failed(e));
+                Err(io::Error::other("the transport's send failed"))
+            }
+            Poll::Pending => {
+                self.stalled = Some(Stalled::Pending);
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+        }
+    }
+}
+
+impl<S: SendStream + ?Sized> io::Write for TransportWriter<'_, '_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let polled = self.transport.poll_send(self.cx, buf);
+        self.outcome(polled, buf.len())
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let len = bufs.iter().map(|b| b.len()).sum();
+        let polled = self.transport.poll_send_vectored(self.cx, bufs);
+        self.outcome(polled, len)
+    }
+
+    /// Nothing: pushing the transport's own buffer out is `poll_flush`'s job, done by the
+    /// stream after the records are written.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
