@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group};
 
-#[allow(dead_code)]
 #[path = "workloads/io_cases.rs"]
 mod io_cases;
 #[allow(dead_code)]

@@ -81,7 +81,11 @@ pub fn tokio_tls_echo(tokio: &TokioIo, iters: u64) -> Duration {
         let connector = tokio_rustls::TlsConnector::from(client_config);
         let acceptor = tokio_rustls::TlsAcceptor::from(server_config);
         let (client_tcp, server_tcp) = tokio::join!(
-            async { tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap() },
+            async {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .unwrap()
+            },
             async { listener.accept().await.unwrap().0 },
         );
         client_tcp.set_nodelay(true).unwrap();
