@@ -313,13 +313,14 @@ pub(crate) fn default_task_name(type_name: &str, site: &Location<'_>) -> String 
 impl TaskInner {
     /// The task's name: the one it was given, or a default from its future (see
     /// [`default_task_name`]).
+    ///
+    /// A default name is worked out once, on first use, and kept in place of the type name.
     pub(crate) fn display_name(&self) -> String {
-        let name = self.name.borrow();
-        if self.default_name.get() {
-            default_task_name(&name, self.spawn_site.get())
-        } else {
-            name.to_string()
+        if self.default_name.replace(false) {
+            let mut name = self.name.borrow_mut();
+            *name = Cow::Owned(default_task_name(&name, self.spawn_site.get()));
         }
+        self.name.borrow().to_string()
     }
 
     /// Whether `waker` wakes this task through its own waker (not a combinator's).
