@@ -181,3 +181,25 @@ fn a_bizarre_os_error_from_receive_or_send_is_broken_resource_error() {
         Ok(())
     });
 }
+
+/// Trio's `test_misdirected_aclose_regression`: closing a pipe end a second time, after its fd
+/// number went to a new pipe, must not close the new pipe's fd.
+#[test]
+fn closing_twice_does_not_close_a_reused_fd_number() {
+    run(async {
+        let (send, receive) = pipe()?;
+        send.aclose().await?;
+        receive.aclose().await?;
+        // The lowest free numbers come back, so the new pipe gets the old numbers (unless a
+        // test running beside this one took them first: then the check is weaker, not wrong).
+        let (send2, receive2) = pipe()?;
+        receive.aclose().await?;
+        send.aclose().await?;
+        drop((send, receive));
+        send2.send_all(b"x").await?;
+        assert_eq!(receive2.receive_some(10).await?, b"x");
+        send2.aclose().await?;
+        assert_eq!(receive2.receive_some(10).await?, b"");
+        Ok(())
+    });
+}
