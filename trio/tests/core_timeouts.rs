@@ -305,3 +305,36 @@ fn the_other_kind_of_deadline_of_an_unentered_scope() {
         Ok(())
     });
 }
+
+/// Trio's `test_context_shields_from_outer`: a timeout's scope made with `shield=True` keeps
+/// an outer cancellation out until its shield is lowered. A `Timeout` hides its scope, so the
+/// form that can lower the shield mid-body is a scope with a relative deadline (what
+/// `move_on_after` is); `Timeout::shielded` points there.
+#[test]
+fn lowering_a_timeout_scopes_shield_lets_the_outer_cancellation_in() {
+    run(async {
+        let outer = CancelScope::new();
+        let o = outer.clone();
+        let out = outer
+            .run(async move {
+                let inner = CancelScope::with_relative_deadline(1.0)?.shielded(true);
+                let i = inner.clone();
+                inner
+                    .run(async move {
+                        o.cancel();
+                        checkpoint().await?;
+                        i.set_shield(false);
+                        let cancelled = checkpoint().await;
+                        assert!(cancelled.as_ref().is_err_and(|e| e.is_cancelled()));
+                        cancelled
+                    })
+                    .await?;
+                unreachable!("the outer cancellation is not the inner scope's to absorb");
+                #[allow(unreachable_code)]
+                Ok(())
+            })
+            .await?;
+        assert_eq!(out, None);
+        Ok(())
+    });
+}
