@@ -82,8 +82,9 @@ pub mod lowlevel {
 pub use crate::threads::{from_thread, to_thread};
 
 pub use crate::channel::{
-    MemoryChannelStatistics, MemoryReceiveChannel, MemorySendChannel, SendError,
-    open_memory_channel, open_unbounded_memory_channel,
+    MemoryChannelStatistics, MemoryReceiveChannel, MemorySendChannel, SafeChannelReceiver,
+    SafeChannelSender, SendError, as_safe_channel, open_memory_channel,
+    open_unbounded_memory_channel,
 };
 pub use crate::core::{
     CancelScope, Clock, Instrument, IntoSeconds, Nursery, NurseryRun, RunConfig, ScopeRun, Start,

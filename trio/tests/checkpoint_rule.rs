@@ -352,6 +352,21 @@ fn channels() {
         }, then { tx.try_send(10)?; });
         tx.close();
         immediate!(next_item(&mut rx)); // the end
+
+        // as_safe_channel: each receive asks the producer, whose send returns at the next request.
+        let got = immediate!(trio::as_safe_channel(
+            |tx: trio::SafeChannelSender<u32>| async move { tx.send(11).await },
+            |rx| async move { Ok((rx.receive().await?, rx.recv().await?)) },
+        ));
+        assert_eq!(got, (11, None));
+        let go = Event::new();
+        blocking!(go => trio::as_safe_channel(
+            |tx: trio::SafeChannelSender<u32>| async move { tx.send(12).await },
+            |rx| async move {
+                go.wait().await?;
+                rx.receive().await
+            },
+        ), then { go.set(); });
         Ok(())
     });
 }

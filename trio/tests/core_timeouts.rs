@@ -261,3 +261,80 @@ fn a_shielded_timeout_keeps_outer_cancellation_out_but_its_own_deadline_applies(
         Ok(())
     });
 }
+
+/// Trio's `test_timeout_deadline_on_entry`: a relative timeout made earlier counts from when
+/// it starts (its first poll), not from when it was made; so does a scope with a relative
+/// deadline, from when it is entered.
+#[test]
+fn a_relative_deadline_counts_from_entry_not_from_creation() {
+    run_with_clock(|clock| async move {
+        let timeout = trio::move_on_after(5.0, async { current_effective_deadline() });
+        let scope = CancelScope::with_relative_deadline(5.0)?;
+        clock.jump(3.0)?;
+        let start = trio::current_time()?;
+        assert_eq!(timeout.await?, Some(start + 5.0));
+        let inside = scope.clone();
+        scope
+            .run(async move {
+                assert_eq!(inside.deadline(), start + 5.0);
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    });
+}
+
+/// Trio's `test_invalid_access_unentered`: on an unentered scope, setting the kind of
+/// deadline it does not have is an error that changes nothing. Reading it is not an error
+/// here (a deliberate difference, docs/decisions.md "Deadline getters never fail"): it reads
+/// as none, and `is_relative` tells the kinds apart.
+#[test]
+fn the_other_kind_of_deadline_of_an_unentered_scope() {
+    run(async {
+        let relative = CancelScope::with_relative_deadline(5.0)?;
+        assert_err::<UsageError, _>(relative.set_deadline(7.0));
+        assert_eq!(relative.relative_deadline(), 5.0);
+        assert_eq!(relative.deadline(), f64::INFINITY);
+        assert_eq!(relative.is_relative(), Some(true));
+
+        let absolute = CancelScope::with_deadline(5.0)?;
+        assert_err::<UsageError, _>(absolute.set_relative_deadline(7.0));
+        assert_eq!(absolute.deadline(), 5.0);
+        assert_eq!(absolute.relative_deadline(), f64::INFINITY);
+        assert_eq!(absolute.is_relative(), Some(false));
+        Ok(())
+    });
+}
+
+/// Trio's `test_context_shields_from_outer`: a timeout's scope made with `shield=True` keeps
+/// an outer cancellation out until its shield is lowered. A `Timeout` hides its scope, so the
+/// form that can lower the shield mid-body is a scope with a relative deadline (what
+/// `move_on_after` is); `Timeout::shielded` points there.
+#[test]
+fn lowering_a_timeout_scopes_shield_lets_the_outer_cancellation_in() {
+    run(async {
+        let outer = CancelScope::new();
+        let o = outer.clone();
+        let out = outer
+            .run(async move {
+                let inner = CancelScope::with_relative_deadline(1.0)?.shielded(true);
+                let i = inner.clone();
+                inner
+                    .run(async move {
+                        o.cancel();
+                        checkpoint().await?;
+                        i.set_shield(false);
+                        let cancelled = checkpoint().await;
+                        assert!(cancelled.as_ref().is_err_and(|e| e.is_cancelled()));
+                        cancelled
+                    })
+                    .await?;
+                unreachable!("the outer cancellation is not the inner scope's to absorb");
+                #[allow(unreachable_code)]
+                Ok(())
+            })
+            .await?;
+        assert_eq!(out, None);
+        Ok(())
+    });
+}

@@ -142,3 +142,64 @@ fn end_of_file_right_after_a_short_read() {
         Ok(())
     });
 }
+
+/// Trio's `FdStream` turns every OS error of a read or write into `BrokenResourceError`
+/// (`EBADF` into `ClosedResourceError`), as socket streams do: a stream user handles the
+/// stream errors, not errno values (Trio's `test_bizarro_OSError_from_receive`).
+#[test]
+fn a_bizarre_os_error_from_receive_or_send_is_broken_resource_error() {
+    run(async {
+        let (send, receive) = pipe()?;
+        // Make the read end readable, so that the next receive goes straight to read(2).
+        send.send_all(b"ab").await?;
+        assert_eq!(receive.receive_some(1).await?, b"a");
+        let path = std::ffi::CString::new("/").expect("no NUL");
+        // SAFETY: opening "/" read-only as a directory; the fd is closed below.
+        let dir = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
+        assert!(dir >= 0);
+        let fd = receive.as_raw_fd().expect("open");
+        // SAFETY: replaces the read end's fd (owned by `receive`) with a directory: read(2)
+        // on it fails with EISDIR.
+        assert_eq!(unsafe { libc::dup2(dir, fd) }, fd);
+        let e = assert_err::<BrokenResourceError, _>(receive.receive_some(10).await);
+        assert!(e.to_string().contains("directory"), "{e}");
+        // SAFETY: `dir` is ours.
+        unsafe { libc::close(dir) };
+
+        // The same for a write: /dev/full fails every write with ENOSPC.
+        let path = std::ffi::CString::new("/dev/full").expect("no NUL");
+        // SAFETY: opening /dev/full for writing; the fd is closed below.
+        let full = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY) };
+        assert!(full >= 0);
+        let fd = send.as_raw_fd().expect("open");
+        // SAFETY: replaces the write end's fd (owned by `send`) with /dev/full.
+        assert_eq!(unsafe { libc::dup2(full, fd) }, fd);
+        let e = assert_err::<BrokenResourceError, _>(send.send_all(b"x").await);
+        assert!(e.to_string().contains("space"), "{e}");
+        // SAFETY: `full` is ours.
+        unsafe { libc::close(full) };
+        Ok(())
+    });
+}
+
+/// Trio's `test_misdirected_aclose_regression`: closing a pipe end a second time, after its fd
+/// number went to a new pipe, must not close the new pipe's fd.
+#[test]
+fn closing_twice_does_not_close_a_reused_fd_number() {
+    run(async {
+        let (send, receive) = pipe()?;
+        send.aclose().await?;
+        receive.aclose().await?;
+        // The lowest free numbers come back, so the new pipe gets the old numbers (unless a
+        // test running beside this one took them first: then the check is weaker, not wrong).
+        let (send2, receive2) = pipe()?;
+        receive.aclose().await?;
+        send.aclose().await?;
+        drop((send, receive));
+        send2.send_all(b"x").await?;
+        assert_eq!(receive2.receive_some(10).await?, b"x");
+        send2.aclose().await?;
+        assert_eq!(receive2.receive_some(10).await?, b"");
+        Ok(())
+    });
+}

@@ -206,3 +206,101 @@ fn hand_offs_move_the_borrower() {
         Ok(())
     });
 }
+
+/// Trio's `test_CapacityLimiter_change_total_tokens`: lowering the limit below the tokens
+/// held hands nothing on until the borrowers are below the new limit.
+#[test]
+fn a_lowered_limit_hands_on_only_below_it() {
+    run(async {
+        let limiter = CapacityLimiter::new(2);
+        let l = limiter.clone();
+        trio::open_nursery(|n| async move {
+            for i in 0..5u64 {
+                let w = l.clone();
+                n.start_soon(async move { w.acquire_on_behalf_of(i).await })?;
+                wait_all_tasks_blocked().await?;
+            }
+            let ids = |l: &CapacityLimiter| {
+                let mut b: Vec<_> = l.statistics().borrowers;
+                b.sort_by_key(|b| b.to_string());
+                b
+            };
+            assert_eq!(ids(&l), [Borrower::Id(0), Borrower::Id(1)]);
+            assert_eq!(l.statistics().tasks_waiting, 3);
+            l.set_total_tokens(4);
+            assert_eq!(ids(&l), (0..4).map(Borrower::Id).collect::<Vec<_>>());
+            assert_eq!(l.statistics().tasks_waiting, 1);
+            l.set_total_tokens(1);
+            assert_eq!((l.borrowed_tokens(), l.total_tokens()), (4, 1));
+            for i in 0..3u64 {
+                l.release_on_behalf_of(i)?;
+            }
+            assert_eq!(ids(&l), [Borrower::Id(3)]);
+            assert_eq!(l.statistics().tasks_waiting, 1);
+            l.release_on_behalf_of(3u64)?;
+            assert_eq!(ids(&l), [Borrower::Id(4)]);
+            assert_eq!(l.statistics().tasks_waiting, 0);
+            l.release_on_behalf_of(4u64)
+        })
+        .await
+    });
+}
+
+/// Trio's `test_CapacityLimiter_zero_limit_tokens`: a limit of 0 lets nobody in, also after
+/// a release, until it is raised.
+#[test]
+fn a_zero_limit_lets_nobody_in_until_raised() {
+    run(async {
+        let limiter = CapacityLimiter::new(5);
+        let l = limiter.clone();
+        trio::open_nursery(|n| async move {
+            l.set_total_tokens(0);
+            for i in 0..5u64 {
+                let w = l.clone();
+                n.start_soon(async move { w.acquire_on_behalf_of(i).await })?;
+                wait_all_tasks_blocked().await?;
+            }
+            assert!(l.statistics().borrowers.is_empty());
+            assert_eq!(l.statistics().tasks_waiting, 5);
+            l.set_total_tokens(5);
+            assert_eq!(l.borrowed_tokens(), 5);
+            for i in 0..5u64 {
+                l.release_on_behalf_of(i)?;
+            }
+            l.set_total_tokens(0);
+            assert_err::<WouldBlock, _>(l.try_acquire());
+            let w = l.clone();
+            n.start_soon(async move { w.acquire_on_behalf_of(6u64).await })?;
+            wait_all_tasks_blocked().await?;
+            assert_eq!(l.statistics().tasks_waiting, 1);
+            assert!(l.statistics().borrowers.is_empty());
+            l.set_total_tokens(1);
+            assert_eq!(l.statistics().tasks_waiting, 0);
+            assert_eq!(l.statistics().borrowers, [Borrower::Id(6)]);
+            l.release_on_behalf_of(6u64)?;
+
+            l.acquire_on_behalf_of(0u64).await?;
+            let w = l.clone();
+            n.start_soon(async move { w.acquire_on_behalf_of(1u64).await })?;
+            wait_all_tasks_blocked().await?;
+            l.set_total_tokens(0);
+            assert_eq!(l.statistics().borrowers, [Borrower::Id(0)]);
+            // Released under a limit of 0: not handed on.
+            l.release_on_behalf_of(0u64)?;
+            wait_all_tasks_blocked().await?;
+            assert!(l.statistics().borrowers.is_empty());
+            assert_eq!(l.statistics().tasks_waiting, 1);
+            l.set_total_tokens(1);
+            wait_all_tasks_blocked().await?;
+            assert_eq!(l.statistics().borrowers, [Borrower::Id(1)]);
+            assert_eq!(l.statistics().tasks_waiting, 0);
+            l.release_on_behalf_of(1u64)?;
+            l.set_total_tokens(0);
+            Ok(())
+        })
+        .await?;
+        assert_eq!(limiter.total_tokens(), 0);
+        assert!(limiter.statistics().borrowers.is_empty());
+        Ok(())
+    });
+}

@@ -219,3 +219,21 @@ fn explicit_wait_keeps_explicit_ownership() {
         Ok(())
     });
 }
+
+/// Trio's `Condition.wait` checks that the caller holds the lock before anything else: a
+/// task that does not hold it gets the usage error even inside a cancelled scope (a
+/// cancellation would hide the bug until the scope stops being cancelled).
+#[test]
+fn waiting_without_the_lock_is_a_usage_error_even_when_cancelled() {
+    run(async {
+        let cond = Condition::new();
+        let c = cond.clone();
+        in_cancelled_scope(async move {
+            assert_err::<UsageError, _>(c.wait().await);
+            Ok(())
+        })
+        .await?;
+        assert!(!cond.locked());
+        Ok(())
+    });
+}

@@ -57,3 +57,27 @@ fn tokens_are_anonymous_any_task_releases_and_many_can_be_held() {
         Ok(())
     });
 }
+
+/// Trio's `Semaphore.release` hands the token to a waiter before it looks at `max_value`:
+/// the bound limits the tokens held in the semaphore, and a token handed straight on never
+/// enters it. So even `Semaphore(0, max_value=0)` passes a release on to a blocked acquirer.
+#[test]
+fn release_to_a_waiter_is_not_limited_by_max_value() {
+    run(async {
+        let sem = Semaphore::with_max(0, 0)?;
+        assert_err::<UsageError, _>(sem.release());
+        let s = sem.clone();
+        trio::open_nursery(|n| async move {
+            let waiter = s.clone();
+            n.start_soon(async move { waiter.acquire().await })?;
+            wait_all_tasks_blocked().await?;
+            assert_eq!(s.statistics().tasks_waiting, 1);
+            s.release()?;
+            assert_eq!((s.value(), s.statistics().tasks_waiting), (0, 0));
+            Ok(())
+        })
+        .await?;
+        assert_eq!(sem.value(), 0);
+        Ok(())
+    });
+}

@@ -25,6 +25,9 @@
 //!   or completed. A value handed to a receiver whose future is dropped before it returned the
 //!   value goes to the next receiver, or back to the front of the buffer.
 //!
+//! [`as_safe_channel`] runs a producer in a task of its own that makes values only when a
+//! body asks for them (Trio's `@as_safe_channel`).
+//!
 //! ```
 //! # fn main() -> trio::Result<()> {
 //! trio::run(async {
@@ -49,6 +52,7 @@
 //! ```
 
 mod receive;
+mod safe;
 mod send;
 mod state;
 
@@ -56,6 +60,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 pub use receive::{MemoryReceiveChannel, ReceiveFuture, RecvFuture};
+pub use safe::{SafeChannelReceiver, SafeChannelSender, as_safe_channel};
 pub use send::{MemorySendChannel, SendError, SendFuture};
 
 use crate::lowlevel::DescribeWait;

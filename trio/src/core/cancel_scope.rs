@@ -178,6 +178,10 @@ impl CancelScope {
 
     /// The absolute deadline (`f64::INFINITY`: none). Before a scope with a relative deadline
     /// is entered this is infinite; use [`relative_deadline`](Self::relative_deadline).
+    ///
+    /// Trio raises `RuntimeError` when this is read on an unentered relative scope; here the
+    /// getter cannot fail (see "Deadline getters never fail" in `docs/decisions.md`):
+    /// [`is_relative`](Self::is_relative) says which of the two is set.
     pub fn deadline(&self) -> f64 {
         self.state.deadline.get()
     }
@@ -210,6 +214,11 @@ impl CancelScope {
     /// The relative deadline in seconds (`f64::INFINITY`: none). Before the scope is entered,
     /// the duration it will have at entry; once entered, the time left until its deadline
     /// (Trio's `deadline - current_time()`, so it follows `set_deadline` and the clock).
+    ///
+    /// Trio raises `RuntimeError` when this is read on an unentered scope with an absolute
+    /// deadline; here it is infinite then (no relative deadline), and
+    /// [`is_relative`](Self::is_relative) is `Some(false)`. Setting the other kind of deadline
+    /// on an unentered scope is an error, as in Trio.
     pub fn relative_deadline(&self) -> f64 {
         let state = &self.state;
         if state.phase.get() != Phase::Unentered

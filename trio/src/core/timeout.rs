@@ -175,6 +175,11 @@ impl<F> Timeout<F> {
 impl<F> Timeout<F> {
     /// Shields the body from the cancellation of enclosing scopes (Trio's `shield=True`);
     /// the timeout's own deadline still applies. Set before the first poll.
+    ///
+    /// The timeout's scope is not reachable from the body, so its shield cannot be lowered
+    /// mid-body as Trio's `inner.shield = False` does; for that, run the body in
+    /// `CancelScope::with_relative_deadline(seconds)?.shielded(true)` (what `move_on_after`
+    /// is) and call `set_shield(false)` on a clone of it.
     pub fn shielded(mut self, shield: bool) -> Self {
         if let Stage::Start(when) = &mut self.stage {
             let unshielded = match std::mem::replace(when, When::At(f64::INFINITY)) {

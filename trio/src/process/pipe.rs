@@ -112,12 +112,22 @@ impl AsyncResource for PipeSendStream {
     }
 }
 
-fn send_error(error: Error) -> Error {
-    match error.downcast_ref::<io::Error>().map(io::Error::kind) {
-        Some(io::ErrorKind::BrokenPipe) => Error::new(BrokenResourceError::new(
+/// The stream error for an OS error of a read or write (Trio's `FdStream`): `EBADF` is
+/// [`ClosedResourceError`], any other is [`BrokenResourceError`] (naming the OS error), so a
+/// stream user meets only the stream errors. Errors that are not OS errors (`Cancelled`, a
+/// closed registration) pass through.
+fn stream_error(error: Error, what: &str) -> Error {
+    match error.downcast::<io::Error>() {
+        Ok(io) if io.raw_os_error() == Some(libc::EBADF) => Error::new(ClosedResourceError::new(
+            format!("{what} on a pipe whose fd was already closed"),
+        )),
+        Ok(io) if io.kind() == io::ErrorKind::BrokenPipe => Error::new(BrokenResourceError::new(
             "the pipe's reading end was closed",
         )),
-        _ => error,
+        Ok(io) => Error::new(BrokenResourceError::new(format!(
+            "{what} on a pipe failed: {io}"
+        ))),
+        Err(error) => error,
     }
 }
 
@@ -133,7 +143,7 @@ impl SendStream for PipeSendStream {
         let fd = open.fd.as_raw_fd();
         open.registration
             .poll_io(cx, true, || sys::write(fd, buf))
-            .map_err(send_error)
+            .map_err(|e| stream_error(e, "send"))
     }
 
     fn poll_wait_send_all_might_not_block(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
@@ -229,7 +239,7 @@ impl ReceiveStream for PipeReceiveStream {
                 // would announce it.
                 Poll::Ready(Ok(()))
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(stream_error(e, "receive"))),
             Poll::Pending => Poll::Pending,
         }
     }

@@ -176,7 +176,8 @@ impl Condition {
     /// `acquire` or through a guard: either way it holds it the same way again afterwards.
     ///
     /// # Checkpoint
-    /// Yes: a cancel point on entry (before the lock is released), and it always blocks.
+    /// Yes: a cancel point on entry (after the ownership check, before the lock is
+    /// released), and it always blocks.
     ///
     /// # Cancel safety
     /// Cancelled while waiting, it takes the lock back (shielded from the cancellation, as
@@ -185,8 +186,9 @@ impl Condition {
     /// not hold it (a guard for it does nothing when dropped), and a lock already handed to it
     /// passes on to the next waiter.
     pub async fn wait(&self) -> Result<()> {
-        checkpoint_if_cancelled().await?;
+        // Trio's order: not holding the lock is a usage error even in a cancelled scope.
         let held = self.held_by_current("wait")?;
+        checkpoint_if_cancelled().await?;
         let core = self.core();
         core.hand_off();
         let park = std::pin::pin!(self.inner.lot.park());

@@ -632,6 +632,10 @@ impl Lock {
 
     /// Acquires the lock if that can be done without waiting; [`WouldBlock`] otherwise (also
     /// when it is free but tasks are queued for it). Not a checkpoint.
+    ///
+    /// A lock whose owner exited without releasing it fails with [`BrokenResourceError`], as
+    /// `acquire` does. Trio's `acquire_nowait` says `WouldBlock` there; here the caller learns
+    /// that waiting would never help (docs/decisions.md, "Sync primitives: differences kept").
     pub fn try_acquire(&self) -> Result<()> {
         self.core
             .try_take(current_task()?, Kind::Explicit)

@@ -35,13 +35,18 @@ impl SemCore {
     }
 
     fn release(&self) -> Result<()> {
+        // A waiter takes the token straight from the releaser (the value stays 0), so
+        // `max_value` bounds only tokens that go back into the semaphore (Trio's order).
+        if self.lot.unpark_one().is_some() {
+            return Ok(());
+        }
         if self.max == Some(self.value.get()) {
             return Err(usage(format!(
                 "Semaphore released too many times (its max_value is {})",
                 self.value.get()
             )));
         }
-        self.give_back();
+        self.value.set(self.value.get() + 1);
         Ok(())
     }
 
@@ -203,8 +208,8 @@ impl Semaphore {
     }
 
     /// Gives a token back (to the oldest waiter, if any). Fails with a
-    /// [`UsageError`](crate::UsageError) if the value is already at `max_value`. Not a
-    /// checkpoint.
+    /// [`UsageError`](crate::UsageError) if no task waits and the value is already at
+    /// `max_value`. Not a checkpoint.
     pub fn release(&self) -> Result<()> {
         self.core.release()
     }
