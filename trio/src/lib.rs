@@ -37,7 +37,8 @@
 //! the byte streams of [`stream`] (Trio's `trio.abc` interfaces), the sockets of [`socket`]
 //! and the networking of [`net`] (`open_tcp_stream`, `serve_tcp`, `SocketStream`). Child
 //! processes are in [`process`] ([`run_process`], [`open_process`]), files and paths in
-//! [`fs`] ([`open_file`], [`Path`], `fs::read`, ...).
+//! [`fs`] ([`open_file`], [`Path`], `fs::read`, ...). Foreign futures, futures-io and hyper
+//! meet trio in [`compat`] (features `futures-io` and `hyper`).
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -45,6 +46,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod channel;
+pub mod compat;
 mod core;
 mod error;
 pub mod fs;
