@@ -52,7 +52,9 @@ fn tcp_write_all_then_close_reads_to_end_and_can_still_reply() {
                 assert_eq!(reply, "got it");
                 Ok(())
             })?;
-            server.read_to_end(&mut got.borrow_mut()).await?;
+            let mut all = Vec::new();
+            server.read_to_end(&mut all).await?;
+            *got.borrow_mut() = all;
             server.write_all(b"got it").await?;
             server.close().await?;
             Ok(())
@@ -104,7 +106,9 @@ fn copy_between_memory_streams() {
                 to.close().await?;
                 Ok(())
             })?;
-            Io::new(b).read_to_end(&mut got.borrow_mut()).await?;
+            let mut all = Vec::new();
+            Io::new(b).read_to_end(&mut all).await?;
+            *got.borrow_mut() = all;
             Ok(())
         })
         .await?;

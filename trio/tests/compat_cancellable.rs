@@ -124,7 +124,10 @@ fn a_deadline_drops_the_waiting_future() {
         let result = trio::move_on_after(5.0, cancellable(remote.future())).await?;
         assert!(result.is_none());
         assert_eq!(trio::current_time()? - start, 5.0);
-        assert!(remote.dropped.get(), "the inner future was dropped on cancel");
+        assert!(
+            remote.dropped.get(),
+            "the inner future was dropped on cancel"
+        );
         assert_eq!(remote.polls.get(), 1, "and not polled again");
         Ok(())
     });
@@ -253,7 +256,10 @@ fn a_combinator_s_waker_is_woken_on_cancel() {
         assert!(result.is_none());
         assert!(remote.dropped.get());
         let first = &fut.wakers[0];
-        assert!(first.woken.load(Ordering::SeqCst), "the combinator's waker was woken");
+        assert!(
+            first.woken.load(Ordering::SeqCst),
+            "the combinator's waker was woken"
+        );
         Ok(())
     });
 }

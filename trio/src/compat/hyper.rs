@@ -142,27 +142,37 @@ impl Write for SocketStream {
 /// around it) drops it and the nursery waits for all of them before it closes. The futures
 /// need not be `Send`.
 ///
-/// Give one nursery per connection (an HTTP/2 server's streams then end with their
-/// connection), or the server's nursery:
+/// Give it to hyper's HTTP/2 builders: with one nursery per connection, an HTTP/2 server's
+/// stream tasks end with their connection:
 ///
-/// ```no_run
-/// # use std::convert::Infallible;
-/// # use hyper::{Request, Response, body::Incoming};
-/// # async fn handler(_: Request<Incoming>) -> Result<Response<String>, Infallible> {
-/// #     Ok(Response::new(String::new()))
-/// # }
-/// # async fn serve(stream: trio::net::SocketStream) -> trio::Result<()> {
-/// use trio::compat::{NurseryExecutor, cancellable};
-///
+/// ```text
 /// trio::open_nursery(|nursery| async move {
 ///     let http2 = hyper::server::conn::http2::Builder::new(NurseryExecutor::new(nursery));
-///     let connection = http2.serve_connection(stream, hyper::service::service_fn(handler));
-///     if let Err(e) = cancellable(connection).await? {
-///         eprintln!("connection failed: {e}");
-///     }
-///     Ok(())
+///     let connection = http2.serve_connection(stream, service);
+///     cancellable(connection).await?.map_err(..)
 /// })
-/// .await
+/// ```
+///
+/// (tests/compat_hyper.rs of the workspace runs an HTTP/2 client and server this way.) What
+/// hyper does with it, seen directly:
+///
+/// ```
+/// use hyper::rt::Executor;
+/// use trio::compat::NurseryExecutor;
+///
+/// # fn main() -> trio::Result<()> {
+/// trio::run(async {
+///     trio::open_nursery(|nursery| async move {
+///         let executor = NurseryExecutor::new(nursery.clone());
+///         // A future that knows nothing of trio (one of hyper's), in a task of the nursery:
+///         executor.execute(std::future::pending::<()>());
+///         assert_eq!(nursery.child_tasks().len(), 1);
+///         // Cancelling the nursery drops it; the nursery then closes.
+///         nursery.cancel_scope().cancel();
+///         Ok(())
+///     })
+///     .await
+/// })
 /// # }
 /// ```
 ///

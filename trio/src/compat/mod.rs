@@ -3,7 +3,7 @@
 //!
 //! - [`cancellable`] runs a future that knows nothing of cancel scopes so that it obeys them
 //!   (it is dropped when its task is cancelled). Always available.
-//! - [`Io`] wraps any trio stream for the traits of another ecosystem; with the
+//! - `Io` wraps any trio stream for the traits of another ecosystem; with the
 //!   **`futures-io`** feature it is futures-io's `AsyncRead` + `AsyncWrite` (async-tungstenite,
 //!   async-compression, futures-util's `io` helpers), with the **`hyper`** feature hyper 1.x's
 //!   `rt::Read` + `rt::Write`. [`SocketStream`](crate::net::SocketStream) implements the same
@@ -62,8 +62,7 @@ use crate::{Error, Result, UsageError};
 /// `AsyncWrite` (feature `futures-io`), hyper's `rt::Read` and `rt::Write` (feature
 /// `hyper`). See the [module docs](self) for what each operation does.
 ///
-/// `S` is any [`ReceiveStream`](crate::stream::ReceiveStream) (for reading) and
-/// [`SendStream`](crate::stream::SendStream) (for writing): a stream by
+/// `S` is any [`ReceiveStream`] (for reading) and [`SendStream`] (for writing): a stream by
 /// value, or shared (`&S`, `Rc<S>`), since trio's stream methods take `&self`. Two `Io`s over
 /// one `Rc<SocketStream>`, one reading and one writing, let two tasks use the directions
 /// independently.

@@ -170,22 +170,23 @@ async fn drive(driver: Rc<Driver>) -> Result<()> {
 /// `header_read_timeout`, and panics when one is configured explicitly.
 ///
 /// Make it inside the run that serves (it reads the run's clock), and give it to hyper's
-/// builders:
+/// builders (`http1::Builder::timer`, `http2::Builder::timer`; see `examples/hyper_hello.rs`).
+/// What hyper does with it, seen directly:
 ///
-/// ```no_run
-/// # async fn serve(stream: trio::net::SocketStream) -> trio::Result<()> {
+/// ```
 /// use std::time::Duration;
-/// use trio::compat::{TrioTimer, cancellable};
+/// use hyper::rt::Timer;
+/// use trio::compat::TrioTimer;
 ///
-/// let service = hyper::service::service_fn(|_request| async {
-///     Ok::<_, std::convert::Infallible>(hyper::Response::new(String::from("hello")))
-/// });
-/// let connection = hyper::server::conn::http1::Builder::new()
-///     .timer(TrioTimer::new()?)
-///     .header_read_timeout(Duration::from_secs(10))
-///     .serve_connection(stream, service);
-/// let _ = cancellable(connection).await?;
-/// # Ok(())
+/// # fn main() -> trio::Result<()> {
+/// trio::run(async {
+///     let timer = TrioTimer::new()?;
+///     let (start, instant) = (trio::current_time()?, timer.now());
+///     timer.sleep(Duration::from_millis(20)).await;
+///     assert!(trio::current_time()? - start >= 0.02);
+///     assert!(timer.now() - instant >= Duration::from_millis(19));
+///     Ok(())
+/// })
 /// # }
 /// ```
 #[derive(Clone, Debug)]
@@ -230,14 +231,14 @@ impl TrioTimer {
         shifted.unwrap_or(self.anchor)
     }
 
-    /// A sleep until the run time `deadline`; an unusable one (it completes at once, with an
-    /// error event) when called outside this timer's run.
-    fn sleep_at(&self, deadline: f64) -> TrioSleep {
-        TrioSleep {
+    /// A sleep until the run time `deadline` (NaN: made outside a run; its first poll says
+    /// so), boxed as hyper keeps it.
+    fn boxed_sleep(&self, deadline: f64) -> Pin<Box<dyn Sleep>> {
+        Box::pin(TrioSleep {
             deadline,
             run: self.run,
             key: None,
-        }
+        })
     }
 }
 
@@ -248,11 +249,11 @@ impl Timer for TrioTimer {
             // Outside a run: the first poll reports it.
             Err(_) => f64::NAN,
         };
-        Box::pin(self.sleep_at(deadline))
+        self.boxed_sleep(deadline)
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
-        Box::pin(self.sleep_at(self.run_time(deadline)))
+        self.boxed_sleep(self.run_time(deadline))
     }
 
     /// The run's clock as an `Instant` (the system's `Instant::now()` outside a run).
@@ -267,7 +268,7 @@ impl Timer for TrioTimer {
         let deadline = self.run_time(new_deadline);
         match sleep.as_mut().downcast_mut_pin::<TrioSleep>() {
             Some(mut sleep) => sleep.set_deadline(deadline),
-            None => *sleep = Box::pin(self.sleep_at(deadline)),
+            None => *sleep = self.boxed_sleep(deadline),
         }
     }
 }
