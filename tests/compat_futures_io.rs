@@ -82,6 +82,40 @@ fn tcp_vectored_write_sends_every_slice_at_once() {
 }
 
 #[test]
+fn a_reader_and_a_writer_task_share_one_socket_through_rc() {
+    run(async {
+        let (client, server) = tcp_pair().await?;
+        let client = Rc::new(client);
+        let data = payload(1 << 20);
+        let (sent, expected) = (data.clone(), data.len());
+        trio::open_nursery(|nursery| async move {
+            // The server echoes everything back, then closes its side.
+            nursery.start_soon(async move {
+                let mut server = Io::new(server);
+                let (mut reader, mut writer) =
+                    (Io::new(server.get_ref()), Io::new(server.get_ref()));
+                futures_util::io::copy(&mut reader, &mut writer).await?;
+                server.close().await?;
+                Ok(())
+            })?;
+            let writer = client.clone();
+            nursery.start_soon(async move {
+                let mut io = Io::new(writer);
+                io.write_all(&sent).await?;
+                io.close().await?;
+                Ok(())
+            })?;
+            let mut echoed = Vec::new();
+            Io::new(client).read_to_end(&mut echoed).await?;
+            assert_eq!(echoed.len(), expected);
+            assert!(echoed == data, "the echo is the data");
+            Ok(())
+        })
+        .await
+    });
+}
+
+#[test]
 fn copy_between_memory_streams() {
     run(async {
         let (left, right) = memory_stream_pair();

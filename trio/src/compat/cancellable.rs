@@ -43,7 +43,8 @@ use crate::{Error, Result, UsageError};
 /// # Checkpoint
 /// Yes, as every trio async operation: a cancel point on entry (a task already cancelled
 /// never polls `future`), and a schedule point before a normal return when `future` was
-/// ready at its first poll. Each later poll is a cancel point too.
+/// ready at its first poll. Every later poll checks for cancellation before it polls
+/// `future`.
 ///
 /// # Cancel safety
 /// As `future`'s when dropped: cancelled, `future` is dropped wherever it was waiting (a
