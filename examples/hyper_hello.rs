@@ -11,9 +11,12 @@
 //! under `trio::compat::cancellable`, so trio's cancellation reaches it. hyper's timeouts run
 //! on `TrioTimer` (a client that does not send its request head within 10 s is cut off).
 //!
-//! Ctrl-C shuts down gracefully: every connection finishes the request it is serving (hyper's
-//! `graceful_shutdown`, in a shielded scope, for up to 5 s), then the process ends by SIGINT
-//! as every `#[trio::main]` program does.
+//! Ctrl-C shuts down gracefully: hyper's `graceful_shutdown` runs on every connection, in a
+//! shielded scope for up to 5 s (a response being written is finished, an idle keep-alive
+//! connection is closed), then the process ends by SIGINT as every `#[trio::main]` program
+//! does. A handler that was waiting in a trio operation when Ctrl-C came has seen the
+//! cancellation like every other task (its scopes hang under the cancelled one); the grace
+//! period is for hyper's own work, not for such a handler to carry on.
 
 use std::convert::Infallible;
 use std::io::Write;

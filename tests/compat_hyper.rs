@@ -188,6 +188,45 @@ fn http2_client_and_server_on_trio_with_nursery_executors() {
     });
 }
 
+#[test]
+#[should_panic(expected = "the handler exploded")]
+fn an_http2_handler_s_panic_surfaces_from_the_connection_nursery() {
+    run(async {
+        let (client, server) = tcp_pair().await?;
+        trio::open_nursery(|nursery| async move {
+            nursery.start_soon(async move {
+                trio::open_nursery(|streams| async move {
+                    let service = service_fn(|_request: Request<Incoming>| async {
+                        panic!("the handler exploded");
+                        #[allow(unreachable_code)]
+                        Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+                    });
+                    let connection =
+                        hyper::server::conn::http2::Builder::new(NurseryExecutor::new(streams))
+                            .serve_connection(server, service);
+                    let _ = cancellable(connection).await?;
+                    Ok(())
+                })
+                .await
+            })?;
+            let (mut sender, connection) =
+                hyper::client::conn::http2::Builder::new(NurseryExecutor::new(nursery.clone()))
+                    .handshake::<_, Empty<Bytes>>(client)
+                    .await
+                    .expect("handshake");
+            nursery.start_soon(async move {
+                let _ = cancellable(connection).await?;
+                Ok(())
+            })?;
+            let request = Request::get("http://localhost/").body(Empty::<Bytes>::new())?;
+            // The stream task's panic cancels everything here, this request too.
+            let _ = cancellable(sender.send_request(request)).await?;
+            Ok(())
+        })
+        .await
+    });
+}
+
 /// Notes that it was dropped.
 struct DropFlag(Rc<Cell<bool>>);
 
