@@ -1,11 +1,16 @@
-//! hyper's HTTP/1 hello-world server on trio and on tokio's current-thread runtime, driven by
-//! `wrk` (Debian: `apt-get install wrk`).
+//! hyper's hello-world server on trio and on tokio's current-thread runtime: HTTP/1 driven by
+//! `wrk`, HTTP/2 by `h2load` (Debian: `apt-get install wrk nghttp2-client`).
 //!
 //! ```text
 //! cargo bench -p trio-benches --bench hyper                 # 3 rounds, 50 connections, 5 s
 //! HYPER_ROUNDS=5 HYPER_CONNS=1,50 HYPER_SECONDS=5 cargo bench -p trio-benches --bench hyper
 //! HYPER_TIMER=0 cargo bench -p trio-benches --bench hyper   # both servers without a timer
+//! HYPER_PROTO=h2 cargo bench -p trio-benches --bench hyper  # HTTP/2: h2load -m10
 //! ```
+//!
+//! For HTTP/2 each connection's streams run as tasks: on trio in a nursery per connection
+//! (`NurseryExecutor`), on tokio through hyper-util's `TokioExecutor` (`spawn` on the same
+//! current-thread runtime); `h2load -t1 -cC -m10` for the same time.
 //!
 //! Each server is a child process (this binary, `server trio|tokio`) pinned to CPU 0; `wrk -t1`
 //! is pinned to CPU 1. The rounds interleave the two servers (trio, tokio, trio, tokio, ...),
@@ -44,6 +49,10 @@ async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible
     ))))
 }
 
+fn http2() -> bool {
+    std::env::var("HYPER_PROTO").is_ok_and(|v| v == "h2")
+}
+
 fn with_timer() -> bool {
     std::env::var("HYPER_TIMER").map_or(true, |v| v != "0")
 }
@@ -51,11 +60,24 @@ fn with_timer() -> bool {
 // ---- the servers -------------------------------------------------------------------------
 
 fn trio_server() {
-    use trio::compat::{TrioTimer, cancellable};
+    use trio::compat::{NurseryExecutor, TrioTimer, cancellable};
     async fn connection(
         stream: trio::net::SocketStream,
         timer: Option<TrioTimer>,
     ) -> trio::Result<()> {
+        if http2() {
+            // The connection's streams are tasks of a nursery of its own.
+            return trio::open_nursery(|streams| async move {
+                let mut builder =
+                    hyper::server::conn::http2::Builder::new(NurseryExecutor::new(streams));
+                if let Some(timer) = timer {
+                    builder.timer(timer);
+                }
+                let _ = cancellable(builder.serve_connection(stream, service_fn(hello))).await?;
+                Ok(())
+            })
+            .await;
+        }
         let mut builder = hyper::server::conn::http1::Builder::new();
         if let Some(timer) = timer {
             builder.timer(timer);
@@ -77,7 +99,7 @@ fn trio_server() {
 }
 
 fn tokio_server() {
-    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -93,6 +115,17 @@ fn tokio_server() {
             };
             let _ = stream.set_nodelay(true);
             tokio::task::spawn_local(async move {
+                if http2() {
+                    let mut builder =
+                        hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                    if timer {
+                        builder.timer(TokioTimer::new());
+                    }
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service_fn(hello))
+                        .await;
+                    return;
+                }
                 let mut builder = hyper::server::conn::http1::Builder::new();
                 if timer {
                     builder.timer(TokioTimer::new());
@@ -150,45 +183,63 @@ impl Drop for Server {
     }
 }
 
-/// wrk against a fresh `kind` server: (requests/s, server CPU µs per request).
+/// wrk (or h2load) against a fresh `kind` server: (requests/s, server CPU µs per request).
 fn load(kind: &str, conns: usize, seconds: u64) -> (f64, f64) {
     let server = Server::start(kind);
     let url = format!("http://127.0.0.1:{}/", server.port);
+    let run = |seconds: u64| {
+        let conns = format!("-c{conns}");
+        let duration = format!("-D{seconds}");
+        let wrk_duration = format!("-d{seconds}s");
+        let args: Vec<&str> = if http2() {
+            vec!["h2load", "-t1", &conns, "-m10", &duration, &url]
+        } else {
+            vec!["wrk", "-t1", &conns, &wrk_duration, &url]
+        };
+        let out = Command::new("taskset")
+            .args(["-c", "1"])
+            .args(&args)
+            .output()
+            .expect("run the load generator (apt-get install wrk nghttp2-client)");
+        assert!(out.status.success(), "{args:?} failed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
     // A short warm-up, so that connection setup is not in the window.
-    let warmup = Command::new("taskset")
-        .args(["-c", "1", "wrk", "-t1", &format!("-c{conns}"), "-d1s", &url])
-        .output()
-        .expect("run wrk (apt-get install wrk)");
-    assert!(warmup.status.success(), "wrk failed");
+    run(1);
     let cpu_before = server.cpu_seconds();
-    let out = Command::new("taskset")
-        .args([
-            "-c",
-            "1",
-            "wrk",
-            "-t1",
-            &format!("-c{conns}"),
-            &format!("-d{seconds}s"),
-            &url,
-        ])
-        .output()
-        .expect("run wrk");
+    let text = run(seconds);
     let cpu = server.cpu_seconds() - cpu_before;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let field = |name: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(name))
+    let (rps, requests) = if http2() {
+        // "finished in 5.00s, 105000.00 req/s, ..." and "requests: N total, N started, N done, N succeeded, ..."
+        let rps = text
+            .lines()
+            .find_map(|l| l.strip_prefix("finished in "))
+            .and_then(|l| l.split(", ").nth(1))
+            .and_then(|v| v.trim_end_matches(" req/s").parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no req/s in h2load's output:\n{text}"));
+        let done = text
+            .lines()
+            .find_map(|l| l.strip_prefix("requests: "))
+            .and_then(|l| l.split(", ").find_map(|f| f.strip_suffix(" succeeded")))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(rps * seconds as f64);
+        (rps, done)
+    } else {
+        let rps = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in wrk's output:\n{text}"))
+            .unwrap_or_else(|| panic!("no Requests/sec in wrk's output:\n{text}"));
+        let requests = text
+            .lines()
+            .find(|l| l.contains("requests in"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(rps * seconds as f64);
+        (rps, requests)
     };
-    let rps = field("Requests/sec:");
-    let requests = text
-        .lines()
-        .find(|l| l.contains("requests in"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(rps * seconds as f64);
+    assert!(requests > 0.0, "no request succeeded:\n{text}");
     (rps, cpu * 1e6 / requests)
 }
 
@@ -223,7 +274,9 @@ fn main() {
         .map(|c| c.trim().parse().expect("HYPER_CONNS: numbers"))
         .collect();
     println!(
-        "hyper HTTP/1 hello, wrk -t1, {seconds} s per run, timer {}",
+        "hyper {} hello, {} -t1, {seconds} s per run, timer {}",
+        if http2() { "HTTP/2" } else { "HTTP/1" },
+        if http2() { "h2load -m10" } else { "wrk" },
         if with_timer() { "on" } else { "off" }
     );
     for &c in &conns {
