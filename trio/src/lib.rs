@@ -38,7 +38,8 @@
 //! and the networking of [`net`] (`open_tcp_stream`, `serve_tcp`, `SocketStream`), with TLS
 //! in `trio::tls` (the `tls` feature: `SslStream`, `SslListener`, on rustls). Child
 //! processes are in [`process`] ([`run_process`], [`open_process`]), files and paths in
-//! [`fs`] ([`open_file`], [`Path`], `fs::read`, ...).
+//! [`fs`] ([`open_file`], [`Path`], `fs::read`, ...). Foreign futures, futures-io and hyper
+//! meet trio in [`compat`] (features `futures-io` and `hyper`).
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -46,6 +47,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod channel;
+pub mod compat;
 mod core;
 mod error;
 pub mod fs;

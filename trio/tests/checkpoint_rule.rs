@@ -254,8 +254,39 @@ fn lowlevel() {
             let mut buf = vec![0; 1 << 20];
             std::io::Read::read(&mut reader, &mut buf).expect("read from the socketpair");
         });
+        // A foreign future made cancellable: ready at once, or waiting for its own wake-up.
+        immediate!(trio::compat::cancellable(async { 1 }));
+        let flag = Flag::default();
+        blocking!(flag => trio::compat::cancellable(flag.wait()), then { flag.set(); });
         Ok(())
     });
+}
+
+/// A one-shot flag that knows nothing of trio: its future stores the waker it is polled with.
+#[derive(Clone, Default)]
+struct Flag {
+    set: Rc<Cell<bool>>,
+    waker: Rc<RefCell<Option<Waker>>>,
+}
+
+impl Flag {
+    fn set(&self) {
+        self.set.set(true);
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+
+    fn wait(&self) -> impl Future<Output = ()> + use<> {
+        let flag = self.clone();
+        std::future::poll_fn(move |cx| {
+            if flag.set.get() {
+                return Poll::Ready(());
+            }
+            *flag.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+    }
 }
 
 #[test]

@@ -152,6 +152,32 @@ pub fn current_task_if_not_cancelled() -> Result<Option<super::task::Task>> {
     }
 }
 
+/// For a hand-written future that waits on something trio knows nothing of (a foreign
+/// future, a waker it stored by hand), on each poll that is about to return `Pending`:
+/// `Err(Cancelled)` if the current task is cancelled; otherwise `Ok(())`, and `cx`'s waker is
+/// woken when the task becomes cancelled. Waits through a
+/// [`ParkingLot`](super::parking::ParkingLot) or the reactor do this themselves.
+///
+/// The task's own waker is always woken on cancellation; a combinator's waker (a
+/// `FuturesUnordered` gives each child its own) is registered so that the combinator polls
+/// the waiting child again. Not a checkpoint: it never yields, so an error from it must come
+/// after a yield of the caller (a poll after a `Pending`), and it is not counted as a cancel
+/// point: make the entry cancel point with [`checkpoint_if_cancelled`]. Fails outside a task.
+pub fn wake_on_cancel(cx: &Context<'_>) -> Result<()> {
+    match Runner::with_current_task(|_, task| {
+        let status = task.current_status.borrow();
+        if status.is_cancelled() {
+            return Err(Error::new(status.cancelled_error()));
+        }
+        drop(status);
+        task.register_cancel_waker(cx.waker());
+        Ok(())
+    }) {
+        Some(result) => result,
+        None => Err(not_in_run("wake_on_cancel")),
+    }
+}
+
 /// The future of [`cancel_shielded_checkpoint`].
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug, Default)]

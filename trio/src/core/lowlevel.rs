@@ -6,7 +6,7 @@ pub use super::blocked::DescribeWait;
 pub use super::checkpoint::{
     CancelShieldedCheckpoint, Checkpoint, CheckpointIfCancelled, SleepForever,
     cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled, current_task_if_not_cancelled,
-    sleep_forever,
+    sleep_forever, wake_on_cancel,
 };
 pub use super::dump::{Wchan, task_dump, task_dump_data, wchan};
 pub use super::dump_data::{

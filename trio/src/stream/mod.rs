@@ -60,7 +60,8 @@
 //! - A poll method that returns `Pending` must arrange for `cx`'s waker to be woken when the
 //!   operation can make progress **and when the task is cancelled**. Waiting through a
 //!   [`ParkingLot`](crate::lowlevel::ParkingLot) or the reactor (`wait_readable`,
-//!   `wait_writable`) does both; a waker stored by hand does only the first.
+//!   `wait_writable`) does both; a waker stored by hand does only the first, unless
+//!   [`wake_on_cancel`](crate::lowlevel::wake_on_cancel) is called with it too.
 //! - `poll_close` closes for good even if it has to wait (a TLS goodbye): if the task is
 //!   cancelled meanwhile, it finishes by closing forcefully
 //!   ([`checkpoint_if_cancelled`](crate::lowlevel::checkpoint_if_cancelled) polled in place
