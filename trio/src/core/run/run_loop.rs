@@ -262,20 +262,22 @@ impl Runner {
         }
         task.polls.set(task.polls.get() + 1);
         let handle = INSTRUMENTED.then(|| Task::from_inner(task.clone()));
+        // The step hooks run in the task's context, as Trio's do: `current_task()` there is
+        // the task stepped.
+        self.current.set(Some(std::ptr::NonNull::from(&task)));
         if let Some(handle) = &handle {
             self.instruments.before_task_step(handle);
         }
         let watch = INSTRUMENTED.then(|| self.debug.before_step(&task));
-        self.current.set(Some(std::ptr::NonNull::from(&task)));
         let mut cx = Context::from_waker(&task.waker);
         let mut ready = None;
         let polled = catch_unwind(AssertUnwindSafe(|| {
             poll_target.poll_into(&mut cx, &mut ready)
         }));
-        self.current.set(None);
         if let Some(handle) = handle {
             self.instruments.after_task_step(&handle);
         }
+        self.current.set(None);
         if let Some(watch) = watch {
             self.debug.after_step(watch, &task);
         }
