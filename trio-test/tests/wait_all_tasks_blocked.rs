@@ -184,3 +184,34 @@ fn start_waiters(n: &trio::Nursery, log: &Log) -> trio::Result<()> {
     }
     Ok(())
 }
+
+/// Trio's docs: the waiter with the shortest cushion is woken, "and this task becoming
+/// unblocked resets the timers for the remaining tasks". With cushions of 0.01 s and 0.02 s
+/// and nothing else running, the second waiter wakes 0.02 s after the first one ran, so at
+/// least 0.03 s in (rate 1: virtual time is real time).
+#[test]
+fn a_woken_waiter_resets_the_others_timers() {
+    let log = Log::default();
+    let seen = log.clone();
+    let clock = MockClock::new().with_rate(1).unwrap();
+    run_with(clock, async move {
+        let t0 = trio::current_time()?;
+        trio::open_nursery(|n| async move {
+            for cushion in [0.02, 0.01] {
+                let log = log.clone();
+                n.start_soon(async move {
+                    wait_all_tasks_blocked().cushion(cushion).await?;
+                    let elapsed = trio::current_time()? - t0;
+                    log.push(format!("{cushion}"));
+                    if cushion == 0.02 {
+                        assert!(elapsed >= 0.029, "woke {elapsed} s in");
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })
+        .await
+    });
+    assert_eq!(seen.take(), ["0.01", "0.02"]);
+}
