@@ -280,3 +280,75 @@ fn each_hook_runs_in_its_context() {
         ]
     );
 }
+
+/// Trio's `test_instruments_interleave`: two tasks of one checkpoint each are scheduled
+/// when spawned, then run in two batches: in the first each steps and is rescheduled, in the
+/// second each steps to its end (the order inside a batch is the run's to choose).
+#[test]
+fn steps_of_two_tasks_interleave_batch_by_batch() {
+    let recorder = Rc::new(TaskRecorder::default());
+    let tasks: Rc<RefCell<Vec<Task>>> = Rc::default();
+    let t = tasks.clone();
+    config()
+        .instrument_rc(recorder.clone())
+        .run(async move {
+            trio::open_nursery(|n| async move {
+                for _ in 0..2 {
+                    let t = t.clone();
+                    n.start_soon(async move {
+                        t.borrow_mut().push(current_task()?);
+                        checkpoint().await
+                    })?;
+                }
+                Ok(())
+            })
+            .await
+        })
+        .unwrap();
+    let tasks = tasks.borrow();
+    let (t1, t2) = (&tasks[0], &tasks[1]);
+    let events: Vec<Event> = recorder
+        .record
+        .borrow()
+        .iter()
+        .filter(|e| match e {
+            Event::Schedule(t) | Event::Before(t) | Event::After(t) => tasks.contains(t),
+            _ => false,
+        })
+        .cloned()
+        .collect();
+    assert_eq!(events.len(), 12, "{events:?}");
+    let schedules: BTreeSet<u64> = events[..2]
+        .iter()
+        .map(|e| match e {
+            Event::Schedule(t) => t.id(),
+            other => panic!("expected the two spawns' schedules first, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(schedules, BTreeSet::from([t1.id(), t2.id()]));
+    let as_set = |events: &[Event]| -> BTreeSet<(u64, &'static str)> {
+        events
+            .iter()
+            .map(|e| match e {
+                Event::Schedule(t) => (t.id(), "schedule"),
+                Event::Before(t) => (t.id(), "before"),
+                Event::After(t) => (t.id(), "after"),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    let first = as_set(&events[2..8]);
+    let second = as_set(&events[8..]);
+    let mut expected_first = BTreeSet::new();
+    let mut expected_second = BTreeSet::new();
+    for t in [t1, t2] {
+        for what in ["before", "schedule", "after"] {
+            expected_first.insert((t.id(), what));
+        }
+        for what in ["before", "after"] {
+            expected_second.insert((t.id(), what));
+        }
+    }
+    assert_eq!(first, expected_first);
+    assert_eq!(second, expected_second);
+}
