@@ -314,3 +314,78 @@ fn a_nursery_takes_tasks_until_its_last_child_ends() {
         Ok(())
     });
 }
+
+/// Trio's `test_trivial_yields`: opening and closing a nursery in a cancelled scope is a
+/// schedule point but no cancel point (unless something inside checks), even with a child
+/// that makes no checkpoint; and a body that fails there fails with its own error, in a group.
+#[test]
+fn a_nursery_in_a_cancelled_scope_schedules_without_raising() {
+    run(async {
+        let task = current_task()?;
+        let before = task.schedule_points();
+        let scope = CancelScope::new();
+        let out = scope
+            .run(async {
+                scope.cancel();
+                trio::open_nursery(|_n| async { Ok(()) }).await
+            })
+            .await?;
+        assert_eq!(out, Some(()));
+        assert!(!scope.cancelled_caught());
+        assert!(task.schedule_points() > before);
+
+        let before = task.schedule_points();
+        let scope = CancelScope::new();
+        let out = scope
+            .run(async {
+                scope.cancel();
+                trio::open_nursery(|n| async move { n.start_soon(async { Ok(()) }) }).await
+            })
+            .await?;
+        assert_eq!(out, Some(()));
+        assert!(!scope.cancelled_caught());
+        assert!(task.schedule_points() > before);
+
+        let scope = CancelScope::new();
+        let out = scope
+            .run(async {
+                scope.cancel();
+                trio::open_nursery(|_n| async { Err::<(), _>(boom("KeyError")) }).await
+            })
+            .await;
+        let e = out.expect_err("the body's error comes out");
+        let group = e.as_group().expect("in a group");
+        assert_eq!(group.len(), 1);
+        assert_eq!(group.errors()[0].to_string(), "KeyError");
+        Ok(())
+    });
+}
+
+/// Trio's `test_yield_briefly_checks_for_timeout`: a deadline that the clock jumped past is
+/// noticed by the next checkpoint, although no time passed in the run loop before it.
+#[test]
+fn a_checkpoint_notices_a_deadline_the_clock_jumped_past() {
+    let clock = trio_test::MockClock::new();
+    let jumper = clock.clone();
+    trio::RunConfig::new()
+        .clock(clock)
+        .ctrl_c(false)
+        .run(async move {
+            let scope = CancelScope::with_deadline(trio::current_time()? + 5.0)?;
+            let out = scope
+                .run(async {
+                    checkpoint().await?;
+                    jumper.jump(10)?;
+                    let r = checkpoint().await;
+                    assert!(
+                        r.as_ref().is_err_and(trio::Error::is_cancelled),
+                        "expected Cancelled, got {r:?}"
+                    );
+                    r
+                })
+                .await?;
+            assert_eq!(out, None);
+            Ok(())
+        })
+        .unwrap();
+}
