@@ -187,3 +187,62 @@ fn autojump_0_and_a_waiter_with_a_cushion() {
     );
     assert_eq!(seen.take(), ["waiter done", "yawn"]);
 }
+
+/// The example of Trio's "Time and timeouts" docs (`across-realtime.py`), on the autojump
+/// clock: the two tasks see the years pass exactly, in the order the sleeps end.
+#[test]
+fn years_pass_in_order_on_the_autojump_clock() {
+    const YEAR: f64 = 365.0 * 24.0 * 60.0 * 60.0;
+    let log = Log::default();
+    let seen = log.clone();
+    let real = Instant::now();
+    run_with(
+        MockClock::new().with_autojump_threshold(0).unwrap(),
+        async move {
+            trio::open_nursery(|n| async move {
+                let l = log.clone();
+                n.start_soon(async move {
+                    let start = trio::current_time()?;
+                    trio::sleep(YEAR).await?;
+                    l.push(format!(
+                        "task1 woke after {}",
+                        (trio::current_time()? - start) / YEAR
+                    ));
+                    for _ in 0..100 {
+                        trio::sleep(YEAR).await?;
+                    }
+                    l.push(format!(
+                        "task1 slept {}",
+                        (trio::current_time()? - start) / YEAR
+                    ));
+                    Ok(())
+                })?;
+                n.start_soon(async move {
+                    let start = trio::current_time()?;
+                    trio::sleep(5.0 * YEAR).await?;
+                    log.push(format!(
+                        "task2 woke after {}",
+                        (trio::current_time()? - start) / YEAR
+                    ));
+                    trio::sleep(500.0 * YEAR).await?;
+                    log.push(format!(
+                        "task2 slept {}",
+                        (trio::current_time()? - start) / YEAR
+                    ));
+                    Ok(())
+                })
+            })
+            .await
+        },
+    );
+    assert_eq!(
+        seen.take(),
+        [
+            "task1 woke after 1",
+            "task2 woke after 5",
+            "task1 slept 101",
+            "task2 slept 505"
+        ]
+    );
+    assert!(real.elapsed() < Duration::from_secs(1));
+}
