@@ -352,3 +352,56 @@ fn steps_of_two_tasks_interleave_batch_by_batch() {
     assert_eq!(first, expected_first);
     assert_eq!(second, expected_second);
 }
+
+/// Trio's run loop reports a task's exit inside its last step: `task_exited` comes between
+/// that step's `before_task_step` and `after_task_step`, with the task current throughout.
+#[test]
+fn a_tasks_exit_is_reported_inside_its_last_step() {
+    #[derive(Default)]
+    struct Steps(RefCell<Vec<&'static str>>, RefCell<Option<Task>>);
+    impl Steps {
+        fn note(&self, what: &'static str, task: &Task) {
+            if self.1.borrow().as_ref() == Some(task) {
+                assert_eq!(current_task().ok().as_ref(), Some(task), "in {what}");
+                self.0.borrow_mut().push(what);
+            }
+        }
+    }
+    impl Instrument for Steps {
+        fn task_spawned(&self, task: &Task) {
+            if task.name() == "watched" {
+                *self.1.borrow_mut() = Some(task.clone());
+            }
+        }
+        fn before_task_step(&self, task: &Task) {
+            self.note("before", task);
+        }
+        fn after_task_step(&self, task: &Task) {
+            self.note("after", task);
+        }
+        fn task_exited(&self, task: &Task) {
+            self.note("exited", task);
+        }
+    }
+    for fails in [false, true] {
+        let steps = Rc::new(Steps::default());
+        let result = config().instrument_rc(steps.clone()).run(async move {
+            trio::open_nursery(|n| async move {
+                n.start_soon_named("watched", async move {
+                    checkpoint().await?;
+                    if fails {
+                        Err(trio::Error::new(std::io::Error::other("boom")))
+                    } else {
+                        Ok(())
+                    }
+                })
+            })
+            .await
+        });
+        assert_eq!(result.is_err(), fails);
+        assert_eq!(
+            *steps.0.borrow(),
+            ["before", "after", "before", "exited", "after"]
+        );
+    }
+}

@@ -274,8 +274,13 @@ impl Runner {
         let polled = catch_unwind(AssertUnwindSafe(|| {
             poll_target.poll_into(&mut cx, &mut ready)
         }));
-        if let Some(handle) = handle {
-            self.instruments.after_task_step(&handle);
+        // A task's last step reports its exit before `after_task_step`, as in Trio; one
+        // discarded during its own poll has reported it already.
+        let last_step = !task.finished.get() && (polled.is_err() || ready.is_some());
+        if let Some(handle) = &handle
+            && !last_step
+        {
+            self.instruments.after_task_step(handle);
         }
         self.current.set(None);
         if let Some(watch) = watch {
@@ -301,7 +306,16 @@ impl Runner {
         let finished = future.take();
         drop(future);
         drop_quietly(finished);
-        self.finish_step(task, outcome);
+        match handle {
+            Some(handle) => {
+                let stepped = task.clone();
+                self.finish_step(task, outcome);
+                self.current.set(Some(std::ptr::NonNull::from(&stepped)));
+                self.instruments.after_task_step(&handle);
+                self.current.set(None);
+            }
+            None => self.finish_step(task, outcome),
+        }
     }
 
     /// Runs the callbacks and applies the wakes that other threads queued.

@@ -12,7 +12,7 @@
 //!
 //! Two raw pointers are dereferenced here: the thread's current runner (set by `run_with` to a
 //! boxed runner it keeps alive and unmoved until the pointer is cleared) and the current task
-//! (set by `step` to its own handle only while it polls that task and runs its step hooks, and
+//! (set by `step` to a handle it holds only while it polls that task and runs its step hooks, and
 //! by `task_exited_hook` to a handle it borrows only while the exit hooks run). Both are only
 //! read on the run's thread and neither reference leaves the closure it is lent to.
 
