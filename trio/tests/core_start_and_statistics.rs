@@ -389,3 +389,30 @@ fn a_checkpoint_notices_a_deadline_the_clock_jumped_past() {
         })
         .unwrap();
 }
+
+/// Trio's `test_task_nursery_stack`: a task's child nurseries are the ones open in it, in
+/// order; a nursery that fails leaves the list as one that ends well does.
+#[test]
+fn a_failed_nursery_leaves_the_tasks_nursery_stack() {
+    run(async {
+        let task = current_task()?;
+        assert!(task.child_nurseries().is_empty());
+        let t = task.clone();
+        trio::open_nursery(|n1| async move {
+            assert_eq!(t.child_nurseries(), [n1.clone()]);
+            let (t2, n1_again) = (t.clone(), n1.clone());
+            let r = trio::open_nursery(|n2| async move {
+                assert_eq!(t2.child_nurseries(), [n1_again, n2]);
+                Err::<(), _>(boom("KeyError"))
+            })
+            .await;
+            let e = r.expect_err("the nursery fails");
+            assert_eq!(e.as_group().map(|g| g.len()), Some(1));
+            assert_eq!(t.child_nurseries(), [n1]);
+            Ok(())
+        })
+        .await?;
+        assert!(task.child_nurseries().is_empty());
+        Ok(())
+    });
+}
