@@ -416,3 +416,39 @@ fn a_failed_nursery_leaves_the_tasks_nursery_stack() {
         Ok(())
     });
 }
+
+/// Trio's `sleep_then_start`: sleeps, reports `seconds`, sleeps again.
+async fn sleep_then_start(seconds: u32, status: TaskStatus<u32>) -> trio::Result<()> {
+    trio::sleep(seconds).await?;
+    status.started(seconds)?;
+    trio::sleep(seconds).await
+}
+
+/// `test_nursery_start`'s happy path: `start` returns once the task calls `started()`, with
+/// its value, and the nursery then waits for the task; and with `TaskStatus::ignored()`
+/// (Trio's `TASK_STATUS_IGNORED`) the same function is awaited directly.
+#[test]
+fn start_waits_for_started_and_an_ignored_status_runs_the_function_directly() {
+    run(async {
+        for seconds in [1, 2] {
+            let t0 = trio::current_time()?;
+            trio::open_nursery(|n| async move {
+                assert!(n.child_tasks().is_empty());
+                let value = n
+                    .start(move |status| sleep_then_start(seconds, status))
+                    .await?;
+                assert_eq!(value, seconds);
+                assert_eq!(trio::current_time()? - t0, f64::from(seconds));
+                assert_eq!(n.child_tasks().len(), 1);
+                Ok(())
+            })
+            .await?;
+            assert_eq!(trio::current_time()? - t0, f64::from(2 * seconds));
+        }
+        let t0 = trio::current_time()?;
+        sleep_then_start(3, TaskStatus::ignored()).await?;
+        assert_eq!(trio::current_time()? - t0, 6.0);
+        assert!(format!("{:?}", TaskStatus::<()>::ignored()).contains("ignored"));
+        Ok(())
+    });
+}
