@@ -29,15 +29,16 @@ pub trait Instrument {
     fn task_scheduled(&self, task: &Task) {
         let _ = task;
     }
-    /// A task is about to run one step.
+    /// A task is about to run one step. Called in the task's context (as the step hooks
+    /// and `task_exited` are): `current_task()` is `task`.
     fn before_task_step(&self, task: &Task) {
         let _ = task;
     }
-    /// A task has run one step.
+    /// A task has run one step (after `task_exited`, if that step was its last).
     fn after_task_step(&self, task: &Task) {
         let _ = task;
     }
-    /// A task has finished.
+    /// A task has finished, inside its last step (as in Trio).
     fn task_exited(&self, task: &Task) {
         let _ = task;
     }
