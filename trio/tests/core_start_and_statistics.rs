@@ -399,7 +399,7 @@ fn a_failed_nursery_leaves_the_tasks_nursery_stack() {
         assert!(task.child_nurseries().is_empty());
         let t = task.clone();
         trio::open_nursery(|n1| async move {
-            assert_eq!(t.child_nurseries(), [n1.clone()]);
+            assert_eq!(t.child_nurseries(), std::slice::from_ref(&n1));
             let (t2, n1_again) = (t.clone(), n1.clone());
             let r = trio::open_nursery(|n2| async move {
                 assert_eq!(t2.child_nurseries(), [n1_again, n2]);
