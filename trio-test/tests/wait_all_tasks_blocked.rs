@@ -215,3 +215,51 @@ fn a_woken_waiter_resets_the_others_timers() {
     });
     assert_eq!(seen.take(), ["0.01", "0.02"]);
 }
+
+/// Trio wakes `wait_all_tasks_blocked` waiters (and autojumps) only when the I/O wait ran
+/// its full timeout (`not events`): a wake-up of the loop that leaves nothing runnable, such
+/// as a callback from another thread, starts the quiet period again. Here a thread queues a
+/// no-op callback 20 ms into a 80 ms cushion: the waiter still sees 80 ms of quiet.
+#[test]
+fn a_wakeup_of_the_loop_restarts_the_cushion() {
+    let clock = MockClock::new().with_rate(1).unwrap();
+    run_with(clock, async {
+        let token = trio::lowlevel::current_trio_token()?;
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            token.run_sync_soon(|| ()).expect("the run is going");
+        });
+        let start = std::time::Instant::now();
+        wait_all_tasks_blocked().cushion(0.08).await?;
+        let waited = start.elapsed();
+        thread.join().expect("the thread ends");
+        assert!(
+            waited >= std::time::Duration::from_millis(80),
+            "woke after {waited:?}"
+        );
+        Ok(())
+    });
+}
+
+/// The same for autojump: the clock jumps only after the threshold of real quiet, which a
+/// callback from another thread interrupts.
+#[test]
+fn a_wakeup_of_the_loop_restarts_the_autojump_threshold() {
+    let clock = MockClock::new().with_autojump_threshold(0.08).unwrap();
+    run_with(clock, async {
+        let token = trio::lowlevel::current_trio_token()?;
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            token.run_sync_soon(|| ()).expect("the run is going");
+        });
+        let start = std::time::Instant::now();
+        trio::sleep(10).await?;
+        let waited = start.elapsed();
+        thread.join().expect("the thread ends");
+        assert!(
+            waited >= std::time::Duration::from_millis(80),
+            "jumped after {waited:?}"
+        );
+        Ok(())
+    });
+}

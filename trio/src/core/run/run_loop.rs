@@ -117,7 +117,12 @@ impl Runner {
                         }));
                     }
                 }
-                self.wait_for_io(timeout, ctrl_c);
+                // As in Trio, the run is idle only if the wait ran its full timeout: a wake-up
+                // that leaves nothing runnable (a callback from another thread, a signal, an
+                // fd event nobody waits for) starts the quiet period again.
+                if self.wait_for_io(timeout, ctrl_c) {
+                    idle_primed = None;
+                }
             }
             if !self.deadlines.borrow().is_empty() {
                 let now = self.clock.current_time();
@@ -184,9 +189,10 @@ impl Runner {
     }
 
     /// Waits for I/O up to `timeout` seconds (0: only what is ready now) and takes in what
-    /// woke the loop besides fd readiness: Ctrl-C, and entries from other threads. A reactor
-    /// that fails to poll breaks the run's guarantees: the run crashes.
-    fn wait_for_io(&self, timeout: f64, ctrl_c: Option<&CtrlC>) {
+    /// woke the loop besides fd readiness: Ctrl-C, and entries from other threads. Returns
+    /// whether the wait ended before its timeout. A reactor that fails to poll breaks the
+    /// run's guarantees: the run crashes.
+    fn wait_for_io(&self, timeout: f64, ctrl_c: Option<&CtrlC>) -> bool {
         if self.instruments.active() {
             self.instruments.before_io_wait(timeout);
         }
@@ -202,8 +208,12 @@ impl Runner {
                 if events.entry && self.entry.has_pending() {
                     self.process_entries();
                 }
+                events.woke
             }
-            Err(e) => self.crash(format!("polling for I/O failed: {e}")),
+            Err(e) => {
+                self.crash(format!("polling for I/O failed: {e}"));
+                true
+            }
         }
     }
 
