@@ -219,22 +219,22 @@ fn a_woken_waiter_resets_the_others_timers() {
 /// Trio wakes `wait_all_tasks_blocked` waiters (and autojumps) only when the I/O wait ran
 /// its full timeout (`not events`): a wake-up of the loop that leaves nothing runnable, such
 /// as a callback from another thread, starts the quiet period again. Here a thread queues a
-/// no-op callback 20 ms into a 80 ms cushion: the waiter still sees 80 ms of quiet.
+/// no-op callback 10 ms into a 50 ms cushion: the waiter still sees 50 ms of quiet.
 #[test]
 fn a_wakeup_of_the_loop_restarts_the_cushion() {
     let clock = MockClock::new().with_rate(1).unwrap();
     run_with(clock, async {
         let token = trio::lowlevel::current_trio_token()?;
         let thread = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::thread::sleep(std::time::Duration::from_millis(10));
             token.run_sync_soon(|| ()).expect("the run is going");
         });
         let start = std::time::Instant::now();
-        wait_all_tasks_blocked().cushion(0.08).await?;
+        wait_all_tasks_blocked().cushion(0.05).await?;
         let waited = start.elapsed();
         thread.join().expect("the thread ends");
         assert!(
-            waited >= std::time::Duration::from_millis(80),
+            waited >= std::time::Duration::from_millis(50),
             "woke after {waited:?}"
         );
         Ok(())
@@ -245,11 +245,11 @@ fn a_wakeup_of_the_loop_restarts_the_cushion() {
 /// callback from another thread interrupts.
 #[test]
 fn a_wakeup_of_the_loop_restarts_the_autojump_threshold() {
-    let clock = MockClock::new().with_autojump_threshold(0.08).unwrap();
+    let clock = MockClock::new().with_autojump_threshold(0.05).unwrap();
     run_with(clock, async {
         let token = trio::lowlevel::current_trio_token()?;
         let thread = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::thread::sleep(std::time::Duration::from_millis(10));
             token.run_sync_soon(|| ()).expect("the run is going");
         });
         let start = std::time::Instant::now();
@@ -257,7 +257,7 @@ fn a_wakeup_of_the_loop_restarts_the_autojump_threshold() {
         let waited = start.elapsed();
         thread.join().expect("the thread ends");
         assert!(
-            waited >= std::time::Duration::from_millis(80),
+            waited >= std::time::Duration::from_millis(50),
             "jumped after {waited:?}"
         );
         Ok(())
