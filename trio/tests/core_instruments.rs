@@ -405,3 +405,50 @@ fn a_tasks_exit_is_reported_inside_its_last_step() {
         );
     }
 }
+
+/// Trio's `Runner.task_exited` hands the outcome to the nursery first (waking the parent)
+/// and calls the `task_exited` hooks last: the parent's `task_scheduled` comes before the
+/// child's `task_exited`.
+#[test]
+fn the_parent_is_woken_before_the_childs_exit_is_reported() {
+    #[derive(Default)]
+    struct Order(RefCell<Vec<(&'static str, String)>>);
+    impl Instrument for Order {
+        fn task_scheduled(&self, task: &Task) {
+            self.0.borrow_mut().push(("scheduled", task.name()));
+        }
+        fn task_exited(&self, task: &Task) {
+            self.0.borrow_mut().push(("exited", task.name()));
+        }
+    }
+    let order = Rc::new(Order::default());
+    config()
+        .instrument_rc(order.clone())
+        .run(async {
+            trio::open_nursery(|n| async move {
+                n.start_soon_named("child", async {
+                    checkpoint().await?;
+                    checkpoint().await
+                })?;
+                n.start_soon_named("parent", async {
+                    trio::open_nursery(|inner| async move {
+                        inner.start_soon_named("grandchild", checkpoint())
+                    })
+                    .await
+                })
+            })
+            .await
+        })
+        .unwrap();
+    let events = order.0.borrow();
+    let at = |what: &'static str, name: &str| {
+        events
+            .iter()
+            .rposition(|(w, n)| *w == what && n == name)
+            .unwrap_or_else(|| panic!("no {what} {name} in {events:?}"))
+    };
+    assert!(
+        at("scheduled", "parent") < at("exited", "grandchild"),
+        "{events:?}"
+    );
+}

@@ -160,9 +160,6 @@ impl Runner {
             nursery.remove_child(task);
         }
         break_lots_of(task);
-        if self.instruments.active() {
-            self.task_exited_hook(task);
-        }
         if Some(task.key) == self.main_task.get() {
             *self.main_outcome.borrow_mut() = Some(outcome);
             if let Some(init) = self.init_task.get() {
@@ -179,6 +176,11 @@ impl Runner {
             nursery.wake_parent_if_done(self);
         }
         task.child_nurseries.borrow_mut().clear();
+        // Last, as in Trio: the hooks see the outcome delivered (siblings cancelled, the
+        // parent woken).
+        if self.instruments.active() {
+            self.task_exited_hook(task);
+        }
     }
 
     /// Drops every task that is still alive (after a deadlock or a crash of the loop).
