@@ -42,7 +42,10 @@ pub trait Instrument {
     fn task_exited(&self, task: &Task) {
         let _ = task;
     }
-    /// The loop is about to wait for I/O for up to `timeout` seconds.
+    /// The loop is about to wait for I/O for up to `timeout` seconds. Unlike Trio's, the loop
+    /// skips the I/O poll between batches of runnable tasks when no task waits for I/O (and
+    /// polls only every few batches otherwise), so this fires for the polls that happen, not
+    /// on every pass.
     fn before_io_wait(&self, timeout: f64) {
         let _ = timeout;
     }
