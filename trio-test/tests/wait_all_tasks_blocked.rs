@@ -263,3 +263,26 @@ fn a_wakeup_of_the_loop_restarts_the_autojump_threshold() {
         Ok(())
     });
 }
+
+/// A cushion of -0.0 is a cushion of 0 (as `-0.0 == 0.0` in Trio's sorted waiters): it wakes
+/// before a longer one.
+#[test]
+fn a_negative_zero_cushion_is_zero() {
+    let log = Log::default();
+    let seen = log.clone();
+    run(async move {
+        trio::open_nursery(|n| async move {
+            for cushion in [0.05, -0.0] {
+                let log = log.clone();
+                n.start_soon(async move {
+                    wait_all_tasks_blocked().cushion(cushion).await?;
+                    log.push(format!("{cushion}"));
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })
+        .await
+    });
+    assert_eq!(seen.take(), ["-0", "0.05"]);
+}
