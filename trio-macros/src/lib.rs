@@ -27,6 +27,12 @@
 //! - `clock = EXPR`: run on the clock `EXPR` (any `trio::Clock`).
 //! - `seed = N`: fix the scheduling seed, a non-negative integer literal.
 //!
+//! Trio's `trio_test` takes its clock and instruments from the test's pytest fixtures and
+//! raises "too many clocks spoil the broth!" when it finds two; here the clock is an option,
+//! so two clocks (`autojump` with `clock`, or either twice) are compile errors, and a test
+//! that wants instruments runs `trio::RunConfig` itself (`#[test]` with
+//! `RunConfig::new().instrument(...).run(...)`).
+//!
 //! # `#[trio::checkpoint]`
 //! On an `async fn` returning `Result<T, E>` (or an alias of one) whose error type can carry
 //! `Cancelled`: `E: From<trio::Error>`. The function becomes a checkpoint by construction: a

@@ -45,14 +45,16 @@ impl std::fmt::Debug for MockClock {
     }
 }
 
-fn check(value: f64, what: &str) -> trio::Result<f64> {
+/// `value` if it is a number and not negative; otherwise a `UsageError` that names `what`
+/// and says, in Trio's words where Trio has them, what was wrong.
+fn check(value: f64, what: &str, negative: &str) -> trio::Result<f64> {
     if value.is_nan() {
         Err(trio::Error::new(trio::UsageError::new(format!(
             "{what} must not be NaN"
         ))))
     } else if value < 0.0 {
         Err(trio::Error::new(trio::UsageError::new(format!(
-            "{what} must be non-negative (got {value})"
+            "{what}: {negative} (got {value})"
         ))))
     } else {
         Ok(value)
@@ -117,7 +119,7 @@ impl MockClock {
     /// Changes the rate, in virtual seconds per real second (any [`IntoSeconds`] type), from
     /// now on; time so far is kept. Negative or NaN is a `UsageError` and changes nothing.
     pub fn set_rate(&self, rate: impl IntoSeconds) -> trio::Result<()> {
-        let rate = check(rate.into_seconds(), "MockClock rate")?;
+        let rate = check(rate.into_seconds(), "MockClock rate", "rate must be >= 0")?;
         let now = self.current_time();
         self.state.base_virtual.set(now);
         self.state.base_real.set(Instant::now());
@@ -134,7 +136,11 @@ impl MockClock {
     /// Sets the autojump threshold (any [`IntoSeconds`] type); the run loop sees it at its
     /// next iteration. Negative or NaN is a `UsageError` and changes nothing.
     pub fn set_autojump_threshold(&self, seconds: impl IntoSeconds) -> trio::Result<()> {
-        let seconds = check(seconds.into_seconds(), "MockClock autojump threshold")?;
+        let seconds = check(
+            seconds.into_seconds(),
+            "MockClock autojump threshold",
+            "the threshold must be >= 0",
+        )?;
         self.state.autojump_threshold.set(seconds);
         Ok(())
     }
@@ -142,7 +148,11 @@ impl MockClock {
     /// Moves time forward by `seconds` (any [`IntoSeconds`] type). Negative or NaN is a
     /// `UsageError` and changes nothing (time never goes back).
     pub fn jump(&self, seconds: impl IntoSeconds) -> trio::Result<()> {
-        let seconds = check(seconds.into_seconds(), "MockClock jump")?;
+        let seconds = check(
+            seconds.into_seconds(),
+            "MockClock jump",
+            "time can't go backwards",
+        )?;
         self.state
             .base_virtual
             .set(self.state.base_virtual.get() + seconds);

@@ -184,3 +184,105 @@ fn start_waiters(n: &trio::Nursery, log: &Log) -> trio::Result<()> {
     }
     Ok(())
 }
+
+/// Trio's docs: the waiter with the shortest cushion is woken, "and this task becoming
+/// unblocked resets the timers for the remaining tasks". With cushions of 0.01 s and 0.02 s
+/// and nothing else running, the second waiter wakes 0.02 s after the first one ran, so at
+/// least 0.03 s in (rate 1: virtual time is real time).
+#[test]
+fn a_woken_waiter_resets_the_others_timers() {
+    let log = Log::default();
+    let seen = log.clone();
+    let clock = MockClock::new().with_rate(1).unwrap();
+    run_with(clock, async move {
+        let t0 = trio::current_time()?;
+        trio::open_nursery(|n| async move {
+            for cushion in [0.02, 0.01] {
+                let log = log.clone();
+                n.start_soon(async move {
+                    wait_all_tasks_blocked().cushion(cushion).await?;
+                    let elapsed = trio::current_time()? - t0;
+                    log.push(format!("{cushion}"));
+                    if cushion == 0.02 {
+                        assert!(elapsed >= 0.029, "woke {elapsed} s in");
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })
+        .await
+    });
+    assert_eq!(seen.take(), ["0.01", "0.02"]);
+}
+
+/// Trio wakes `wait_all_tasks_blocked` waiters (and autojumps) only when the I/O wait ran
+/// its full timeout (`not events`): a wake-up of the loop that leaves nothing runnable, such
+/// as a callback from another thread, starts the quiet period again. Here a thread queues a
+/// no-op callback 10 ms into a 50 ms cushion: the waiter still sees 50 ms of quiet.
+#[test]
+fn a_wakeup_of_the_loop_restarts_the_cushion() {
+    let clock = MockClock::new().with_rate(1).unwrap();
+    run_with(clock, async {
+        let token = trio::lowlevel::current_trio_token()?;
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            token.run_sync_soon(|| ()).expect("the run is going");
+        });
+        let start = std::time::Instant::now();
+        wait_all_tasks_blocked().cushion(0.05).await?;
+        let waited = start.elapsed();
+        thread.join().expect("the thread ends");
+        assert!(
+            waited >= std::time::Duration::from_millis(50),
+            "woke after {waited:?}"
+        );
+        Ok(())
+    });
+}
+
+/// The same for autojump: the clock jumps only after the threshold of real quiet, which a
+/// callback from another thread interrupts.
+#[test]
+fn a_wakeup_of_the_loop_restarts_the_autojump_threshold() {
+    let clock = MockClock::new().with_autojump_threshold(0.05).unwrap();
+    run_with(clock, async {
+        let token = trio::lowlevel::current_trio_token()?;
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            token.run_sync_soon(|| ()).expect("the run is going");
+        });
+        let start = std::time::Instant::now();
+        trio::sleep(10).await?;
+        let waited = start.elapsed();
+        thread.join().expect("the thread ends");
+        assert!(
+            waited >= std::time::Duration::from_millis(50),
+            "jumped after {waited:?}"
+        );
+        Ok(())
+    });
+}
+
+/// A cushion of -0.0 is a cushion of 0 (as `-0.0 == 0.0` in Trio's sorted waiters): it wakes
+/// before a longer one.
+#[test]
+fn a_negative_zero_cushion_is_zero() {
+    let log = Log::default();
+    let seen = log.clone();
+    run(async move {
+        trio::open_nursery(|n| async move {
+            for cushion in [0.05, -0.0] {
+                let log = log.clone();
+                n.start_soon(async move {
+                    wait_all_tasks_blocked().cushion(cushion).await?;
+                    log.push(format!("{cushion}"));
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })
+        .await
+    });
+    assert_eq!(seen.take(), ["-0", "0.05"]);
+}

@@ -177,7 +177,8 @@ pub fn wait_all_tasks_blocked() -> WaitAllTasksBlocked {
     }
 }
 
-/// Checks the cushion before waiting (kept separate so the error is clear).
+/// Checks the cushion before waiting (kept separate so the error is clear). A -0.0 cushion
+/// becomes 0.0: waiters are ordered by the cushion's bits, and -0.0's sort after every other.
 fn check_cushion(cushion: f64) -> Result<f64> {
-    super::cancel_scope::check_duration(cushion, "cushion")
+    super::cancel_scope::check_duration(cushion, "cushion").map(|c| c + 0.0)
 }

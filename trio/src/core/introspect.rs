@@ -105,9 +105,13 @@ pub fn current_seed() -> Result<u64> {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RunStatistics {
-    /// Tasks alive (including system tasks and the init task).
+    /// Tasks alive (including system tasks and the init task). One fewer than Trio counts for
+    /// the same program: trio-rs runs `run_sync_soon` callbacks from the loop itself, not
+    /// from a system task.
     pub tasks_living: usize,
-    /// Tasks on the run queue.
+    /// Tasks on the run queue. Cancelling a scope reschedules every task in it, the running
+    /// one included (part of it may be blocked inside a combinator), so right after a task
+    /// cancels its own scope it is counted here, where Trio counts only blocked tasks woken.
     pub tasks_runnable: usize,
     /// Seconds until the earliest deadline (infinite if none).
     pub seconds_to_next_deadline: f64,

@@ -5,7 +5,9 @@
 //! snapshot taken when they are spawned (Trio's contextvars behaviour): a child sees its
 //! parent's values, and what a child sets stays in the child.
 
+use std::any::Any;
 use std::cell::RefCell;
+use std::marker::PhantomData;
 use std::rc::Rc;
 
 use super::run::{Runner, not_in_run};
@@ -71,7 +73,7 @@ impl<T: 'static> RunVar<T> {
         })?;
         // The default is computed with no runtime borrow held: it may use other run variables.
         let value: RunValue = Rc::new(RefCell::new(Box::new(default())));
-        Runner::with_current(|runner| runner.run_values().get_or_insert(self.key(), value))
+        Runner::with_current(|runner| runner.run_values().get_or_insert_default(self.key(), value))
             .ok_or_else(|| not_in_run("RunVar"))
     }
 
@@ -80,12 +82,7 @@ impl<T: 'static> RunVar<T> {
     /// `f` may use other run variables; using this same one inside `f` is a `UsageError`.
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R> {
         let cell = self.cell()?;
-        let mut guard = cell.try_borrow_mut().map_err(|_| {
-            Error::usage(format!(
-                "RunVar {:?} was used inside its own `with` call",
-                self.name
-            ))
-        })?;
+        let mut guard = cell.try_borrow_mut().map_err(|_| self.used_inside_with())?;
         let value = guard
             .downcast_mut::<T>()
             .ok_or_else(|| Error::usage("RunVar value has the wrong type"))?;
@@ -100,19 +97,142 @@ impl<T: 'static> RunVar<T> {
         self.with(|v| v.clone())
     }
 
-    /// Sets the value for the rest of the run; returns the previous one, if any.
-    pub fn set(&self, value: T) -> Result<Option<T>> {
-        let old = Runner::with_current(|runner| {
+    /// A clone of the value set in this run, or `default` if none was (Trio's
+    /// `get(default=...)`): `default` comes before the variable's own default (even one that
+    /// [`with`](Self::with) changed), and is not stored.
+    pub fn get_or(&self, default: T) -> Result<T>
+    where
+        T: Clone,
+    {
+        let existing = Runner::with_current(|runner| runner.run_values().get_set(self.key()))
+            .ok_or_else(|| not_in_run("RunVar::get_or"))?;
+        match existing {
+            Some(cell) => {
+                let guard = cell.try_borrow().map_err(|_| self.used_inside_with())?;
+                Ok(downcast::<T>(&**guard)?.clone())
+            }
+            None => Ok(default),
+        }
+    }
+
+    /// Sets the value for the rest of the run (or until [`reset`](Self::reset)); returns a
+    /// token that holds the value it replaced (Trio's `RunVarToken`). Setting a variable
+    /// inside its own [`with`](Self::with) call is a `UsageError`.
+    ///
+    /// ```
+    /// # fn main() -> trio::Result<()> {
+    /// use trio::lowlevel::RunVar;
+    /// static LEVEL: RunVar<u32> = RunVar::with_default("level", || 1);
+    /// trio::run(async {
+    ///     let token = LEVEL.set(5)?;
+    ///     assert_eq!(token.previous_value(), Some(1));
+    ///     assert_eq!(LEVEL.get()?, 5);
+    ///     LEVEL.reset(token)?;
+    ///     assert_eq!(LEVEL.get()?, 1);
+    ///     Ok(())
+    /// })
+    /// # }
+    /// ```
+    pub fn set(&self, value: T) -> Result<RunVarToken<T>> {
+        let current = Runner::with_current(|runner| runner.run_values().get(self.key()))
+            .ok_or_else(|| not_in_run("RunVar::set"))?;
+        if current
+            .as_ref()
+            .is_some_and(|cell| cell.try_borrow_mut().is_err())
+        {
+            return Err(self.used_inside_with());
+        }
+        // As in Trio, the value replaced is the default when none was set in this run.
+        let previous = current.or_else(|| {
+            self.default
+                .map(|default| -> RunValue { Rc::new(RefCell::new(Box::new(default()))) })
+        });
+        Runner::with_current(|runner| {
             runner
                 .run_values()
                 .insert(self.key(), Rc::new(RefCell::new(Box::new(value))))
         })
         .ok_or_else(|| not_in_run("RunVar::set"))?;
-        // An old value still borrowed by a `with` call up the stack stays alive until it ends.
-        Ok(old
-            .and_then(|cell| Rc::try_unwrap(cell).ok())
-            .and_then(|cell| cell.into_inner().downcast::<T>().ok())
-            .map(|b| *b))
+        Ok(RunVarToken {
+            key: self.key(),
+            name: self.name,
+            previous,
+            _value: PhantomData,
+        })
+    }
+
+    /// Puts back the value that the [`set`](Self::set) which made `token` replaced (none, if
+    /// the variable had no value and no default). Trio's `reset`: a token of another variable
+    /// is a `UsageError` ("token is not for us"), as is resetting outside a run or inside the
+    /// variable's own [`with`](Self::with) call. Trio's "token has already been used" cannot
+    /// happen: `reset` takes the token by value.
+    pub fn reset(&self, token: RunVarToken<T>) -> Result<()> {
+        if token.key != self.key() {
+            return Err(Error::usage(format!(
+                "RunVar::reset: token is not for us (it is for RunVar {:?}, not {:?})",
+                token.name, self.name
+            )));
+        }
+        let current = Runner::with_current(|runner| runner.run_values().get(self.key()))
+            .ok_or_else(|| not_in_run("RunVar::reset"))?;
+        if current.is_some_and(|cell| cell.try_borrow_mut().is_err()) {
+            return Err(self.used_inside_with());
+        }
+        Runner::with_current(|runner| match token.previous {
+            Some(previous) => {
+                runner.run_values().insert(self.key(), previous);
+            }
+            None => {
+                runner.run_values().remove(self.key());
+            }
+        })
+        .ok_or_else(|| not_in_run("RunVar::reset"))
+    }
+
+    fn used_inside_with(&self) -> Error {
+        Error::usage(format!(
+            "RunVar {:?} was used inside its own `with` call",
+            self.name
+        ))
+    }
+}
+
+fn downcast<T: 'static>(value: &dyn Any) -> Result<&T> {
+    value
+        .downcast_ref::<T>()
+        .ok_or_else(|| Error::usage("RunVar value has the wrong type"))
+}
+
+/// What [`RunVar::set`] returns: the value the `set` replaced, which [`RunVar::reset`] puts
+/// back (Trio's `RunVarToken`).
+pub struct RunVarToken<T: 'static> {
+    key: usize,
+    name: &'static str,
+    previous: Option<RunValue>,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T: 'static> RunVarToken<T> {
+    /// A clone of the value the `set` replaced: `None` when the variable had none (no value
+    /// set in the run and no default). Trio's `previous_value`.
+    pub fn previous_value(&self) -> Option<T>
+    where
+        T: Clone,
+    {
+        // A replaced cell is borrowed only by a `with` call that began before the `set`, and
+        // `set` refuses to run inside one.
+        let cell = self.previous.as_ref()?;
+        let guard = cell.try_borrow().ok()?;
+        guard.downcast_ref::<T>().cloned()
+    }
+}
+
+impl<T: 'static> std::fmt::Debug for RunVarToken<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunVarToken")
+            .field("var", &self.name)
+            .field("has_previous_value", &self.previous.is_some())
+            .finish()
     }
 }
 

@@ -21,7 +21,7 @@ pub use super::introspect::{
     in_trio_task, remove_instrument, spawn_system_task,
 };
 pub use super::io::{FdRegistration, WaitIo, notify_closing, wait_readable, wait_writable};
-pub use super::local::{RunVar, TaskLocal};
+pub use super::local::{RunVar, RunVarToken, TaskLocal};
 pub use super::parking::{
     Park, ParkingLot, ParkingLotStatistics, add_parking_lot_breaker, remove_parking_lot_breaker,
 };

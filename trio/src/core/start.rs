@@ -32,20 +32,54 @@ struct StartShared<V> {
 }
 
 /// Given to a task started with [`Nursery::start`](crate::Nursery::start); call [`started`](Self::started) once the
-/// task is ready (listening, connected, ...).
+/// task is ready (listening, connected, ...). [`TaskStatus::ignored`] makes one for a call
+/// that does not go through `start`.
 pub struct TaskStatus<V> {
-    shared: Rc<StartShared<V>>,
+    /// `None` for [`TaskStatus::ignored`].
+    shared: Option<Rc<StartShared<V>>>,
 }
 
 impl<V> std::fmt::Debug for TaskStatus<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TaskStatus")
-            .field("started", &self.shared.started.get())
-            .finish()
+        match &self.shared {
+            Some(shared) => f
+                .debug_struct("TaskStatus")
+                .field("started", &shared.started.get())
+                .finish(),
+            None => f.write_str("TaskStatus::ignored()"),
+        }
     }
 }
 
 impl<V> TaskStatus<V> {
+    /// A status whose [`started`](Self::started) does nothing (Trio's
+    /// `TASK_STATUS_IGNORED`): a function written for [`Nursery::start`](crate::Nursery::start)
+    /// can then also be awaited directly, or given to
+    /// [`start_soon`](crate::Nursery::start_soon).
+    ///
+    /// ```
+    /// # fn main() -> trio::Result<()> {
+    /// use trio::TaskStatus;
+    ///
+    /// async fn serve(status: TaskStatus<u16>) -> trio::Result<()> {
+    ///     status.started(8080)?;
+    ///     trio::sleep(0.01).await
+    /// }
+    ///
+    /// trio::run(async {
+    ///     serve(TaskStatus::ignored()).await?; // called directly
+    ///     trio::open_nursery(|n| async move {
+    ///         assert_eq!(n.start(serve).await?, 8080);
+    ///         n.start_soon(serve(TaskStatus::ignored()))
+    ///     })
+    ///     .await
+    /// })
+    /// # }
+    /// ```
+    pub fn ignored() -> Self {
+        TaskStatus { shared: None }
+    }
+
     /// Reports that the task is ready: `start` returns `value`, and the task moves into the
     /// nursery `start` was called on (out of the caller's cancel scope).
     ///
@@ -63,9 +97,12 @@ impl<V> TaskStatus<V> {
     /// }
     /// ```
     ///
-    /// Fails if the target nursery closed in the meantime. Not a checkpoint.
+    /// Fails if the target nursery closed in the meantime. Not a checkpoint. On
+    /// [`TaskStatus::ignored`] it does nothing.
     pub fn started(self, value: V) -> Result<()> {
-        let shared = &self.shared;
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
         if shared.target.closed.get() {
             return Err(Error::usage(
                 "the nursery passed to start() closed before the task called started()",
@@ -133,7 +170,7 @@ where
     V: 'static,
 {
     let future = make(TaskStatus {
-        shared: shared.clone(),
+        shared: Some(shared.clone()),
     });
     let label = match name {
         Some(name) => TaskLabel::given(name, site),

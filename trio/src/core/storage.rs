@@ -6,7 +6,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 /// A task's local values, shared copy-on-write with the tasks it spawned.
@@ -20,6 +20,9 @@ pub(crate) type RunValue = Rc<RefCell<Box<dyn Any>>>;
 #[derive(Default)]
 pub(crate) struct RunValues {
     values: RefCell<HashMap<usize, RunValue>>,
+    /// The keys whose value came from the variable's default rather than a `set` (Trio
+    /// stores nothing for those: a default given to `get` comes before them).
+    defaulted: RefCell<HashSet<usize>>,
 }
 
 impl RunValues {
@@ -28,13 +31,35 @@ impl RunValues {
         self.values.borrow().get(&key).cloned()
     }
 
-    /// The value under `key`, storing `value` there first if there is none.
-    pub(crate) fn get_or_insert(&self, key: usize, value: RunValue) -> RunValue {
-        self.values.borrow_mut().entry(key).or_insert(value).clone()
+    /// The value stored under `key` by a `set` (not one that came from the default).
+    pub(crate) fn get_set(&self, key: usize) -> Option<RunValue> {
+        if self.defaulted.borrow().contains(&key) {
+            return None;
+        }
+        self.get(key)
+    }
+
+    /// The value under `key`, storing the default `value` there first if there is none.
+    pub(crate) fn get_or_insert_default(&self, key: usize, value: RunValue) -> RunValue {
+        let mut values = self.values.borrow_mut();
+        values
+            .entry(key)
+            .or_insert_with(|| {
+                self.defaulted.borrow_mut().insert(key);
+                value
+            })
+            .clone()
+    }
+
+    /// Removes the value under `key` (the variable has none in this run again).
+    pub(crate) fn remove(&self, key: usize) -> Option<RunValue> {
+        self.defaulted.borrow_mut().remove(&key);
+        self.values.borrow_mut().remove(&key)
     }
 
     /// Stores `value` under `key`; returns the value it replaced.
     pub(crate) fn insert(&self, key: usize, value: RunValue) -> Option<RunValue> {
+        self.defaulted.borrow_mut().remove(&key);
         self.values.borrow_mut().insert(key, value)
     }
 }

@@ -98,6 +98,9 @@ struct Slot {
 pub(crate) struct PollEvents {
     pub(crate) ctrl_c: bool,
     pub(crate) entry: bool,
+    /// The poll ended before its timeout: an event of any kind arrived, or a signal
+    /// interrupted it.
+    pub(crate) woke: bool,
 }
 
 /// What a registration's direction says right now (`Reactor::poll_ready`).
@@ -367,11 +370,13 @@ impl Reactor {
         if let Err(e) = self.poll.borrow_mut().poll(&mut events, timeout) {
             // EINTR means a signal arrived; the signal's pipe reports it on the next poll.
             return if e.kind() == io::ErrorKind::Interrupted {
+                seen.woke = true;
                 Ok(seen)
             } else {
                 Err(e)
             };
         }
+        seen.woke = !events.is_empty();
         let mut to_wake = Vec::new();
         {
             let mut slots = self.slots.borrow_mut();

@@ -29,19 +29,23 @@ pub trait Instrument {
     fn task_scheduled(&self, task: &Task) {
         let _ = task;
     }
-    /// A task is about to run one step.
+    /// A task is about to run one step. Called in the task's context (as the step hooks
+    /// and `task_exited` are): `current_task()` is `task`.
     fn before_task_step(&self, task: &Task) {
         let _ = task;
     }
-    /// A task has run one step.
+    /// A task has run one step (after `task_exited`, if that step was its last).
     fn after_task_step(&self, task: &Task) {
         let _ = task;
     }
-    /// A task has finished.
+    /// A task has finished, inside its last step (as in Trio).
     fn task_exited(&self, task: &Task) {
         let _ = task;
     }
-    /// The loop is about to wait for I/O for up to `timeout` seconds.
+    /// The loop is about to wait for I/O for up to `timeout` seconds. Unlike Trio's, the loop
+    /// skips the I/O poll between batches of runnable tasks when no task waits for I/O (and
+    /// polls only every few batches otherwise), so this fires for the polls that happen, not
+    /// on every pass.
     fn before_io_wait(&self, timeout: f64) {
         let _ = timeout;
     }

@@ -117,7 +117,12 @@ impl Runner {
                         }));
                     }
                 }
-                self.wait_for_io(timeout, ctrl_c);
+                // As in Trio, the run is idle only if the wait ran its full timeout: a wake-up
+                // that leaves nothing runnable (a callback from another thread, a signal, an
+                // fd event nobody waits for) starts the quiet period again.
+                if self.wait_for_io(timeout, ctrl_c) {
+                    idle_primed = None;
+                }
             }
             if !self.deadlines.borrow().is_empty() {
                 let now = self.clock.current_time();
@@ -184,9 +189,10 @@ impl Runner {
     }
 
     /// Waits for I/O up to `timeout` seconds (0: only what is ready now) and takes in what
-    /// woke the loop besides fd readiness: Ctrl-C, and entries from other threads. A reactor
-    /// that fails to poll breaks the run's guarantees: the run crashes.
-    fn wait_for_io(&self, timeout: f64, ctrl_c: Option<&CtrlC>) {
+    /// woke the loop besides fd readiness: Ctrl-C, and entries from other threads. Returns
+    /// whether the wait ended before its timeout. A reactor that fails to poll breaks the
+    /// run's guarantees: the run crashes.
+    fn wait_for_io(&self, timeout: f64, ctrl_c: Option<&CtrlC>) -> bool {
         if self.instruments.active() {
             self.instruments.before_io_wait(timeout);
         }
@@ -202,8 +208,12 @@ impl Runner {
                 if events.entry && self.entry.has_pending() {
                     self.process_entries();
                 }
+                events.woke
             }
-            Err(e) => self.crash(format!("polling for I/O failed: {e}")),
+            Err(e) => {
+                self.crash(format!("polling for I/O failed: {e}"));
+                true
+            }
         }
     }
 
@@ -262,20 +272,27 @@ impl Runner {
         }
         task.polls.set(task.polls.get() + 1);
         let handle = INSTRUMENTED.then(|| Task::from_inner(task.clone()));
+        // The step hooks run in the task's context, as Trio's do: `current_task()` there is
+        // the task stepped.
+        self.current.set(Some(std::ptr::NonNull::from(&task)));
         if let Some(handle) = &handle {
             self.instruments.before_task_step(handle);
         }
         let watch = INSTRUMENTED.then(|| self.debug.before_step(&task));
-        self.current.set(Some(std::ptr::NonNull::from(&task)));
         let mut cx = Context::from_waker(&task.waker);
         let mut ready = None;
         let polled = catch_unwind(AssertUnwindSafe(|| {
             poll_target.poll_into(&mut cx, &mut ready)
         }));
-        self.current.set(None);
-        if let Some(handle) = handle {
-            self.instruments.after_task_step(&handle);
+        // A task's last step reports its exit before `after_task_step`, as in Trio; one
+        // discarded during its own poll has reported it already.
+        let last_step = !task.finished.get() && (polled.is_err() || ready.is_some());
+        if let Some(handle) = &handle
+            && !last_step
+        {
+            self.instruments.after_task_step(handle);
         }
+        self.current.set(None);
         if let Some(watch) = watch {
             self.debug.after_step(watch, &task);
         }
@@ -299,7 +316,16 @@ impl Runner {
         let finished = future.take();
         drop(future);
         drop_quietly(finished);
-        self.finish_step(task, outcome);
+        match handle {
+            Some(handle) => {
+                let stepped = task.clone();
+                self.finish_step(task, outcome);
+                self.current.set(Some(std::ptr::NonNull::from(&stepped)));
+                self.instruments.after_task_step(&handle);
+                self.current.set(None);
+            }
+            None => self.finish_step(task, outcome),
+        }
     }
 
     /// Runs the callbacks and applies the wakes that other threads queued.

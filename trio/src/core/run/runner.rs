@@ -11,9 +11,10 @@
 //! # Safety
 //!
 //! Two raw pointers are dereferenced here: the thread's current runner (set by `run_with` to a
-//! boxed runner it keeps alive and unmoved until the pointer is cleared) and the task being
-//! polled (set by `step` to its own handle only while it polls that task). Both are only read
-//! on the run's thread and neither reference leaves the closure it is lent to.
+//! boxed runner it keeps alive and unmoved until the pointer is cleared) and the current task
+//! (set by `step` to a handle it holds only while it polls that task and runs its step hooks, and
+//! by `task_exited_hook` to a handle it borrows only while the exit hooks run). Both are only
+//! read on the run's thread and neither reference leaves the closure it is lent to.
 
 use std::cell::{Cell, RefCell};
 use std::ptr::NonNull;
@@ -211,8 +212,9 @@ impl Runner {
     #[inline(always)]
     pub(crate) fn with_polled_task<R>(&self, f: impl FnOnce(&Rc<TaskInner>) -> R) -> Option<R> {
         let ptr = self.current.get()?;
-        // SAFETY: see the module docs: `step` points `current` at its local handle only while
-        // it polls that task, on this thread, and the reference does not leave `f`.
+        // SAFETY: see the module docs: `step` and `task_exited_hook` point `current` at a
+        // handle they hold for as long as it is set, on this thread, and the reference does
+        // not leave `f`.
         Some(f(unsafe { ptr.as_ref() }))
     }
 

@@ -125,13 +125,22 @@ impl Runner {
         task.finished.set(true);
         break_lots_of(task);
         if self.instruments.active() {
-            self.instruments
-                .task_exited(&Task::from_inner(task.clone()));
-            self.debug.task_exited(task);
+            self.task_exited_hook(task);
         }
         // A task discarded from inside its own poll (its nursery dropped by itself, through
         // shared ownership) has its future borrowed by `step`, which drops it after the poll.
         task.future.try_borrow_mut().ok().and_then(|mut f| f.take())
+    }
+
+    /// Calls the `task_exited` hooks in the task's context (as Trio does: `current_task()`
+    /// there is the task that exited), then restores the context of the caller (a task that
+    /// drops a nursery discards its children from inside its own step).
+    fn task_exited_hook(&self, task: &Rc<TaskInner>) {
+        let outer = self.current.replace(Some(std::ptr::NonNull::from(task)));
+        self.instruments
+            .task_exited(&Task::from_inner(task.clone()));
+        self.current.set(outer);
+        self.debug.task_exited(task);
     }
 
     /// The end of a task's last step. Out of line, so the step loop stays small.
@@ -151,11 +160,6 @@ impl Runner {
             nursery.remove_child(task);
         }
         break_lots_of(task);
-        if self.instruments.active() {
-            self.instruments
-                .task_exited(&Task::from_inner(task.clone()));
-            self.debug.task_exited(task);
-        }
         if Some(task.key) == self.main_task.get() {
             *self.main_outcome.borrow_mut() = Some(outcome);
             if let Some(init) = self.init_task.get() {
@@ -172,6 +176,11 @@ impl Runner {
             nursery.wake_parent_if_done(self);
         }
         task.child_nurseries.borrow_mut().clear();
+        // Last, as in Trio: the hooks see the outcome delivered (siblings cancelled, the
+        // parent woken).
+        if self.instruments.active() {
+            self.task_exited_hook(task);
+        }
     }
 
     /// Drops every task that is still alive (after a deadlock or a crash of the loop).
