@@ -16,12 +16,12 @@ fn values_and_defaults_last_one_run() {
     assert!(format!("{T1:?}").contains("test1"));
     run(async {
         assert_err::<UsageError, _>(T1.get());
-        let _ = T1.set("swordfish".into())?;
+        let _ = T1.set_with_token("swordfish".into())?;
         assert_eq!(T1.get()?, "swordfish");
         assert_eq!(T2.get()?, "catfish");
         // A default given to the call comes before the variable's own.
         assert_eq!(T2.get_or("eel".into())?, "eel");
-        let _ = T2.set("goldfish".into())?;
+        let _ = T2.set_with_token("goldfish".into())?;
         assert_eq!(T2.get()?, "goldfish");
         assert_eq!(T2.get_or("tuna".into())?, "goldfish");
         Ok(())
@@ -40,28 +40,28 @@ fn reset_puts_back_what_set_replaced() {
     static T2: RunVar<String> = RunVar::with_default("test2", || "dogfish".into());
     static T3: RunVar<String> = RunVar::new("test3");
     run(async {
-        let token = T1.set("moonfish".into())?;
+        let token = T1.set_with_token("moonfish".into())?;
         assert_eq!(token.previous_value(), None);
         assert_eq!(T1.get()?, "moonfish");
         T1.reset(token)?;
         assert_err::<UsageError, _>(T1.get());
 
-        let token2 = T2.set("catdogfish".into())?;
+        let token2 = T2.set_with_token("catdogfish".into())?;
         assert_eq!(token2.previous_value().as_deref(), Some("dogfish"));
         assert_eq!(T2.get()?, "catdogfish");
         T2.reset(token2)?;
         assert_eq!(T2.get()?, "dogfish");
 
         // A token is for the variable that made it.
-        let token3 = T3.set("basculin".into())?;
+        let token3 = T3.set_with_token("basculin".into())?;
         assert_eq!(T3.get()?, "basculin");
         let e = assert_err::<UsageError, _>(T1.reset(token3));
         assert!(e.to_string().contains("token is not for us"), "{e}");
         assert_eq!(T3.get()?, "basculin");
 
         // A value set twice comes back one step at a time.
-        let first = T3.set("first".into())?;
-        let second = T3.set("second".into())?;
+        let first = T3.set_with_token("first".into())?;
+        let second = T3.set_with_token("second".into())?;
         T3.reset(second)?;
         assert_eq!(T3.get()?, "first");
         T3.reset(first)?;
@@ -77,10 +77,10 @@ fn every_task_of_the_run_sees_the_same_value() {
     static T1: RunVar<String> = RunVar::new("test1");
     run(async {
         trio::open_nursery(|n| async move {
-            let token = T1.set("cod".into())?;
+            let token = T1.set_with_token("cod".into())?;
             assert_eq!(T1.get()?, "cod");
             n.start_soon(async {
-                let _ = T1.set("plaice".into())?;
+                let _ = T1.set_with_token("plaice".into())?;
                 assert_eq!(T1.get()?, "plaice");
                 Ok(())
             })?;
@@ -89,7 +89,7 @@ fn every_task_of_the_run_sees_the_same_value() {
             n.start_soon(async move {
                 T1.reset(token)?;
                 assert_err::<UsageError, _>(T1.get());
-                let _ = T1.set("haddock".into())?;
+                let _ = T1.set_with_token("haddock".into())?;
                 Ok(())
             })?;
             wait_all_tasks_blocked().await?;
@@ -104,10 +104,10 @@ fn every_task_of_the_run_sees_the_same_value() {
 #[test]
 fn outside_a_run_every_access_fails() {
     static T1: RunVar<String> = RunVar::new("test1");
-    assert_err::<UsageError, _>(T1.set("asdf".into()).map(drop));
+    assert_err::<UsageError, _>(T1.set_with_token("asdf".into()).map(drop));
     assert_err::<UsageError, _>(T1.get());
     assert_err::<UsageError, _>(T1.get_or("x".into()));
-    let token: RunVarToken<String> = run(async { T1.set("ok".into()) });
+    let token: RunVarToken<String> = run(async { T1.set_with_token("ok".into()) });
     assert_err::<UsageError, _>(T1.reset(token));
 }
 
@@ -117,10 +117,10 @@ fn outside_a_run_every_access_fails() {
 fn set_and_reset_inside_the_variables_own_with_are_errors() {
     static T1: RunVar<u32> = RunVar::with_default("test1", || 1);
     run(async {
-        let token = T1.set(2)?;
+        let token = T1.set_with_token(2)?;
         let inside = T1.with(|v| {
             *v = 3;
-            (T1.set(4).map(drop), T1.reset(token))
+            (T1.set_with_token(4).map(drop), T1.reset(token))
         })?;
         assert_err::<UsageError, _>(inside.0);
         assert_err::<UsageError, _>(inside.1);

@@ -115,8 +115,24 @@ impl<T: 'static> RunVar<T> {
         }
     }
 
-    /// Sets the value for the rest of the run (or until [`reset`](Self::reset)); returns a
-    /// token that holds the value it replaced (Trio's `RunVarToken`). Setting a variable
+    /// Sets the value for the rest of the run and returns the value it replaced: the one set
+    /// earlier in this run, else the default (`None` when there is neither). Setting a
+    /// variable inside its own [`with`](Self::with) call is a `UsageError`. To put the old
+    /// value back later, use [`set_with_token`](Self::set_with_token) and
+    /// [`reset`](Self::reset) (Trio's token API).
+    pub fn set(&self, value: T) -> Result<Option<T>> {
+        let token = self.set_with_token(value)?;
+        // A replaced value still borrowed by a `with` call up the stack stays alive until that
+        // call ends, and is not returned.
+        Ok(token
+            .previous
+            .and_then(|cell| Rc::try_unwrap(cell).ok())
+            .and_then(|cell| cell.into_inner().downcast::<T>().ok())
+            .map(|value| *value))
+    }
+
+    /// As [`set`](Self::set) (until [`reset`](Self::reset)), returning a token that holds the
+    /// value it replaced (Trio's `set`, which returns a `RunVarToken`). Setting a variable
     /// inside its own [`with`](Self::with) call is a `UsageError`.
     ///
     /// ```
@@ -124,7 +140,7 @@ impl<T: 'static> RunVar<T> {
     /// use trio::lowlevel::RunVar;
     /// static LEVEL: RunVar<u32> = RunVar::with_default("level", || 1);
     /// trio::run(async {
-    ///     let token = LEVEL.set(5)?;
+    ///     let token = LEVEL.set_with_token(5)?;
     ///     assert_eq!(token.previous_value(), Some(1));
     ///     assert_eq!(LEVEL.get()?, 5);
     ///     LEVEL.reset(token)?;
@@ -133,7 +149,7 @@ impl<T: 'static> RunVar<T> {
     /// })
     /// # }
     /// ```
-    pub fn set(&self, value: T) -> Result<RunVarToken<T>> {
+    pub fn set_with_token(&self, value: T) -> Result<RunVarToken<T>> {
         let current = Runner::with_current(|runner| runner.run_values().get(self.key()))
             .ok_or_else(|| not_in_run("RunVar::set"))?;
         if current
@@ -161,7 +177,7 @@ impl<T: 'static> RunVar<T> {
         })
     }
 
-    /// Puts back the value that the [`set`](Self::set) which made `token` replaced (none, if
+    /// Puts back the value that the [`set_with_token`](Self::set_with_token) which made `token` replaced (none, if
     /// the variable had no value and no default). Trio's `reset`: a token of another variable
     /// is a `UsageError` ("token is not for us"), as is resetting outside a run or inside the
     /// variable's own [`with`](Self::with) call. Trio's "token has already been used" cannot
@@ -203,7 +219,7 @@ fn downcast<T: 'static>(value: &dyn Any) -> Result<&T> {
         .ok_or_else(|| Error::usage("RunVar value has the wrong type"))
 }
 
-/// What [`RunVar::set`] returns: the value the `set` replaced, which [`RunVar::reset`] puts
+/// What [`RunVar::set_with_token`] returns: the value the `set` replaced, which [`RunVar::reset`] puts
 /// back (Trio's `RunVarToken`).
 pub struct RunVarToken<T: 'static> {
     key: usize,
