@@ -284,13 +284,13 @@ impl Runner {
         let polled = catch_unwind(AssertUnwindSafe(|| {
             poll_target.poll_into(&mut cx, &mut ready)
         }));
-        // A task's last step reports its exit before `after_task_step`, as in Trio; one
-        // discarded during its own poll has reported it already.
-        let last_step = !task.finished.get() && (polled.is_err() || ready.is_some());
-        if let Some(handle) = &handle
-            && !last_step
-        {
-            self.instruments.after_task_step(handle);
+        if INSTRUMENTED {
+            // A task's last step reports its exit before `after_task_step`, as in Trio
+            // (`finish_instrumented`); one discarded during its own poll has reported it.
+            let last_step = !task.finished.get() && (polled.is_err() || ready.is_some());
+            if let Some(handle) = handle.as_ref().filter(|_| !last_step) {
+                self.instruments.after_task_step(handle);
+            }
         }
         self.current.set(None);
         if let Some(watch) = watch {
@@ -317,15 +317,21 @@ impl Runner {
         drop(future);
         drop_quietly(finished);
         match handle {
-            Some(handle) => {
-                let stepped = task.clone();
-                self.finish_step(task, outcome);
-                self.current.set(Some(std::ptr::NonNull::from(&stepped)));
-                self.instruments.after_task_step(&handle);
-                self.current.set(None);
-            }
-            None => self.finish_step(task, outcome),
+            Some(handle) if INSTRUMENTED => self.finish_instrumented(task, outcome, &handle),
+            _ => self.finish_step(task, outcome),
         }
+    }
+
+    /// The end of an instrumented task's last step: its exit is reported (in `finish_step`),
+    /// then `after_task_step`, in the task's context.
+    #[cold]
+    #[inline(never)]
+    fn finish_instrumented(&self, task: Rc<TaskInner>, outcome: Outcome, handle: &Task) {
+        let stepped = task.clone();
+        self.finish_step(task, outcome);
+        self.current.set(Some(std::ptr::NonNull::from(&stepped)));
+        self.instruments.after_task_step(handle);
+        self.current.set(None);
     }
 
     /// Runs the callbacks and applies the wakes that other threads queued.
