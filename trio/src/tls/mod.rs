@@ -89,7 +89,7 @@ impl NeedHandshakeError {
 
 impl fmt::Display for NeedHandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "call do_handshake() before calling {}", self.method)
+        write!(f, "call do_handshake() before calling '{}'", self.method)
     }
 }
 
