@@ -60,6 +60,34 @@ fn boom() -> AsyncHook {
     AsyncHook::new(|| async { Err(trio::Error::new(std::io::Error::other("boom"))) })
 }
 
+/// Trio's `test_wait_writable_calls_underlying_wait_writable`: before the handshake it only
+/// waits on the transport (the handshake does not start, nothing is sent).
+#[trio::test]
+async fn wait_send_all_might_not_block_only_waits_on_the_transport() -> Result<()> {
+    let pki = pki()?;
+    let (client, _server) = memory_pair(&pki)?;
+    let calls = Rc::new(std::cell::Cell::new(0));
+    let count = calls.clone();
+    client
+        .transport_stream()
+        .send_stream()
+        .set_wait_send_all_might_not_block_hook(Some(AsyncHook::new(move || {
+            count.set(count.get() + 1);
+            async { Ok(()) }
+        })));
+    client.wait_send_all_might_not_block().await?;
+    assert_eq!(calls.get(), 1, "the transport's wait ran");
+    let sent = client
+        .transport_stream()
+        .send_stream()
+        .get_data_nowait(None);
+    assert!(
+        matches!(&sent, Err(e) if e.is::<trio::WouldBlock>()),
+        "sent before the handshake: {sent:?}"
+    );
+    Ok(())
+}
+
 /// NeedHandshakeError names the method as Trio does (`... before calling 'name'`).
 #[test]
 fn need_handshake_error_names_the_method() -> Result<()> {

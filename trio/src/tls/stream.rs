@@ -632,11 +632,15 @@ impl<S: Stream> SendStream for SslStream<S> {
     }
 
     /// Ready once the records rustls holds are written and the transport says a send might
-    /// not block (Trio waits for the transport's `wait_send_all_might_not_block`).
+    /// not block (Trio waits for the transport's `wait_send_all_might_not_block`). Before
+    /// the handshake it only waits on the transport, as Trio's does: the handshake (and its
+    /// first message, queued already on a client) starts with the first send or receive.
     fn poll_wait_send_all_might_not_block(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let mut core = self.core()?;
         core.check_send()?;
-        ready!(self.write_out(&mut core, cx))?;
+        if core.handshake_done {
+            ready!(self.write_out(&mut core, cx))?;
+        }
         drop(core);
         self.writes.register(cx.waker());
         let mut tcx = Context::from_waker(&self.write_waker);
