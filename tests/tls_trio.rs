@@ -60,6 +60,84 @@ fn boom() -> AsyncHook {
     AsyncHook::new(|| async { Err(trio::Error::new(std::io::Error::other("boom"))) })
 }
 
+/// Trio's `test_unwrap`: each side gets its transport back; the server, whose `unwrap`
+/// receives the client's `close_notify` and plain bytes in one lump, gets those bytes as its
+/// trailing data.
+#[trio::test]
+async fn unwrap_returns_the_transport_and_trailing_bytes() -> Result<()> {
+    let pki = pki()?;
+    let (client, server) = memory_pair(&pki)?;
+    let client_send = client.transport_stream().send_stream().clone();
+    let server_receive = server.transport_stream().receive_stream().clone();
+    let seq = Rc::new(Sequencer::new());
+    let seq2 = seq.clone();
+    open_nursery(|n| async move {
+        n.start_soon(async move {
+            client.do_handshake().await?;
+            client.send_all(b"x").await?;
+            assert_eq!(client.receive_some(1).await?, b"y");
+            client.send_all(b"z").await?;
+            // From here the client's bytes wait in its transport until pumped by hand, so
+            // that the server sees our close_notify and the plain bytes together.
+            let hook = {
+                let _step = seq.step(0).await?;
+                client_send.set_send_all_hook(None)
+            };
+            assert_eq!(client.receive_some(1).await?, b"");
+            let (raw, trailing) = client.unwrap().await?;
+            assert_eq!(trailing, b"");
+            raw.send_all(b"trailing").await?;
+            while trio_test::memory_stream_pump(&client_send, &server_receive, None)? {}
+            client_send.set_send_all_hook(hook);
+            Ok(())
+        })?;
+        n.start_soon(async move {
+            server.do_handshake().await?;
+            assert_eq!(server.receive_some(1).await?, b"x");
+            server.send_all(b"y").await?;
+            assert_eq!(server.receive_some(1).await?, b"z");
+            let (raw, trailing) = {
+                let _step = seq2.step(1).await?;
+                server.unwrap().await?
+            };
+            assert_eq!(trailing, b"trailing");
+            // The transport is plain again: the client's half is still open.
+            raw.aclose().await
+        })?;
+        Ok(())
+    })
+    .await
+}
+
+/// Trio's `test_closing_nice_case` (its `unwrap` part): a closed stream cannot be unwrapped.
+#[trio::test]
+async fn unwrap_after_aclose_is_closed() -> Result<()> {
+    let pki = pki()?;
+    let (client, _server) = memory_pair(&pki)?;
+    trio::aclose_forcefully(&client).await?;
+    let err = client.unwrap().await.unwrap_err();
+    assert!(err.is_closed(), "{err}");
+    Ok(())
+}
+
+/// A transport that ends before the peer's `close_notify` breaks `unwrap`.
+#[trio::test]
+async fn unwrap_needs_the_peers_close_notify() -> Result<()> {
+    let pki = pki()?;
+    let (client, server) = memory_pair(&pki)?;
+    let (client, server) = (Rc::new(client), Rc::new(server));
+    handshake_both(&client, &server).await?;
+    // The client's transport sends EOF without a close_notify (and still receives).
+    client.transport_stream().send_stream().close();
+    let Ok(server) = Rc::try_unwrap(server) else {
+        unreachable!("the handshake tasks are done")
+    };
+    let err = server.unwrap().await.unwrap_err();
+    assert!(err.is_broken(), "{err}");
+    assert!(err.to_string().contains("close_notify"), "{err}");
+    Ok(())
+}
+
 /// Trio's `test_wait_writable_calls_underlying_wait_writable`: before the handshake it only
 /// waits on the transport (the handshake does not start, nothing is sent).
 #[trio::test]
@@ -86,6 +164,78 @@ async fn wait_send_all_might_not_block_only_waits_on_the_transport() -> Result<(
         "sent before the handshake: {sent:?}"
     );
     Ok(())
+}
+
+/// Trio's `test_send_error_during_handshake`.
+#[trio::test]
+async fn send_error_during_handshake() -> Result<()> {
+    let pki = pki()?;
+    let (client, _server) = memory_pair(&pki)?;
+    client
+        .transport_stream()
+        .send_stream()
+        .set_send_all_hook(Some(boom()));
+    let err = assert_checkpoints(client.do_handshake()).await.unwrap_err();
+    assert_eq!(err.to_string(), "boom");
+    let err = assert_checkpoints(client.do_handshake()).await.unwrap_err();
+    assert!(err.is_broken(), "{err}");
+    Ok(())
+}
+
+/// Trio's `test_receive_error_during_handshake`.
+#[trio::test]
+async fn receive_error_during_handshake() -> Result<()> {
+    let pki = pki()?;
+    let (client, server) = memory_pair(&pki)?;
+    client
+        .transport_stream()
+        .receive_stream()
+        .set_receive_some_hook(Some(boom()));
+    let client = Rc::new(client);
+    let c = client.clone();
+    open_nursery(|n| async move {
+        n.start_soon(async move {
+            let _ = server.do_handshake().await;
+            Ok(())
+        })?;
+        let err = assert_checkpoints(c.do_handshake()).await.unwrap_err();
+        assert_eq!(err.to_string(), "boom");
+        n.cancel_scope().cancel();
+        Ok(())
+    })
+    .await?;
+    let err = assert_checkpoints(client.do_handshake()).await.unwrap_err();
+    assert!(err.is_broken(), "{err}");
+    Ok(())
+}
+
+/// Trio's `test_ssl_handshake_failure_during_aclose`: `aclose` handshakes first, and a
+/// failed handshake is its error (the transport is closed anyway).
+#[trio::test]
+async fn handshake_failure_during_aclose() -> Result<()> {
+    let pki = pki()?;
+    let stranger = Arc::new(TestCa::new()?.client_config()?);
+    let (a, b) = memory_stream_pair();
+    let client = SslStream::client(a, stranger, HOST)?;
+    let server = SslStream::server(b, pki.server.clone())?;
+    open_nursery(|n| async move {
+        n.start_soon(async move {
+            assert!(server.do_handshake().await.unwrap_err().is_broken());
+            Ok(())
+        })?;
+        let err = client.aclose().await.unwrap_err();
+        assert!(err.is_broken(), "{err}");
+        assert!(
+            client
+                .transport_stream()
+                .send_all(b"x")
+                .await
+                .unwrap_err()
+                .is_closed()
+        );
+        Ok(())
+    })
+    .await
 }
 
 /// NeedHandshakeError names the method as Trio does (`... before calling 'name'`).
@@ -128,10 +278,115 @@ fn ssl_echo_server(server: Arc<ServerConfig>) -> Result<(SocketStream, JoinHandl
     Ok((stream, thread))
 }
 
+/// Trio's `test_ssl_client_basics` (the good case) and `test_send_all_empty_string`.
+#[trio::test]
+async fn client_against_a_blocking_echo_server() -> Result<()> {
+    let pki = pki()?;
+    let (transport, thread) = ssl_echo_server(pki.server.clone())?;
+    let s = SslStream::client(transport, pki.client.clone(), HOST)?;
+    assert!(!s.is_server_side());
+    s.do_handshake().await?;
+    // rustls, like OpenSSL, must not read an empty write as anything.
+    assert_checkpoints(s.send_all(b"")).await?;
+    assert_checkpoints(s.send_all(b"")).await?;
+    s.send_all(b"x").await?;
+    assert_eq!(s.receive_some(1).await?, b"x");
+    s.aclose().await?;
+    thread.join().expect("the echo thread");
+    Ok(())
+}
+
+/// Trio's `test_checkpoints`, `unwrap` included, against the blocking echo server.
+#[trio::test]
+async fn checkpoints_against_a_blocking_echo_server() -> Result<()> {
+    let pki = pki()?;
+    let (transport, thread) = ssl_echo_server(pki.server.clone())?;
+    let s = SslStream::client(transport, pki.client.clone(), HOST)?;
+    assert_checkpoints(s.do_handshake()).await?;
+    assert_checkpoints(s.do_handshake()).await?;
+    assert_checkpoints(s.wait_send_all_might_not_block()).await?;
+    assert_checkpoints(s.send_all(b"xxx")).await?;
+    assert_eq!(assert_checkpoints(s.receive_some(1)).await?, b"x");
+    // The rest of the record waits in rustls's buffer: still a checkpoint.
+    assert_eq!(assert_checkpoints(s.receive_some(1)).await?, b"x");
+    assert_eq!(assert_checkpoints(s.receive_some(1)).await?, b"x");
+    let (raw, trailing) = assert_checkpoints(s.unwrap()).await?;
+    assert_eq!(trailing, b"");
+    // The server closed its end after its close_notify.
+    assert_eq!(raw.receive_some(10).await?, b"");
+    thread.join().expect("the echo thread");
+
     let (transport, thread) = ssl_echo_server(pki.server.clone())?;
     let s = SslStream::client(transport, pki.client.clone(), HOST)?;
     s.do_handshake().await?;
     assert_checkpoints(s.aclose()).await?;
     thread.join().expect("the echo thread");
+    Ok(())
+}
+
+/// Trio's `test_full_duplex_basics` against the blocking echo server: a sender, a receiver
+/// and two handshakers at once.
+#[trio::test]
+async fn full_duplex_against_a_blocking_echo_server() -> Result<()> {
+    const CHUNKS: usize = 30;
+    const CHUNK_SIZE: usize = 32768;
+    let pki = pki()?;
+    let (transport, thread) = ssl_echo_server(pki.server.clone())?;
+    let s = Rc::new(SslStream::client(transport, pki.client.clone(), HOST)?);
+    let (s1, s2, s3, s4) = (s.clone(), s.clone(), s.clone(), s.clone());
+    open_nursery(|n| async move {
+        n.start_soon(async move {
+            for i in 0..CHUNKS {
+                s1.send_all(&[i as u8; CHUNK_SIZE]).await?;
+            }
+            Ok(())
+        })?;
+        n.start_soon(async move {
+            let mut received = Vec::new();
+            while received.len() < CHUNKS * CHUNK_SIZE {
+                received.extend(s2.receive_some(CHUNK_SIZE / 2).await?);
+            }
+            let expected: Vec<u8> = (0..CHUNKS).flat_map(|i| [i as u8; CHUNK_SIZE]).collect();
+            assert!(received == expected, "the echo differs");
+            Ok(())
+        })?;
+        n.start_soon(async move { s3.do_handshake().await })?;
+        n.start_soon(async move { s4.do_handshake().await })?;
+        Ok(())
+    })
+    .await?;
+    s.aclose().await?;
+    thread.join().expect("the echo thread");
+    Ok(())
+}
+
+/// Trio's `test_ssl_server_basics`: a blocking TLS client in a thread against a trio server.
+#[trio::test]
+async fn server_against_a_blocking_client() -> Result<()> {
+    let pki = pki()?;
+    let (a, b) = UnixStream::pair()?;
+    let server = SslStream::server(SocketStream::new(Socket::from_std(b)?)?, pki.server.clone())?;
+    assert!(server.is_server_side());
+    let client_config = pki.client.clone();
+    let thread = std::thread::spawn(move || {
+        let name = rustls::pki_types::ServerName::try_from(HOST).expect("a name");
+        let conn = ClientConnection::new(client_config, name).expect("a client connection");
+        let mut tls = StreamOwned::new(conn, a);
+        tls.write_all(b"x").expect("send x");
+        let mut got = [0; 1];
+        tls.read_exact(&mut got).expect("receive y");
+        assert_eq!(&got, b"y");
+        tls.write_all(b"z").expect("send z");
+        // Python's `unwrap`: close_notify, then wait for the server's.
+        tls.conn.send_close_notify();
+        tls.conn.complete_io(&mut tls.sock).expect("send close_notify");
+        assert_eq!(tls.read(&mut got).expect("the server's close_notify"), 0);
+    });
+    assert_eq!(server.receive_some(1).await?, b"x");
+    server.send_all(b"y").await?;
+    assert_eq!(server.receive_some(1).await?, b"z");
+    assert_eq!(server.receive_some(1).await?, b"");
+    server.aclose().await?;
+    thread.join().expect("the client thread");
     Ok(())
 }

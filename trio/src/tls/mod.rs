@@ -59,7 +59,7 @@ pub use rustls::crypto::CryptoProvider;
 pub use rustls::pki_types::CertificateDer;
 pub use rustls::{ClientConfig, ProtocolVersion, ServerConfig, SupportedCipherSuite};
 
-pub use stream::{DoHandshake, SslStream};
+pub use stream::{DoHandshake, SslStream, Unwrap};
 
 use crate::Result;
 use crate::net::{
