@@ -252,6 +252,33 @@ fn need_handshake_error_names_the_method() -> Result<()> {
     Ok(())
 }
 
+/// Trio's `test_get_channel_binding_before_handshake` and `..._after_handshake`: the
+/// RFC 9266 `tls-exporter` binding (rustls has no `tls-unique`) needs the handshake, and
+/// both ends agree on it.
+#[trio::test]
+async fn channel_binding_needs_the_handshake_and_agrees() -> Result<()> {
+    let pki = pki()?;
+    let (a, b) = memory_pair(&pki)?;
+    let (a, b) = (Rc::new(a), Rc::new(b));
+    let label = b"EXPORTER-Channel-Binding";
+    let mut out = [0; 32];
+    for side in [&a, &b] {
+        let err = side
+            .export_keying_material(&mut out, label, None)
+            .unwrap_err();
+        assert!(err.is::<NeedHandshakeError>(), "{err}");
+    }
+    handshake_both(&a, &b).await?;
+    let (mut x, mut y) = ([0; 32], [0; 32]);
+    a.export_keying_material(&mut x, label, None)?;
+    b.export_keying_material(&mut y, label, None)?;
+    assert_eq!(x, y);
+    assert_ne!(x, [0; 32]);
+    let err = a.export_keying_material(&mut [], label, None).unwrap_err();
+    assert!(err.is::<trio::UsageError>(), "{err}");
+    Ok(())
+}
+
 /// Trio's `ssl_echo_serve_sync`: a blocking TLS echo server (rustls's `StreamOwned`) in a
 /// thread, on one end of a socketpair; the other end, as a trio `SocketStream`.
 fn ssl_echo_server(server: Arc<ServerConfig>) -> Result<(SocketStream, JoinHandle<()>)> {
@@ -379,7 +406,9 @@ async fn server_against_a_blocking_client() -> Result<()> {
         tls.write_all(b"z").expect("send z");
         // Python's `unwrap`: close_notify, then wait for the server's.
         tls.conn.send_close_notify();
-        tls.conn.complete_io(&mut tls.sock).expect("send close_notify");
+        tls.conn
+            .complete_io(&mut tls.sock)
+            .expect("send close_notify");
         assert_eq!(tls.read(&mut got).expect("the server's close_notify"), 0);
     });
     assert_eq!(server.receive_some(1).await?, b"x");

@@ -203,6 +203,19 @@ impl TlsConn {
         }
     }
 
+    /// Fills `output` with keying material exported from the session (RFC 5705 / RFC 8446
+    /// §7.5).
+    pub(super) fn export_keying_material(
+        &self,
+        output: &mut [u8],
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<(), TlsError> {
+        self.conn
+            .export_keying_material(output, label, context)
+            .map(drop)
+    }
+
     /// The peer's certificate chain (its own first), if it presented one.
     pub(super) fn peer_certificates(&self) -> Option<Vec<CertificateDer<'static>>> {
         self.conn.peer_certificates().map(<[_]>::to_vec)

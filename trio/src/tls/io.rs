@@ -93,10 +93,8 @@ impl RecordTracker {
                 self.header_len += take;
                 bytes = &bytes[take..];
                 if self.header_len == 5 {
-                    self.body_left = usize::from(u16::from_be_bytes([
-                        self.header[3],
-                        self.header[4],
-                    ]));
+                    self.body_left =
+                        usize::from(u16::from_be_bytes([self.header[3], self.header[4]]));
                 }
             } else {
                 let take = self.body_left.min(bytes.len());

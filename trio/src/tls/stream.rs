@@ -403,6 +403,30 @@ impl<S: Stream> SslStream<S> {
         self.after_handshake("peer_certificates", TlsConn::peer_certificates)
     }
 
+    /// Fills `output` with keying material exported from the TLS session under `label` and
+    /// `context` (RFC 5705, RFC 8446 §7.5): both ends get the same bytes. With the label
+    /// `b"EXPORTER-Channel-Binding"`, no context and 32 bytes, it is the `tls-exporter`
+    /// channel binding (RFC 9266), what Trio's `get_channel_binding` gives as `tls-unique`
+    /// (which TLS 1.3 and rustls do not have).
+    ///
+    /// Errors: [`NeedHandshakeError`] before the handshake finished; a [`UsageError`] for an
+    /// empty `output` or a label rustls refuses.
+    pub fn export_keying_material(
+        &self,
+        output: &mut [u8],
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<()> {
+        self.after_handshake("export_keying_material", |tls| {
+            tls.export_keying_material(output, label, context)
+        })?
+        .map_err(|e| {
+            Error::new(UsageError::new(format!(
+                "export_keying_material failed: {e}"
+            )))
+        })
+    }
+
     /// Runs the handshake until it is done (Trio's `do_handshake`). Idempotent: once done it
     /// only checkpoints; while another task runs it, this one waits along.
     ///
@@ -535,8 +559,12 @@ impl<S: Stream> SslStream<S> {
     fn read_in(&self, core: &mut Core, cx: &mut Context<'_>) -> Poll<Result<bool>> {
         self.reads.register(cx.waker());
         let mut tcx = Context::from_waker(&self.read_waker);
-        let mut reader =
-            TransportReader::new(&self.transport, &mut tcx, &mut core.records, core.precise_reads);
+        let mut reader = TransportReader::new(
+            &self.transport,
+            &mut tcx,
+            &mut core.records,
+            core.precise_reads,
+        );
         let eof = match core.tls.read_tls(&mut reader) {
             Ok(n) => n == 0,
             Err(e) => {
