@@ -89,7 +89,10 @@ async fn capacity_errors_are_logged_and_retried_every_100_ms() -> trio::Result<(
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 10, "{log}");
     for line in lines {
-        assert!(line.contains("ERROR") && line.contains("retrying"), "{line}");
+        assert!(
+            line.contains("ERROR") && line.contains("retrying"),
+            "{line}"
+        );
         assert!(line.contains(&format!("errno={}", libc::EMFILE)), "{line}");
     }
     assert!(listener.closed.get());
@@ -123,7 +126,9 @@ async fn other_accept_errors_end_the_server() -> trio::Result<()> {
 #[trio::test]
 async fn open_unix_socket_to_a_missing_path_is_not_found() -> trio::Result<()> {
     let dir = std::env::temp_dir().join(format!("trio-netaudit-{}", std::process::id()));
-    let err = open_unix_socket(dir.join("nothing-here")).await.unwrap_err();
+    let err = open_unix_socket(dir.join("nothing-here"))
+        .await
+        .unwrap_err();
     let io = err.downcast_ref::<io::Error>().expect("an io::Error");
     assert_eq!(io.kind(), io::ErrorKind::NotFound, "{err}");
     Ok(())

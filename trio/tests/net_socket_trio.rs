@@ -156,7 +156,10 @@ fn the_wrong_sockets_are_refused_with_trios_messages() {
     run(async {
         let udp = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
         let err = SocketStream::new(udp).unwrap_err();
-        assert_eq!(err.to_string(), "SocketStream requires a SOCK_STREAM socket");
+        assert_eq!(
+            err.to_string(),
+            "SocketStream requires a SOCK_STREAM socket"
+        );
         let udp = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
         let err = SocketListener::new(udp).unwrap_err();
         assert_eq!(
