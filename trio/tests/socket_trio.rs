@@ -172,3 +172,76 @@ fn many_sockets_wait_at_once() {
         Ok(())
     });
 }
+
+/// Trio's `test_getaddrinfo` (its numeric cases): a checkpoint, resolved without a worker,
+/// with the family, type and address of the request.
+#[test]
+fn getaddrinfo_numeric_hosts() {
+    use trio::socket::{AddrInfoHints, getaddrinfo};
+    use trio_test::assert_checkpoints;
+    run(async {
+        let got = assert_checkpoints(getaddrinfo(
+            Some("127.0.0.1"),
+            12345,
+            AddrInfoHints::stream(),
+        ))
+        .await?;
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].domain, Domain::IPV4);
+        assert_eq!(got[0].socket_type, Type::STREAM);
+        assert_eq!(got[0].addr, "127.0.0.1:12345".parse::<SocketAddr>()?);
+
+        let hints = AddrInfoHints {
+            socket_type: Some(Type::DGRAM),
+            ..AddrInfoHints::default()
+        };
+        let got = assert_checkpoints(getaddrinfo(Some("::1"), 12345, hints)).await?;
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].domain, Domain::IPV6);
+        assert_eq!(got[0].socket_type, Type::DGRAM);
+        assert_eq!(got[0].addr, "[::1]:12345".parse::<SocketAddr>()?);
+        Ok(())
+    });
+}
+
+/// Trio's `test_getnameinfo`: numeric flags give the address and port back; a checkpoint.
+#[test]
+fn getnameinfo_numeric_flags() {
+    use trio::socket::{NI_NUMERICHOST, NI_NUMERICSERV, getnameinfo};
+    use trio_test::assert_checkpoints;
+    run(async {
+        let addr: SocketAddr = "127.0.0.1:1234".parse()?;
+        let got = assert_checkpoints(getnameinfo(addr, NI_NUMERICHOST | NI_NUMERICSERV)).await?;
+        assert_eq!(got, ("127.0.0.1".to_owned(), "1234".to_owned()));
+        let (_, service) = getnameinfo("127.0.0.1:80".parse()?, NI_NUMERICSERV).await?;
+        assert_eq!(service, "80");
+        let (host, _) = getnameinfo("127.0.0.1:80".parse()?, NI_NUMERICHOST).await?;
+        assert_eq!(host, "127.0.0.1");
+        Ok(())
+    });
+}
+
+/// Trio's `test_from_stdlib_socket` and `test_sniff_sockopts`: a wrapped std socket keeps
+/// its fd, family and type, and works.
+#[test]
+fn from_std_keeps_the_fd_family_and_type() {
+    run(async {
+        let (sa, sb) = std::os::unix::net::UnixStream::pair()?;
+        let fd = sa.as_raw_fd();
+        let ta = Socket::from_std(sa)?;
+        assert_eq!(ta.socket2()?.as_raw_fd(), fd);
+        assert_eq!(ta.domain()?, Domain::UNIX);
+        ta.send(b"x").await?;
+        let mut got = [0; 1];
+        std::io::Read::read_exact(&mut &sb, &mut got)?;
+        assert_eq!(&got, b"x");
+        for (addr, ty) in [("127.0.0.1:0", Type::DGRAM), ("127.0.0.1:0", Type::STREAM)] {
+            let addr: SocketAddr = addr.parse()?;
+            let std_socket = socket2::Socket::new(Domain::for_address(addr), ty, None)?;
+            let wrapped = Socket::from_std(std_socket)?;
+            assert_eq!(wrapped.domain()?, Domain::for_address(addr));
+            assert_eq!(wrapped.socket_type()?, ty);
+        }
+        Ok(())
+    });
+}
