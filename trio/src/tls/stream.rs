@@ -191,8 +191,10 @@ fn cancelled() -> bool {
 /// - **Errors.** A failed handshake or a bad record breaks the stream: that operation and
 ///   every later one fail with [`BrokenResourceError`], whose
 ///   [`source`](std::error::Error::source) is rustls's error (`rustls::Error`). A failure of
-///   the transport comes out as the transport's error, and breaks the stream too. After
-///   `aclose`, operations fail with [`ClosedResourceError`].
+///   the transport comes out as the transport's error: a failed receive breaks the stream; a
+///   failed send breaks sending only, so what the peer sent before can still be received
+///   (Trio breaks the whole stream). After `aclose`, operations fail with
+///   [`ClosedResourceError`].
 /// - **`https_compatible`** ([`with_https_compatible`](Self::with_https_compatible)), as in
 ///   Trio: off (the default), `aclose` sends a `close_notify` alert, and a transport that ends
 ///   without one is a [`BrokenResourceError`] (it may be a truncation attack). On, no
@@ -211,6 +213,11 @@ fn cancelled() -> bool {
 /// - **Unwrap.** [`unwrap`](Self::unwrap) ends TLS (both `close_notify`s) and gives back the
 ///   transport with the bytes that followed the peer's `close_notify`, for protocols that go
 ///   on in plain text.
+/// - **Not in Trio's form** (see `docs/decisions.md`, "TLS"): the configuration is fixed at
+///   construction (no `context` to swap); rustls never renegotiates; Trio's
+///   `get_channel_binding` (`tls-unique`) is [`export_keying_material`](Self::export_keying_material)
+///   (`tls-exporter`); `getpeercert` is [`peer_certificates`](Self::peer_certificates) (DER);
+///   there is no NPN.
 /// - **Cancellation.** Ciphertext and plaintext stay in rustls's buffers, so a cancelled
 ///   receive or handshake leaves the stream usable (stronger than Trio, whose `SSLStream` may
 ///   break); a cancelled `send_all` has sent an unknown part of its data, as for any stream.
