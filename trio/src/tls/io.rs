@@ -237,3 +237,40 @@ impl<S: SendStream + ?Sized> io::Write for TransportWriter<'_, '_, S> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RecordTracker;
+
+    /// A record: content type 23, TLS 1.2 on the wire, `len` body bytes.
+    fn record(len: u16, fill: u8) -> Vec<u8> {
+        let mut r = vec![23, 3, 3];
+        r.extend_from_slice(&len.to_be_bytes());
+        r.extend(std::iter::repeat_n(fill, usize::from(len)));
+        r
+    }
+
+    #[test]
+    fn record_tracker_finds_boundaries_across_any_split() {
+        let stream: Vec<u8> = [record(3, 1), record(0, 0), record(300, 2), record(1, 3)].concat();
+        // Every split of the stream into two reads leaves the tracker where one read of the
+        // whole would.
+        for cut in 0..=stream.len() {
+            let mut t = RecordTracker::default();
+            t.advance(&stream[..cut]);
+            t.advance(&stream[cut..]);
+            assert_eq!(t.to_boundary(), 5, "cut at {cut}");
+        }
+        // Reading only up to each boundary walks the records exactly.
+        let mut t = RecordTracker::default();
+        let mut at = 0;
+        let mut steps = Vec::new();
+        while at < stream.len() {
+            let n = t.to_boundary();
+            steps.push(n);
+            t.advance(&stream[at..at + n]);
+            at += n;
+        }
+        assert_eq!(steps, [5, 3, 5, 5, 300, 5, 1]);
+    }
+}
