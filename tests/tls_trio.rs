@@ -419,3 +419,70 @@ async fn server_against_a_blocking_client() -> Result<()> {
     thread.join().expect("the client thread");
     Ok(())
 }
+
+/// A transport whose close counts itself and fails (after closing the stream it wraps).
+struct FailingClose {
+    inner: trio_test::MemoryStapledStream,
+    closes: Rc<std::cell::Cell<usize>>,
+}
+
+impl AsyncResource for FailingClose {
+    fn poll_close(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<()>> {
+        let _ = std::task::ready!(self.inner.poll_close(cx));
+        self.closes.set(self.closes.get() + 1);
+        std::task::Poll::Ready(Err(trio::Error::new(std::io::Error::other("close failed"))))
+    }
+}
+
+impl SendStream for FailingClose {
+    fn poll_send(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<Result<usize>> {
+        self.inner.poll_send(cx, buf)
+    }
+    fn poll_flush(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<()>> {
+        self.inner.poll_flush(cx)
+    }
+    fn poll_wait_send_all_might_not_block(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<()>> {
+        self.inner.poll_wait_send_all_might_not_block(cx)
+    }
+}
+
+impl ReceiveStream for FailingClose {
+    fn poll_receive(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut trio::stream::ReceiveBuf<'_>,
+    ) -> std::task::Poll<Result<()>> {
+        self.inner.poll_receive(cx, buf)
+    }
+}
+
+/// Trio's `test_ssl_only_closes_stream_once`: a transport whose close fails is closed once;
+/// `aclose` reports its error, and a second `aclose` succeeds without closing it again.
+#[trio::test]
+async fn a_failing_transport_close_happens_once() -> Result<()> {
+    let pki = pki()?;
+    let (a, b) = memory_stream_pair();
+    let closes = Rc::new(std::cell::Cell::new(0));
+    let transport = FailingClose {
+        inner: a,
+        closes: closes.clone(),
+    };
+    let client = Rc::new(SslStream::client(transport, pki.client.clone(), HOST)?);
+    let server = Rc::new(SslStream::server(b, pki.server.clone())?);
+    handshake_both(&client, &server).await?;
+    let err = client.aclose().await.unwrap_err();
+    assert_eq!(err.to_string(), "close failed");
+    assert_eq!(closes.get(), 1);
+    client.aclose().await?;
+    assert_eq!(closes.get(), 1, "closed once");
+    // The close_notify went out before the transport closed.
+    assert_eq!(server.receive_some(10).await?, b"");
+    Ok(())
+}
