@@ -6,11 +6,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use trio::net::{ServeOptions, SocketListener, SocketStream, open_tcp_listeners, open_tcp_stream};
+use trio::socket::{
+    AddrInfo, AddrInfoHints, HostnameResolver, LocalBoxFuture, Type, set_custom_hostname_resolver,
+};
 use trio::stream::prelude::*;
 use trio::tls::rustls::{self, CertificateError};
 use trio::tls::{
     SslListener, SslStream, open_ssl_over_tcp_listeners, open_ssl_over_tcp_stream,
-    serve_ssl_over_tcp,
+    open_ssl_over_tcp_stream_with, serve_ssl_over_tcp,
 };
 use trio::{BrokenResourceError, Result, aclose_forcefully, open_nursery};
 use trio_test::TestCa;
@@ -202,4 +205,95 @@ fn streams_and_listeners_over_sockets_are_send() {
     }
     assert!(send::<SslStream<SocketStream>>().contains("SslStream"));
     assert!(send::<SslListener<SocketListener>>().contains("SslListener"));
+}
+
+/// Resolves every name to one address (Trio's `FakeHostnameResolver`).
+struct FakeResolver(std::net::SocketAddr);
+
+impl HostnameResolver for FakeResolver {
+    fn getaddrinfo(
+        &self,
+        _host: Option<&str>,
+        _port: u16,
+        _hints: AddrInfoHints,
+    ) -> LocalBoxFuture<Result<Vec<AddrInfo>>> {
+        let found = vec![AddrInfo::new(self.0, Type::STREAM)];
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn getnameinfo(
+        &self,
+        _: std::net::SocketAddr,
+        _: i32,
+    ) -> LocalBoxFuture<Result<(String, String)>> {
+        Box::pin(async { Err(trio::Error::new(trio::UsageError::new("not here"))) })
+    }
+}
+
+/// Trio's `test_open_ssl_over_tcp_stream_and_everything_else`: `serve_ssl_over_tcp` with
+/// `https_compatible` passed through its options, and `open_ssl_over_tcp_stream` (through
+/// a resolver that sends every name to the server) failing for an untrusted CA and for the
+/// wrong name, and working with both right.
+#[trio::test]
+async fn open_ssl_over_tcp_stream_and_everything_else() -> Result<()> {
+    const HOST: &str = "trio-test-1.example.org";
+    let ca = TestCa::new()?;
+    let server_config = ca.issue_cert([HOST])?.server_config()?;
+    let client_config = Arc::new(ca.client_config()?);
+    let stranger = Arc::new(TestCa::new()?.client_config()?);
+    for https in [false, true] {
+        let (client_config, stranger, server_config) = (
+            client_config.clone(),
+            stranger.clone(),
+            server_config.clone(),
+        );
+        let seen = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let record = seen.clone();
+        let handler = move |stream: SslStream<SocketStream>| {
+            record.borrow_mut().push(stream.is_https_compatible());
+            async move {
+                match echo(stream).await {
+                    Err(e) if e.is_broken() => Ok(()),
+                    other => other,
+                }
+            }
+        };
+        open_nursery(|nursery| async move {
+            let options = ServeOptions::new()
+                .host("127.0.0.1")
+                .https_compatible(https);
+            let listeners: Vec<Rc<SslListener<SocketListener>>> = nursery
+                .start(|status| {
+                    serve_ssl_over_tcp(handler, 0, server_config, options.task_status(status))
+                })
+                .await?;
+            assert_eq!(listeners.len(), 1);
+            assert_eq!(listeners[0].is_https_compatible(), https);
+            let addr = listeners[0].transport_listener().local_addr()?;
+            set_custom_hostname_resolver(Some(Rc::new(FakeResolver(addr))))?;
+
+            let stream = open_ssl_over_tcp_stream(HOST, 80, stranger).await?;
+            assert!(stream.do_handshake().await.unwrap_err().is_broken());
+            aclose_forcefully(&stream).await?;
+
+            let stream =
+                open_ssl_over_tcp_stream("xyzzy.example.org", 80, client_config.clone()).await?;
+            assert!(stream.do_handshake().await.unwrap_err().is_broken());
+            aclose_forcefully(&stream).await?;
+
+            let options = trio::net::ConnectOptions::new().happy_eyeballs_delay(1.0);
+            let stream =
+                open_ssl_over_tcp_stream_with(HOST, 80, client_config.clone(), &options).await?;
+            let stream = stream.with_https_compatible(https);
+            assert_eq!(stream.server_hostname().as_deref(), Some(HOST));
+            stream.send_all(b"x").await?;
+            assert_eq!(stream.receive_some(1).await?, b"x");
+            stream.aclose().await?;
+            nursery.cancel_scope().cancel();
+            Ok(())
+        })
+        .await?;
+        assert_eq!(*seen.borrow(), [https; 3], "each accepted stream");
+    }
+    Ok(())
 }

@@ -732,6 +732,29 @@ fn tls() {
         let server = SslStream::server(b, server_config.clone())?;
         blocking!(client => client.do_handshake(), then { server.do_handshake().await?; });
         immediate!(client.do_handshake());
+        // `unwrap` waits for the peer's close_notify, and returns at once when it is there.
+        let server = Rc::new(server);
+        let Ok(client) = Rc::try_unwrap(client) else {
+            unreachable!("the handshake's tasks are done")
+        };
+        let peer = server.clone();
+        blocking!(=> client.unwrap(), then {
+            assert_eq!(peer.receive_some(10).await?, b"");
+            peer.aclose().await?;
+        });
+        let (a, b) = memory_stream_pair();
+        let client = SslStream::client(a, client_config.clone(), "127.0.0.1")?;
+        let server = SslStream::server(b, server_config.clone())?;
+        let peer = Rc::new(server);
+        let closer = peer.clone();
+        trio::open_nursery(|n| async move {
+            // close_notify with the transport left open (TLS 1.3's half-close).
+            n.start_soon(async move { closer.send_eof().await })?;
+            assert_eq!(client.receive_some(10).await?, b"");
+            immediate!(client.unwrap());
+            Ok(())
+        })
+        .await?;
         let config = server_config.clone();
         let listeners = immediate!(open_ssl_over_tcp_listeners(0, config, Some("127.0.0.1")));
         let port = listeners[0].transport_listener().local_addr()?.port();

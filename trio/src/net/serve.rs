@@ -20,6 +20,8 @@ pub struct ServeOptions<L> {
     task_status: Option<TaskStatus<Vec<Rc<L>>>>,
     host: Option<String>,
     backlog: Option<u32>,
+    #[cfg(feature = "tls")]
+    https_compatible: bool,
 }
 
 impl<L> Default for ServeOptions<L> {
@@ -29,6 +31,8 @@ impl<L> Default for ServeOptions<L> {
             task_status: None,
             host: None,
             backlog: None,
+            #[cfg(feature = "tls")]
+            https_compatible: false,
         }
     }
 }
@@ -76,6 +80,20 @@ impl<L> ServeOptions<L> {
     pub fn backlog(mut self, backlog: u32) -> Self {
         self.backlog = Some(backlog);
         self
+    }
+
+    /// `trio::tls::serve_ssl_over_tcp` only: gives the TLS streams Trio's `https_compatible`
+    /// (see [`SslStream`](crate::tls::SslStream)); default `false`.
+    #[cfg(feature = "tls")]
+    pub fn https_compatible(mut self, https_compatible: bool) -> Self {
+        self.https_compatible = https_compatible;
+        self
+    }
+
+    /// Whether `serve_ssl_over_tcp`'s streams are `https_compatible`.
+    #[cfg(feature = "tls")]
+    pub(crate) fn is_https_compatible(&self) -> bool {
+        self.https_compatible
     }
 
     /// The interface and backlog [`serve_tcp`] listens with (also read by

@@ -11,8 +11,9 @@
 //! Those steps are [`Nonblocking`], which the Trio-layer stream futures (`stream/ext.rs`) run
 //! too, with a stream's conflict detector as the claim.
 
+use std::fmt;
 use std::future::Future;
-use std::io::IoSlice;
+use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -163,6 +164,43 @@ impl<T, G> Nonblocking<T, G> {
     }
 }
 
+/// A system socket's failed `connect`, with the address it was for (Trio's "Error
+/// connecting to {address}: {strerror}", python-trio/trio#1810). It travels inside an
+/// `io::Error` of the original's kind; the original (with its errno) is its `source`.
+#[derive(Debug)]
+struct ConnectFailed {
+    addr: String,
+    error: io::Error,
+}
+
+impl fmt::Display for ConnectFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Error connecting to {}: {}", self.addr, self.error)
+    }
+}
+
+impl std::error::Error for ConnectFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// Names `addr` in a system error of `connect`; other errors (a closed socket) pass as they
+/// are.
+fn connect_error(addr: &SockAddr, e: Error) -> Error {
+    match e.downcast::<io::Error>() {
+        Ok(error) => {
+            let addr = match (addr.as_socket(), addr.as_pathname()) {
+                (Some(ip), _) => ip.to_string(),
+                (None, Some(path)) => path.display().to_string(),
+                (None, None) => format!("{addr:?}"),
+            };
+            Error::new(io::Error::new(error.kind(), ConnectFailed { addr, error }))
+        }
+        Err(e) => e,
+    }
+}
+
 pub(crate) fn polled_after_completion(what: &str) -> Error {
     Error::new(UsageError::new(format!("{what} polled after it finished")))
 }
@@ -306,6 +344,12 @@ impl Socket {
     /// Connects to `addr` (Trio's `connect`). For a stream socket this waits until the
     /// connection is established; the outcome is the socket's `SO_ERROR`.
     ///
+    /// Errors: a system socket's failure is an `io::Error` of the system error's kind that
+    /// names the address ("Error connecting to 127.0.0.1:2: Connection refused ...", as
+    /// Trio's); the system error itself, with its errno, is its
+    /// [`source`](std::error::Error::source). [`ClosedResourceError`](crate::ClosedResourceError)
+    /// for a closed socket.
+    ///
     /// # Checkpoint
     /// Yes: a cancel point first; a schedule point when it finished at once; a cancel point
     /// after each wait.
@@ -322,12 +366,15 @@ impl Socket {
                 Repr::Os(os) => {
                     if !started {
                         started = true;
-                        if os.start_connect(addr)? {
+                        if os.start_connect(addr).map_err(|e| connect_error(addr, e))? {
                             return Poll::Ready(Ok(()));
                         }
                     }
                     ready!(os.poll_ready(cx, Dir::Write))?;
-                    if os.finish_connect(addr)? {
+                    if os
+                        .finish_connect(addr)
+                        .map_err(|e| connect_error(addr, e))?
+                    {
                         return Poll::Ready(Ok(()));
                     }
                     // Still in progress after a wake-up that was early. Poll again soon

@@ -111,11 +111,28 @@ impl TlsConn {
         self.conn.read_tls(rd)
     }
 
-    /// Decrypts and handles the records read so far. A failure (a bad certificate, a
-    /// fatal alert from the peer, a corrupt record) ends the connection; rustls may have
-    /// queued an alert to tell the peer.
-    pub(super) fn process(&mut self) -> Result<(), TlsError> {
-        self.conn.process_new_packets().map(drop)
+    /// Decrypts and handles the records read so far; whether the peer's `close_notify` has
+    /// come. A failure (a bad certificate, a fatal alert from the peer, a corrupt record)
+    /// ends the connection; rustls may have queued an alert to tell the peer.
+    pub(super) fn process(&mut self) -> Result<bool, TlsError> {
+        self.conn
+            .process_new_packets()
+            .map(|state| state.peer_has_closed())
+    }
+
+    /// Drops the decrypted data not read yet; how many bytes that was.
+    pub(super) fn discard_plaintext(&mut self) -> usize {
+        let mut reader = self.conn.reader();
+        let mut dropped = 0;
+        while let Ok(chunk) = reader.fill_buf() {
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len();
+            reader.consume(n);
+            dropped += n;
+        }
+        dropped
     }
 
     /// Copies decrypted data into `buf`, as much as fits and is there (`Data` for a full
@@ -184,6 +201,19 @@ impl TlsConn {
             Connection::Server(server) => server.server_name().map(str::to_owned),
             Connection::Client(_) => None,
         }
+    }
+
+    /// Fills `output` with keying material exported from the session (RFC 5705 / RFC 8446
+    /// §7.5).
+    pub(super) fn export_keying_material(
+        &self,
+        output: &mut [u8],
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<(), TlsError> {
+        self.conn
+            .export_keying_material(output, label, context)
+            .map(drop)
     }
 
     /// The peer's certificate chain (its own first), if it presented one.

@@ -69,19 +69,77 @@ pub(super) enum Stalled {
     Failed(Error),
 }
 
+/// Where the ciphertext read so far stands in the sequence of TLS records (a 5-byte header
+/// whose last two bytes are the length of the body that follows), so that
+/// [`SslStream::unwrap`](super::SslStream::unwrap) can read exactly up to the end of the
+/// peer's `close_notify` record and leave what follows it (plain bytes) to the caller.
+#[derive(Debug, Default)]
+pub(super) struct RecordTracker {
+    header: [u8; 5],
+    /// Header bytes seen of the current record; 5 while in its body.
+    header_len: usize,
+    /// Body bytes of the current record still to come (while `header_len == 5`).
+    body_left: usize,
+}
+
+impl RecordTracker {
+    /// Follows `bytes`, the next ciphertext handed to rustls.
+    pub(super) fn advance(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.header_len < 5 {
+                let take = (5 - self.header_len).min(bytes.len());
+                self.header[self.header_len..self.header_len + take]
+                    .copy_from_slice(&bytes[..take]);
+                self.header_len += take;
+                bytes = &bytes[take..];
+                if self.header_len == 5 {
+                    self.body_left =
+                        usize::from(u16::from_be_bytes([self.header[3], self.header[4]]));
+                }
+            } else {
+                let take = self.body_left.min(bytes.len());
+                self.body_left -= take;
+                bytes = &bytes[take..];
+            }
+            if self.header_len == 5 && self.body_left == 0 {
+                self.header_len = 0;
+            }
+        }
+    }
+
+    /// How many bytes may be read without passing the end of the current record's header
+    /// or body.
+    pub(super) fn to_boundary(&self) -> usize {
+        match self.header_len {
+            5 => self.body_left,
+            n => 5 - n,
+        }
+    }
+}
+
 /// `io::Read` over a transport's [`ReceiveStream::poll_receive`]: `Pending` reads as
-/// `WouldBlock`.
+/// `WouldBlock`. Every byte read goes through the [`RecordTracker`]; `precise` reads stop at
+/// the end of the current record's header or body.
 pub(super) struct TransportReader<'a, 'b, S: ?Sized> {
     transport: &'a S,
     cx: &'a mut Context<'b>,
+    records: &'a mut RecordTracker,
+    precise: bool,
     stalled: Option<Stalled>,
 }
 
 impl<'a, 'b, S: ReceiveStream + ?Sized> TransportReader<'a, 'b, S> {
-    pub(super) fn new(transport: &'a S, cx: &'a mut Context<'b>) -> Self {
+    pub(super) fn new(
+        transport: &'a S,
+        cx: &'a mut Context<'b>,
+        records: &'a mut RecordTracker,
+        precise: bool,
+    ) -> Self {
         TransportReader {
             transport,
             cx,
+            records,
+            precise,
             stalled: None,
         }
     }
@@ -94,9 +152,16 @@ impl<'a, 'b, S: ReceiveStream + ?Sized> TransportReader<'a, 'b, S> {
 
 impl<S: ReceiveStream + ?Sized> io::Read for TransportReader<'_, '_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut into = ReceiveBuf::new(buf);
+        let len = match self.precise {
+            true => self.records.to_boundary().min(buf.len()),
+            false => buf.len(),
+        };
+        let mut into = ReceiveBuf::new(&mut buf[..len]);
         match self.transport.poll_receive(self.cx, &mut into) {
-            Poll::Ready(Ok(())) => Ok(into.filled().len()),
+            Poll::Ready(Ok(())) => {
+                self.records.advance(into.filled());
+                Ok(into.filled().len())
+            }
             Poll::Ready(Err(e)) => {
                 self.stalled = Some(Stalled::Failed(e));
                 Err(io::Error::other("the transport's receive failed"))
@@ -170,5 +235,42 @@ impl<S: SendStream + ?Sized> io::Write for TransportWriter<'_, '_, S> {
     /// stream after the records are written.
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RecordTracker;
+
+    /// A record: content type 23, TLS 1.2 on the wire, `len` body bytes.
+    fn record(len: u16, fill: u8) -> Vec<u8> {
+        let mut r = vec![23, 3, 3];
+        r.extend_from_slice(&len.to_be_bytes());
+        r.extend(std::iter::repeat_n(fill, usize::from(len)));
+        r
+    }
+
+    #[test]
+    fn record_tracker_finds_boundaries_across_any_split() {
+        let stream: Vec<u8> = [record(3, 1), record(0, 0), record(300, 2), record(1, 3)].concat();
+        // Every split of the stream into two reads leaves the tracker where one read of the
+        // whole would.
+        for cut in 0..=stream.len() {
+            let mut t = RecordTracker::default();
+            t.advance(&stream[..cut]);
+            t.advance(&stream[cut..]);
+            assert_eq!(t.to_boundary(), 5, "cut at {cut}");
+        }
+        // Reading only up to each boundary walks the records exactly.
+        let mut t = RecordTracker::default();
+        let mut at = 0;
+        let mut steps = Vec::new();
+        while at < stream.len() {
+            let n = t.to_boundary();
+            steps.push(n);
+            t.advance(&stream[at..at + n]);
+            at += n;
+        }
+        assert_eq!(steps, [5, 3, 5, 5, 300, 5, 1]);
     }
 }

@@ -59,7 +59,7 @@ pub use rustls::crypto::CryptoProvider;
 pub use rustls::pki_types::CertificateDer;
 pub use rustls::{ClientConfig, ProtocolVersion, ServerConfig, SupportedCipherSuite};
 
-pub use stream::{DoHandshake, SslStream};
+pub use stream::{DoHandshake, SslStream, Unwrap};
 
 use crate::Result;
 use crate::net::{
@@ -89,7 +89,7 @@ impl NeedHandshakeError {
 
 impl fmt::Display for NeedHandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "call do_handshake() before calling {}", self.method)
+        write!(f, "call do_handshake() before calling '{}'", self.method)
     }
 }
 
@@ -281,12 +281,9 @@ pub async fn open_ssl_over_tcp_listeners(
 /// `serve_ssl_over_tcp`): [`open_ssl_over_tcp_listeners`] and
 /// [`serve_listeners`] in one call. The options are those of
 /// [`serve_tcp`](crate::net::serve_tcp) (`host`, `backlog`, `handler_nursery`, and
-/// `task_status` to learn the listeners, with the port the system chose for port 0). The
-/// handshake runs in the handler's task, on the stream's first use.
-///
-/// For `https_compatible` streams, build the listeners yourself
-/// (`open_ssl_over_tcp_listeners`, then [`SslListener::with_https_compatible`]) and call
-/// `serve_listeners`.
+/// `task_status` to learn the listeners, with the port the system chose for port 0), and
+/// [`https_compatible`](ServeOptions::https_compatible) for the streams (Trio's keyword
+/// argument). The handshake runs in the handler's task, on the stream's first use.
 ///
 /// # Checkpoint
 /// Yes: it waits for connections until cancelled.
@@ -306,10 +303,13 @@ where
 {
     let config = config.into();
     let (host, backlog) = options.listen_args();
+    let https_compatible = options.is_https_compatible();
     let listeners = open_tcp_listeners_with(port, host, backlog).await?;
     let listeners = listeners
         .into_iter()
-        .map(|listener| SslListener::new(listener, config.clone()))
+        .map(|listener| {
+            SslListener::new(listener, config.clone()).with_https_compatible(https_compatible)
+        })
         .collect();
     serve_listeners(handler, listeners, options).await
 }

@@ -6,6 +6,10 @@
 //! transport poll is made with the waker of a [`WakerSet`] (see `io.rs`), so that several tasks
 //! can wait on one direction of the transport at once.
 
+mod unwrap;
+
+pub use unwrap::Unwrap;
+
 use std::cell::{RefCell, RefMut};
 use std::fmt;
 use std::future::Future;
@@ -14,7 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
 
 use super::conn::{Plaintext, TlsConn, TlsError};
-use super::io::{Stalled, TransportReader, TransportWriter, WakerSet};
+use super::io::{RecordTracker, Stalled, TransportReader, TransportWriter, WakerSet};
 use super::{
     CertificateDer, ClientConfig, NeedHandshakeError, ProtocolVersion, SendEofNotSupported,
     ServerConfig, SupportedCipherSuite,
@@ -80,6 +84,13 @@ struct Core {
     /// `send_eof` queued a `close_notify`.
     eof_sent: bool,
     closing: Closing,
+    /// Where the ciphertext read stands in the record sequence (for `unwrap`).
+    records: RecordTracker,
+    /// Read record by record, never past the end of one (`unwrap` waiting for the peer's
+    /// `close_notify`, after which plain bytes may follow).
+    precise_reads: bool,
+    /// The peer's `close_notify` has been processed.
+    peer_closed: bool,
 }
 
 impl Core {
@@ -184,8 +195,10 @@ fn cancelled() -> bool {
 /// - **Errors.** A failed handshake or a bad record breaks the stream: that operation and
 ///   every later one fail with [`BrokenResourceError`], whose
 ///   [`source`](std::error::Error::source) is rustls's error (`rustls::Error`). A failure of
-///   the transport comes out as the transport's error, and breaks the stream too. After
-///   `aclose`, operations fail with [`ClosedResourceError`].
+///   the transport comes out as the transport's error: a failed receive breaks the stream; a
+///   failed send breaks sending only, so what the peer sent before can still be received
+///   (Trio breaks the whole stream). After `aclose`, operations fail with
+///   [`ClosedResourceError`].
 /// - **`https_compatible`** ([`with_https_compatible`](Self::with_https_compatible)), as in
 ///   Trio: off (the default), `aclose` sends a `close_notify` alert, and a transport that ends
 ///   without one is a [`BrokenResourceError`] (it may be a truncation attack). On, no
@@ -201,6 +214,14 @@ fn cancelled() -> bool {
 ///   [`SendEofNotSupported`]; [`as_half_closeable`](SendStream::as_half_closeable) answers
 ///   `None` once TLS 1.2 was negotiated, so a [`StapledStream`](crate::StapledStream) closes
 ///   it instead.
+/// - **Unwrap.** [`unwrap`](Self::unwrap) ends TLS (both `close_notify`s) and gives back the
+///   transport with the bytes that followed the peer's `close_notify`, for protocols that go
+///   on in plain text.
+/// - **Not in Trio's form** (see `docs/decisions.md`, "TLS"): the configuration is fixed at
+///   construction (no `context` to swap); rustls never renegotiates; Trio's
+///   `get_channel_binding` (`tls-unique`) is [`export_keying_material`](Self::export_keying_material)
+///   (`tls-exporter`); `getpeercert` is [`peer_certificates`](Self::peer_certificates) (DER);
+///   there is no NPN.
 /// - **Cancellation.** Ciphertext and plaintext stay in rustls's buffers, so a cancelled
 ///   receive or handshake leaves the stream usable (stronger than Trio, whose `SSLStream` may
 ///   break); a cancelled `send_all` has sent an unknown part of its data, as for any stream.
@@ -278,6 +299,9 @@ impl<S: Stream> SslStream<S> {
                 handshake_done: false,
                 eof_sent: false,
                 closing: Closing::No,
+                records: RecordTracker::default(),
+                precise_reads: false,
+                peer_closed: false,
             }),
             https_compatible: false,
             server_hostname,
@@ -390,6 +414,30 @@ impl<S: Stream> SslStream<S> {
         self.after_handshake("peer_certificates", TlsConn::peer_certificates)
     }
 
+    /// Fills `output` with keying material exported from the TLS session under `label` and
+    /// `context` (RFC 5705, RFC 8446 §7.5): both ends get the same bytes. With the label
+    /// `b"EXPORTER-Channel-Binding"`, no context and 32 bytes, it is the `tls-exporter`
+    /// channel binding (RFC 9266), what Trio's `get_channel_binding` gives as `tls-unique`
+    /// (which TLS 1.3 and rustls do not have).
+    ///
+    /// Errors: [`NeedHandshakeError`] before the handshake finished; a [`UsageError`] for an
+    /// empty `output` or a label rustls refuses.
+    pub fn export_keying_material(
+        &self,
+        output: &mut [u8],
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<()> {
+        self.after_handshake("export_keying_material", |tls| {
+            tls.export_keying_material(output, label, context)
+        })?
+        .map_err(|e| {
+            Error::new(UsageError::new(format!(
+                "export_keying_material failed: {e}"
+            )))
+        })
+    }
+
     /// Runs the handshake until it is done (Trio's `do_handshake`). Idempotent: once done it
     /// only checkpoints; while another task runs it, this one waits along.
     ///
@@ -446,7 +494,12 @@ impl<S: Stream> SslStream<S> {
     fn read_in(&self, core: &mut Core, cx: &mut Context<'_>) -> Poll<Result<bool>> {
         self.reads.register(cx.waker());
         let mut tcx = Context::from_waker(&self.read_waker);
-        let mut reader = TransportReader::new(&self.transport, &mut tcx);
+        let mut reader = TransportReader::new(
+            &self.transport,
+            &mut tcx,
+            &mut core.records,
+            core.precise_reads,
+        );
         let eof = match core.tls.read_tls(&mut reader) {
             Ok(n) => n == 0,
             Err(e) => {
@@ -459,12 +512,15 @@ impl<S: Stream> SslStream<S> {
                 };
             }
         };
-        if let Err(e) = core.tls.process() {
-            let error = core.tls_failed(e);
-            // rustls queued an alert that tells the peer why; send it if the transport takes
-            // it now (the error is reported either way).
-            let _ = self.write_out(core, cx);
-            return Poll::Ready(Err(error));
+        match core.tls.process() {
+            Ok(peer_closed) => core.peer_closed = peer_closed,
+            Err(e) => {
+                let error = core.tls_failed(e);
+                // rustls queued an alert that tells the peer why; send it if the transport
+                // takes it now (the error is reported either way).
+                let _ = self.write_out(core, cx);
+                return Poll::Ready(Err(error));
+            }
         }
         Poll::Ready(Ok(eof))
     }
@@ -632,11 +688,15 @@ impl<S: Stream> SendStream for SslStream<S> {
     }
 
     /// Ready once the records rustls holds are written and the transport says a send might
-    /// not block (Trio waits for the transport's `wait_send_all_might_not_block`).
+    /// not block (Trio waits for the transport's `wait_send_all_might_not_block`). Before
+    /// the handshake it only waits on the transport, as Trio's does: the handshake (and its
+    /// first message, queued already on a client) starts with the first send or receive.
     fn poll_wait_send_all_might_not_block(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let mut core = self.core()?;
         core.check_send()?;
-        ready!(self.write_out(&mut core, cx))?;
+        if core.handshake_done {
+            ready!(self.write_out(&mut core, cx))?;
+        }
         drop(core);
         self.writes.register(cx.waker());
         let mut tcx = Context::from_waker(&self.write_waker);
