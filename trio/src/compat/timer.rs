@@ -230,14 +230,18 @@ impl Driver {
     /// The driver of the current run (`None` outside a run).
     fn current() -> Option<Rc<Driver>> {
         let driver = DRIVER.get().ok()?;
-        CACHED.with(|cached| *cached.borrow_mut() = Rc::downgrade(&driver));
+        // `try_with`: a sleep may be dropped while the thread's locals are being destroyed.
+        let _ = CACHED.try_with(|cached| *cached.borrow_mut() = Rc::downgrade(&driver));
         Some(driver)
     }
 
     /// The driver of run `run`, if this thread is in that run.
     #[inline(always)]
     fn of_run(run: u64) -> Option<Rc<Driver>> {
-        let cached = CACHED.with(|cached| cached.borrow().upgrade());
+        let cached = CACHED
+            .try_with(|cached| cached.borrow().upgrade())
+            .ok()
+            .flatten();
         match cached {
             Some(driver) if driver.run == run => Some(driver),
             _ => Driver::current().filter(|driver| driver.run == run),
