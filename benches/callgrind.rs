@@ -22,6 +22,8 @@ use std::time::Duration;
 mod core_cases;
 #[path = "workloads/debug_cases.rs"]
 mod debug_cases;
+#[path = "workloads/hyper_cases.rs"]
+mod hyper_cases;
 #[path = "workloads/net_cases.rs"]
 mod net_cases;
 #[path = "workloads/rt.rs"]
@@ -33,6 +35,7 @@ mod threads_cases;
 
 use core_cases::*;
 use debug_cases::trio_dump_10k;
+use hyper_cases::*;
 use net_cases::*;
 use rt::Tokio;
 use sync_cases::*;
@@ -101,6 +104,12 @@ const CASES: &[Case] = &[
     ("tokio_from_blocking", |n| {
         tokio_from_blocking(&Tokio::new(), n)
     }),
+    // One operation is one HTTP/1 request on a keep-alive connection, server and client in
+    // one run; `_timer`: the server has a timer (hyper's header_read_timeout is armed).
+    ("trio_hyper1", |n| trio_hyper1(n, false)),
+    ("trio_hyper1_timer", |n| trio_hyper1(n, true)),
+    ("tokio_hyper1", |n| tokio_hyper1(n, false)),
+    ("tokio_hyper1_timer", |n| tokio_hyper1(n, true)),
 ];
 
 /// Cases too slow to run at the script's sizes: run by name only, with a small count

@@ -262,6 +262,30 @@ fn lowlevel() {
     });
 }
 
+/// The scoped hyper clients (feature `hyper-client`), over a memory stream: the handshake
+/// needs no answer, and the body returns at once (the connection's task is then cancelled).
+#[cfg(feature = "hyper-client")]
+#[test]
+fn hyper_clients() {
+    use hyper::client::conn::{http1, http2};
+    use trio::compat::{Io, http1_client, http2_client};
+    run(async {
+        let (client, _server) = memory_stream_pair();
+        immediate!(http1_client(
+            Io::new(client),
+            |_| {},
+            |_: http1::SendRequest<String>| async { Ok(()) }
+        ));
+        let (client, _server) = memory_stream_pair();
+        immediate!(http2_client(
+            Io::new(client),
+            |_| {},
+            |_: http2::SendRequest<String>| async { Ok(()) }
+        ));
+        Ok(())
+    });
+}
+
 /// A one-shot flag that knows nothing of trio: its future stores the waker it is polled with.
 #[derive(Clone, Default)]
 struct Flag {

@@ -14,6 +14,9 @@
 //! - With the **`hyper`** feature: `NurseryExecutor` (hyper's `Executor`, spawning into a
 //!   [`Nursery`](crate::Nursery)) and `TrioTimer` (hyper's `Timer`, on the run's clock, so
 //!   that hyper's timeouts follow a `MockClock` in tests).
+//! - With the **`hyper-client`** feature: `http2_client` / `http1_client`, which run a hyper
+//!   client connection for as long as a body that sends requests on it, in a nursery, so that
+//!   the connection never outlives its user.
 //!
 //! # The adapters' semantics
 //! - **Reading** fills the caller's buffer straight from the stream's `poll_receive`; a read
@@ -37,6 +40,8 @@
 //! always would.
 
 mod cancellable;
+#[cfg(feature = "hyper-client")]
+mod client;
 #[cfg(feature = "futures-io")]
 mod futures_io;
 #[cfg(feature = "hyper")]
@@ -45,6 +50,8 @@ mod hyper;
 mod timer;
 
 pub use cancellable::{Cancellable, cancellable};
+#[cfg(feature = "hyper-client")]
+pub use client::{http1_client, http2_client};
 #[cfg(feature = "hyper")]
 pub use hyper::NurseryExecutor;
 #[cfg(feature = "hyper")]

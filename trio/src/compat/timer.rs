@@ -8,8 +8,9 @@
 //! the run), and a [`TrioSleep`] is a deadline in the run's time plus the key of its
 //! registration. Both are plain data, `Send + Sync` without any `unsafe impl`.
 //!
-//! The registrations live in the run, in a run variable: a map from (deadline, key) to the
-//! waker of the sleep's last poll. One system task per run (started by the first sleep that
+//! The registrations live in the run, in a run variable: slots holding the deadline and the
+//! waker of each waiting sleep's last poll, and a min-heap of the deadlines (a sleep's key
+//! names its slot). One system task per run (started by the first sleep that
 //! has to wait) sleeps in a trio timeout until the earliest deadline, or until a sleep with an
 //! earlier one wakes it through a `ParkingLot`, and wakes the sleeps that are due. A sleep is
 //! ready when the run's clock has reached its deadline; dropping it (on the run's thread)
@@ -27,11 +28,11 @@
 //! of never.
 
 use std::cell::{Cell, RefCell};
-use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -43,6 +44,14 @@ use crate::{Result, move_on_at};
 
 /// The run's timer registrations; made on first use in each run.
 static DRIVER: RunVar<Rc<Driver>> = RunVar::with_default("trio::compat::TrioTimer", Driver::new);
+
+thread_local! {
+    /// The driver last found on this thread, so that a sleep's poll and drop (one each per
+    /// HTTP/1 request, for hyper's header timeout) skip the run-variable lookup. Weak: the run
+    /// variable and the system task hold the only strong references, and both go when the
+    /// run's runner is dropped, so a live entry is the driver of the run this thread is in.
+    static CACHED: RefCell<Weak<Driver>> = const { RefCell::new(Weak::new()) };
+}
 
 /// Ids of the runs that used a timer, so that a timer or sleep carried into another run is
 /// noticed.
@@ -66,11 +75,139 @@ impl Ord for Deadline {
     }
 }
 
+/// A sleep's registration: its slot in [`Registry::slots`] and the token that slot holds
+/// while the registration lasts (tokens are never reused, so a stale heap entry or key is
+/// recognised).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Key {
+    slot: u32,
+    token: u64,
+}
+
+/// One slot of the registry: free (`token` 0) or a registered sleep.
+struct Slot {
+    token: u64,
+    waker: Option<Waker>,
+}
+
+/// The registered sleeps: slots (reused through a free list, so registering allocates nothing
+/// once the registry has grown to the number of sleeps waiting at once) and a min-heap of
+/// their deadlines. Unregistering frees the slot and leaves its heap entry stale; stale
+/// entries are dropped when they reach the top, or all at once when they are most of the heap.
+#[derive(Default)]
+struct Registry {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    heap: BinaryHeap<Reverse<(Deadline, u64, u32)>>,
+    /// Heap entries whose registration is gone.
+    stale: usize,
+    next_token: u64,
+}
+
+impl Registry {
+    fn is_live(&self, token: u64, slot: u32) -> bool {
+        self.slots[slot as usize].token == token
+    }
+
+    /// Registers a sleep until `deadline`, to wake `waker`.
+    fn insert(&mut self, deadline: f64, waker: &Waker) -> Key {
+        self.next_token += 1;
+        let token = self.next_token;
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Slot {
+                    token,
+                    waker: Some(waker.clone()),
+                };
+                slot
+            }
+            None => {
+                // More than 2^32 sleeps waiting at once would not fit in memory first.
+                let slot = self.slots.len() as u32;
+                self.slots.push(Slot {
+                    token,
+                    waker: Some(waker.clone()),
+                });
+                slot
+            }
+        };
+        self.heap.push(Reverse((Deadline(deadline), token, slot)));
+        Key { slot, token }
+    }
+
+    /// Updates the waker of a live registration; false if `key` is not one (any more).
+    fn update(&mut self, key: Key, waker: &Waker) -> bool {
+        match self.slots.get_mut(key.slot as usize) {
+            Some(slot) if slot.token == key.token => {
+                match &mut slot.waker {
+                    Some(old) if old.will_wake(waker) => {}
+                    old => *old = Some(waker.clone()),
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Frees the slot of `key`, if it still holds that registration.
+    #[inline]
+    fn remove(&mut self, key: Key) {
+        let Some(slot) = self.slots.get_mut(key.slot as usize) else {
+            return;
+        };
+        if slot.token != key.token {
+            return;
+        }
+        slot.token = 0;
+        let waker = slot.waker.take();
+        self.free.push(key.slot);
+        self.stale += 1;
+        if self.stale > 64 && self.stale * 2 > self.heap.len() {
+            let slots = &self.slots;
+            self.heap
+                .retain(|Reverse((_, token, slot))| slots[*slot as usize].token == *token);
+            self.stale = 0;
+        }
+        drop(waker);
+    }
+
+    /// Removes the registrations due at `now` and returns their wakers.
+    fn take_due(&mut self, now: f64) -> Vec<Waker> {
+        let mut due = Vec::new();
+        while let Some(&Reverse((Deadline(deadline), token, slot))) = self.heap.peek() {
+            if deadline > now {
+                break;
+            }
+            self.heap.pop();
+            if !self.is_live(token, slot) {
+                self.stale = self.stale.saturating_sub(1);
+                continue;
+            }
+            let entry = &mut self.slots[slot as usize];
+            entry.token = 0;
+            due.extend(entry.waker.take());
+            self.free.push(slot);
+        }
+        due
+    }
+
+    /// The earliest registered deadline (infinite: none); drops the stale entries on top.
+    fn earliest(&mut self) -> f64 {
+        while let Some(&Reverse((Deadline(deadline), token, slot))) = self.heap.peek() {
+            if self.is_live(token, slot) {
+                return deadline;
+            }
+            self.heap.pop();
+            self.stale = self.stale.saturating_sub(1);
+        }
+        f64::INFINITY
+    }
+}
+
 /// The registrations of one run.
 struct Driver {
     run: u64,
-    sleeps: RefCell<BTreeMap<(Deadline, u64), Waker>>,
-    next_key: Cell<u64>,
+    registry: RefCell<Registry>,
     /// Whether the system task runs.
     running: Cell<bool>,
     /// The deadline the system task sleeps until (infinite: none).
@@ -83,8 +220,7 @@ impl Driver {
     fn new() -> Rc<Driver> {
         Rc::new(Driver {
             run: NEXT_RUN_ID.fetch_add(1, AtomicOrdering::Relaxed),
-            sleeps: RefCell::new(BTreeMap::new()),
-            next_key: Cell::new(0),
+            registry: RefCell::new(Registry::default()),
             running: Cell::new(false),
             wakes_at: Cell::new(f64::INFINITY),
             lot: ParkingLot::new(),
@@ -93,22 +229,36 @@ impl Driver {
 
     /// The driver of the current run (`None` outside a run).
     fn current() -> Option<Rc<Driver>> {
-        DRIVER.get().ok()
+        let driver = DRIVER.get().ok()?;
+        // `try_with`: a sleep may be dropped while the thread's locals are being destroyed.
+        let _ = CACHED.try_with(|cached| *cached.borrow_mut() = Rc::downgrade(&driver));
+        Some(driver)
+    }
+
+    /// The driver of run `run`, if this thread is in that run.
+    #[inline(always)]
+    fn of_run(run: u64) -> Option<Rc<Driver>> {
+        let cached = CACHED
+            .try_with(|cached| cached.borrow().upgrade())
+            .ok()
+            .flatten();
+        match cached {
+            Some(driver) if driver.run == run => Some(driver),
+            _ => Driver::current().filter(|driver| driver.run == run),
+        }
     }
 
     /// Registers (or updates) the sleep `key` until `deadline`, to wake `waker`; makes sure
-    /// the system task will wake up for it.
-    fn register(self: &Rc<Self>, deadline: f64, key: u64, waker: &Waker) {
+    /// the system task will wake up for it. Returns the sleep's key.
+    fn register(self: &Rc<Self>, deadline: f64, key: Option<Key>, waker: &Waker) -> Key {
+        let mut registry = self.registry.borrow_mut();
+        if let Some(key) = key
+            && registry.update(key, waker)
         {
-            let mut sleeps = self.sleeps.borrow_mut();
-            match sleeps.get_mut(&(Deadline(deadline), key)) {
-                Some(old) if old.will_wake(waker) => {}
-                Some(old) => old.clone_from(waker),
-                None => {
-                    sleeps.insert((Deadline(deadline), key), waker.clone());
-                }
-            }
+            return key;
         }
+        let key = registry.insert(deadline, waker);
+        drop(registry);
         if !self.running.get() {
             let driver = self.clone();
             match spawn_system_task("trio::compat::TrioTimer", drive(driver)) {
@@ -120,27 +270,12 @@ impl Driver {
         } else if deadline < self.wakes_at.get() {
             self.lot.unpark_all();
         }
+        key
     }
 
-    fn unregister(&self, deadline: f64, key: u64) {
-        self.sleeps.borrow_mut().remove(&(Deadline(deadline), key));
-    }
-
-    /// Removes the sleeps due at `now` and returns their wakers.
-    fn take_due(&self, now: f64) -> Vec<Waker> {
-        let mut sleeps = self.sleeps.borrow_mut();
-        let later = sleeps.split_off(&(Deadline(now), u64::MAX));
-        std::mem::replace(&mut *sleeps, later)
-            .into_values()
-            .collect()
-    }
-
-    fn earliest(&self) -> f64 {
-        self.sleeps
-            .borrow()
-            .keys()
-            .next()
-            .map_or(f64::INFINITY, |(d, _)| d.0)
+    #[inline]
+    fn unregister(&self, key: Key) {
+        self.registry.borrow_mut().remove(key);
     }
 }
 
@@ -148,10 +283,12 @@ impl Driver {
 /// until an earlier one is registered. Ends when the run cancels its system tasks.
 async fn drive(driver: Rc<Driver>) -> Result<()> {
     loop {
-        for waker in driver.take_due(current_time()?) {
+        let due = driver.registry.borrow_mut().take_due(current_time()?);
+        // Woken with no borrow held: a waker may drop other sleeps.
+        for waker in due {
             waker.wake();
         }
-        let next = driver.earliest();
+        let next = driver.registry.borrow_mut().earliest();
         driver.wakes_at.set(next);
         match move_on_at(next, driver.lot.park()).await {
             Ok(_) => {}
@@ -217,16 +354,17 @@ impl TrioTimer {
     }
 
     /// The `Instant` that stands for the run time `time`.
+    #[inline]
     fn instant(&self, time: f64) -> Instant {
         let offset = time - self.anchor_time;
+        // Whole nanoseconds, as `Instant` counts them (the casts saturate; a mapping beyond
+        // `Instant`'s range stays at the anchor, as hyper only adds durations to it).
         let shifted = if offset >= 0.0 {
-            Duration::try_from_secs_f64(offset)
-                .ok()
-                .and_then(|d| self.anchor.checked_add(d))
+            self.anchor
+                .checked_add(Duration::from_nanos((offset * 1e9) as u64))
         } else {
-            Duration::try_from_secs_f64(-offset)
-                .ok()
-                .and_then(|d| self.anchor.checked_sub(d))
+            self.anchor
+                .checked_sub(Duration::from_nanos((-offset * 1e9) as u64))
         };
         shifted.unwrap_or(self.anchor)
     }
@@ -282,18 +420,26 @@ pub struct TrioSleep {
     deadline: f64,
     run: u64,
     /// The registration with the run's driver, once it waited.
-    key: Option<u64>,
+    key: Option<Key>,
 }
 
 impl TrioSleep {
     /// Moves the deadline, dropping the registration for the old one.
     fn set_deadline(&mut self, deadline: f64) {
-        if let Some(key) = self.key.take()
-            && let Some(driver) = Driver::current().filter(|d| d.run == self.run)
-        {
-            driver.unregister(self.deadline, key);
-        }
+        self.unregister();
         self.deadline = deadline;
+    }
+
+    /// Drops the registration, if any. Off the run's thread (or after the run) there is
+    /// nothing to remove: the run's registrations went with it, or a stale one wakes nothing
+    /// that still waits.
+    #[inline]
+    fn unregister(&mut self) {
+        if let Some(key) = self.key.take()
+            && let Some(driver) = Driver::of_run(self.run)
+        {
+            driver.unregister(key);
+        }
     }
 }
 
@@ -302,26 +448,20 @@ impl Future for TrioSleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let driver = Driver::current().filter(|d| d.run == this.run);
-        let (Some(driver), Ok(now)) = (driver, current_time()) else {
-            return misused();
-        };
+        // NaN: made by `Timer::sleep` outside a run.
         if this.deadline.is_nan() {
-            // Made by `Timer::sleep` outside a run.
             return misused();
         }
+        let (Some(driver), Ok(now)) = (Driver::of_run(this.run), current_time()) else {
+            return misused();
+        };
         if now >= this.deadline {
             if let Some(key) = this.key.take() {
-                driver.unregister(this.deadline, key);
+                driver.unregister(key);
             }
             return Poll::Ready(());
         }
-        let key = *this.key.get_or_insert_with(|| {
-            let key = driver.next_key.get();
-            driver.next_key.set(key + 1);
-            key
-        });
-        driver.register(this.deadline, key, cx.waker());
+        this.key = Some(driver.register(this.deadline, this.key, cx.waker()));
         Poll::Pending
     }
 }
@@ -342,12 +482,85 @@ fn misused() -> Poll<()> {
 
 impl Drop for TrioSleep {
     fn drop(&mut self) {
-        // Off the run's thread (or after the run) there is nothing to remove: the run's
-        // registrations went with it, or a stale one wakes nothing that still waits.
-        if let Some(key) = self.key.take()
-            && let Some(driver) = Driver::current().filter(|d| d.run == self.run)
-        {
-            driver.unregister(self.deadline, key);
+        self.unregister();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    use super::*;
+
+    /// A waker that counts its wake-ups.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, AtomicOrdering::Relaxed);
         }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+
+    #[test]
+    fn due_registrations_wake_in_deadline_order_and_removed_ones_never() {
+        let mut registry = Registry::default();
+        let (late, late_waker) = counter();
+        let (early, early_waker) = counter();
+        let (gone, gone_waker) = counter();
+        registry.insert(9.0, &late_waker);
+        let removed = registry.insert(1.0, &gone_waker);
+        registry.insert(2.0, &early_waker);
+        registry.remove(removed);
+        // A key that no longer names a registration changes nothing.
+        registry.remove(removed);
+        assert!(!registry.update(removed, &gone_waker));
+        assert_eq!(registry.earliest(), 2.0);
+        for waker in registry.take_due(5.0) {
+            waker.wake();
+        }
+        assert_eq!(early.0.load(AtomicOrdering::Relaxed), 1);
+        assert_eq!(late.0.load(AtomicOrdering::Relaxed), 0);
+        assert_eq!(gone.0.load(AtomicOrdering::Relaxed), 0);
+        assert_eq!(registry.earliest(), 9.0);
+        assert_eq!(registry.take_due(9.0).len(), 1);
+        assert_eq!(registry.earliest(), f64::INFINITY);
+    }
+
+    #[test]
+    fn a_new_registration_reuses_a_freed_slot_under_a_new_token() {
+        let mut registry = Registry::default();
+        let waker = Waker::noop();
+        let first = registry.insert(1.0, waker);
+        registry.remove(first);
+        let second = registry.insert(1.0, waker);
+        assert_eq!(first.slot, second.slot);
+        assert_ne!(first.token, second.token);
+        // The old key does not reach the new registration.
+        registry.remove(first);
+        assert!(registry.update(second, waker));
+        assert_eq!(registry.take_due(1.0).len(), 1);
+    }
+
+    #[test]
+    fn register_and_remove_cycles_keep_the_registry_small() {
+        // hyper's header timeout: one sleep registered and dropped per request, with a far
+        // deadline that is never reached, while one long-lived sleep keeps the heap non-empty.
+        let mut registry = Registry::default();
+        let waker = Waker::noop();
+        registry.insert(1e9, waker);
+        for i in 0..100_000 {
+            let key = registry.insert(30.0 + f64::from(i), waker);
+            registry.remove(key);
+        }
+        assert_eq!(registry.slots.len(), 2);
+        assert!(registry.heap.len() <= 2 * 64 + 2, "{}", registry.heap.len());
+        assert_eq!(registry.earliest(), 1e9);
     }
 }

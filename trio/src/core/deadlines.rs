@@ -154,7 +154,9 @@ impl<T: DeadlineOwner> Deadlines<T> {
 
     /// The earliest live deadline, or infinity.
     pub(crate) fn next_deadline(&mut self) -> f64 {
-        self.flush();
+        if !self.pending.is_empty() {
+            self.flush();
+        }
         self.drop_stale_top();
         self.heap
             .peek()
@@ -167,7 +169,24 @@ impl<T: DeadlineOwner> Deadlines<T> {
     }
 
     /// Removes and returns every scope whose deadline is at or before `now`.
+    #[inline]
     pub(crate) fn expire(&mut self, now: f64) -> Vec<Rc<T>> {
+        // The run loop asks between batches, and almost always nothing is due: answer that
+        // without moving the pending registrations (the next `expire` that finds one due, or
+        // `next_deadline`, moves them).
+        if self.pending.iter().all(|e| e.deadline > now)
+            && self
+                .heap
+                .peek()
+                .is_none_or(|Reverse(top)| top.deadline > now)
+        {
+            return Vec::new();
+        }
+        self.expire_due(now)
+    }
+
+    #[inline(never)]
+    fn expire_due(&mut self, now: f64) -> Vec<Rc<T>> {
         self.flush();
         let mut expired = Vec::new();
         while let Some(Reverse(top)) = self.heap.peek() {

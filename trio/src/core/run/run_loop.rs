@@ -129,13 +129,13 @@ impl Runner {
                 let expired = self.deadlines.borrow_mut().expire(now);
                 if !expired.is_empty() {
                     idle_primed = None;
-                }
-                for scope in expired {
-                    scope.cancel(CancelReason {
-                        source: CancelSource::Deadline,
-                        reason: None,
-                        task: None,
-                    });
+                    for scope in expired {
+                        scope.cancel(CancelReason {
+                            source: CancelSource::Deadline,
+                            reason: None,
+                            task: None,
+                        });
+                    }
                 }
             }
             // Nothing takes tasks off the run queue in between: runnable then is runnable now.
