@@ -1,7 +1,7 @@
 //! futures-io's `AsyncRead` and `AsyncWrite` for [`Io`] and [`SocketStream`] (feature
 //! `futures-io`).
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -26,29 +26,7 @@ impl<S: ReceiveStream> AsyncRead for Io<S> {
 /// Writes with the stream's `poll_send` / `poll_send_vectored` / `poll_flush`; `poll_close`
 /// sends EOF on a half-closeable stream and closes any other.
 impl<S: SendStream> AsyncWrite for Io<S> {
-    #[inline]
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.stream.poll_send(cx, buf).map_err(io::Error::from)
-    }
-
-    #[inline]
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.stream
-            .poll_send_vectored(cx, bufs)
-            .map_err(io::Error::from)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.stream.poll_flush(cx).map_err(io::Error::from)
-    }
+    forward_writes!(this => &this.stream);
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         poll_close_write(&self.stream, cx)
@@ -70,27 +48,7 @@ impl AsyncRead for SocketStream {
 /// Writes as [`Io`] does; `poll_close` is `shutdown(SHUT_WR)` (the socket stays open for
 /// reading until it is dropped or closed).
 impl AsyncWrite for SocketStream {
-    #[inline]
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        SendStream::poll_send(&*self, cx, buf).map_err(io::Error::from)
-    }
-
-    #[inline]
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        SendStream::poll_send_vectored(&*self, cx, bufs).map_err(io::Error::from)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        SendStream::poll_flush(&*self, cx).map_err(io::Error::from)
-    }
+    forward_writes!(this => &*this);
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         poll_close_write(&*self, cx)

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -57,32 +57,10 @@ impl<S: ReceiveStream> Read for Io<S> {
 /// gather write ([`SendStream::is_send_vectored`]: sockets do); `poll_shutdown` sends EOF on a
 /// half-closeable stream and closes any other.
 impl<S: SendStream> Write for Io<S> {
-    #[inline]
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.stream.poll_send(cx, buf).map_err(io::Error::from)
-    }
+    forward_writes!(this => &this.stream);
 
     fn is_write_vectored(&self) -> bool {
         self.stream.is_send_vectored()
-    }
-
-    #[inline]
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.stream
-            .poll_send_vectored(cx, bufs)
-            .map_err(io::Error::from)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.stream.poll_flush(cx).map_err(io::Error::from)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -105,30 +83,10 @@ impl Read for SocketStream {
 /// Writes as [`Io`] does (`writev` for hyper's vectored writes); `poll_shutdown` is
 /// `shutdown(SHUT_WR)`.
 impl Write for SocketStream {
-    #[inline]
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        SendStream::poll_send(&*self, cx, buf).map_err(io::Error::from)
-    }
+    forward_writes!(this => &*this);
 
     fn is_write_vectored(&self) -> bool {
         SendStream::is_send_vectored(self)
-    }
-
-    #[inline]
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        SendStream::poll_send_vectored(&*self, cx, bufs).map_err(io::Error::from)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        SendStream::poll_flush(&*self, cx).map_err(io::Error::from)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -39,6 +39,44 @@
 //! task also receives on the same stream interleaves their data, as two readers of one socket
 //! always would.
 
+/// The write methods futures-io's `AsyncWrite` and hyper's `Write` share, forwarded to the
+/// [`SendStream`](crate::stream::SendStream) that `$stream` reaches from `$this` (the pinned
+/// `self`): `poll_write`, `poll_write_vectored` and `poll_flush`. Each impl adds its own
+/// close (`poll_close`, `poll_shutdown`) and, for hyper, `is_write_vectored`.
+#[cfg(any(feature = "futures-io", feature = "hyper"))]
+macro_rules! forward_writes {
+    ($this:ident => $stream:expr) => {
+        #[inline]
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let $this = self;
+            crate::stream::SendStream::poll_send($stream, cx, buf).map_err(std::io::Error::from)
+        }
+
+        #[inline]
+        fn poll_write_vectored(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            bufs: &[std::io::IoSlice<'_>],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let $this = self;
+            crate::stream::SendStream::poll_send_vectored($stream, cx, bufs)
+                .map_err(std::io::Error::from)
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let $this = self;
+            crate::stream::SendStream::poll_flush($stream, cx).map_err(std::io::Error::from)
+        }
+    };
+}
+
 mod cancellable;
 #[cfg(feature = "hyper-client")]
 mod client;
