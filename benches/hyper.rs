@@ -24,9 +24,13 @@
 //! `SocketStream` with `TrioTimer`; tokio: `LocalSet` + `spawn_local`, hyper-util's `TokioIo`
 //! and `TokioTimer`.
 
+#[path = "workloads/server_process.rs"]
+mod server_process;
+
+use server_process::Server;
+
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -139,49 +143,6 @@ fn tokio_server() {
 }
 
 // ---- the load ----------------------------------------------------------------------------
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(kind: &str) -> Server {
-        let mut child = Command::new(std::env::current_exe().expect("this binary"))
-            .args(["server", kind])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn the server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the port line");
-        let port = line
-            .trim()
-            .strip_prefix("port ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected line {line:?}"));
-        Server { child, port }
-    }
-
-    /// utime + stime of the server, in seconds.
-    fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .expect("read /proc/pid/stat");
-        let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-        let fields: Vec<&str> = rest.split(' ').collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        // SAFETY: sysconf has no preconditions.
-        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// wrk (or h2load) against a fresh `kind` server: (requests/s, server CPU µs per request).
 fn load(kind: &str, conns: usize, seconds: u64) -> (f64, f64) {
