@@ -7,29 +7,15 @@ use std::io::{ErrorKind, IoSlice};
 use std::rc::Rc;
 
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+use trio::ClosedResourceError;
 use trio::compat::{Io, cancellable};
-use trio::net::{SocketStream, open_tcp_listeners, open_tcp_stream};
 use trio::stream::prelude::*;
-use trio::{ClosedResourceError, Result};
-use trio_test::{MockClock, memory_stream_one_way_pair, memory_stream_pair};
+use trio_test::{memory_stream_one_way_pair, memory_stream_pair};
 
-fn run<F: Future<Output = Result<()>> + 'static>(main: F) {
-    trio::RunConfig::new()
-        .clock(MockClock::new().with_autojump_threshold(0).unwrap())
-        .fail_on_deadlock(true)
-        .ctrl_c(false)
-        .run(main)
-        .expect("the run failed");
-}
+#[path = "common/virtual_loopback.rs"]
+mod virtual_loopback;
 
-/// A connected loopback TCP pair: (client, server).
-async fn tcp_pair() -> Result<(SocketStream, SocketStream)> {
-    let listeners = open_tcp_listeners(0, Some("127.0.0.1")).await?;
-    let port = listeners[0].local_addr()?.port();
-    let client = open_tcp_stream("127.0.0.1", port).await?;
-    let server = listeners[0].accept().await?;
-    Ok((client, server))
-}
+use virtual_loopback::{run, tcp_pair};
 
 fn payload(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()

@@ -12,28 +12,14 @@ use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use trio::compat::{NurseryExecutor, TrioTimer, cancellable, http1_client, http2_client};
-use trio::net::{SocketStream, open_tcp_listeners, open_tcp_stream};
+use trio::net::SocketStream;
 use trio::stream::prelude::*;
 use trio::{CancelScope, Error, Result, UsageError};
-use trio_test::MockClock;
 
-fn run<F: Future<Output = Result<()>> + 'static>(main: F) {
-    trio::RunConfig::new()
-        .clock(MockClock::new().with_autojump_threshold(0).unwrap())
-        .fail_on_deadlock(true)
-        .ctrl_c(false)
-        .run(main)
-        .expect("the run failed");
-}
+#[path = "common/virtual_loopback.rs"]
+mod virtual_loopback;
 
-/// A connected loopback TCP pair: (client, server).
-async fn tcp_pair() -> Result<(SocketStream, SocketStream)> {
-    let listeners = open_tcp_listeners(0, Some("127.0.0.1")).await?;
-    let port = listeners[0].local_addr()?.port();
-    let client = open_tcp_stream("127.0.0.1", port).await?;
-    let server = listeners[0].accept().await?;
-    Ok((client, server))
-}
+use virtual_loopback::{run, tcp_pair};
 
 async fn hello(
     request: Request<Incoming>,
